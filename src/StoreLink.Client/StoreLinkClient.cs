@@ -1,0 +1,126 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using StoreLink.Protocol;
+
+namespace StoreLink.Client;
+
+/// <summary>
+/// The StoreLink .NET SDK: signs in and calls the REST API. One instance per signed-in user;
+/// thread-safe once signed in.
+/// </summary>
+public sealed class StoreLinkClient : IDisposable
+{
+    private readonly HttpClient _http;
+    private readonly bool _ownsHttp;
+
+    /// <summary>A client for the server at <paramref name="baseAddress"/> (for example <c>http://localhost:5080</c>).</summary>
+    public StoreLinkClient(Uri baseAddress) : this(new HttpClient { BaseAddress = baseAddress }, ownsHttp: true) { }
+
+    /// <summary>A client over an <see cref="HttpClient"/> whose <c>BaseAddress</c> is the server.</summary>
+    public StoreLinkClient(HttpClient http) : this(http, ownsHttp: false) { }
+
+    private StoreLinkClient(HttpClient http, bool ownsHttp)
+    {
+        _http = http;
+        _ownsHttp = ownsHttp;
+    }
+
+    /// <summary>The current access token or API key, if any.</summary>
+    public string? AccessToken { get; private set; }
+
+    /// <summary>Who is signed in, after a sign-in call.</summary>
+    public UserDto? User { get; private set; }
+
+    /// <summary>Uses an existing access token or an integration's API key.</summary>
+    public void UseToken(string token) => AccessToken = token;
+
+    /// <summary>Staff sign-in with login and password.</summary>
+    public Task<TokenResponse> LoginAsync(string login, string password, CancellationToken ct = default) =>
+        SignInAsync("/v1/auth/login", new LoginRequest(login, password), ct);
+
+    /// <summary>An anonymous visitor of a store.</summary>
+    public Task<TokenResponse> VisitorAsync(string storeKey, CancellationToken ct = default) =>
+        SignInAsync("/v1/auth/visitor", new VisitorRequest(storeKey), ct);
+
+    /// <summary>A customer, with an identity token that the store's backend signed.</summary>
+    public Task<TokenResponse> CustomerAsync(string storeKey, string identityToken, CancellationToken ct = default) =>
+        SignInAsync("/v1/auth/customer", new CustomerAuthRequest(storeKey, identityToken), ct);
+
+    /// <summary>Who the current token belongs to.</summary>
+    public Task<UserDto> MeAsync(CancellationToken ct = default) => GetAsync<UserDto>("/v1/me", ct);
+
+    /// <summary>Revokes the current token on the server, everywhere at once.</summary>
+    public async Task LogoutAsync(CancellationToken ct = default)
+    {
+        using var response = await SendAsync(HttpMethod.Post, "/v1/auth/logout", null, ct);
+        AccessToken = null;
+        User = null;
+    }
+
+    /// <summary>GET a JSON resource of the API.</summary>
+    public async Task<T> GetAsync<T>(string path, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(HttpMethod.Get, path, null, ct);
+        return await ReadAsync<T>(response, ct);
+    }
+
+    /// <summary>POST a JSON body to the API and read the answer.</summary>
+    public async Task<T> PostAsync<T>(string path, object body, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(HttpMethod.Post, path, body, ct);
+        return await ReadAsync<T>(response, ct);
+    }
+
+    private async Task<TokenResponse> SignInAsync(string path, object body, CancellationToken ct)
+    {
+        var answer = await PostAsync<TokenResponse>(path, body, ct);
+        AccessToken = answer.AccessToken;
+        User = answer.User;
+        return answer;
+    }
+
+    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, object? body, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        if (AccessToken is not null)
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", AccessToken);
+        if (body is not null)
+            request.Content = JsonContent.Create(body, body.GetType(), options: ProtocolJson.Options);
+        var response = await _http.SendAsync(request, ct);
+        if (response.IsSuccessStatusCode)
+            return response;
+        using (response)
+            throw await ErrorAsync(response, ct);
+    }
+
+    private static async Task<T> ReadAsync<T>(HttpResponseMessage response, CancellationToken ct) =>
+        await response.Content.ReadFromJsonAsync<T>(ProtocolJson.Options, ct)
+        ?? throw new StoreLinkException(ErrorCodes.Internal, (int)response.StatusCode, "The server answered with an empty body.");
+
+    private static async Task<StoreLinkException> ErrorAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        var status = (int)response.StatusCode;
+        try
+        {
+            var problem = await response.Content.ReadFromJsonAsync<Problem>(ProtocolJson.Options, ct);
+            return new StoreLinkException(problem?.Code ?? ErrorCodes.ForStatus(status), status, problem?.Title ?? response.ReasonPhrase ?? "Error", problem?.Errors)
+            {
+                RetryAfter = response.Headers.RetryAfter?.Delta,
+            };
+        }
+        catch (JsonException)
+        {
+            return new StoreLinkException(ErrorCodes.ForStatus(status), status, response.ReasonPhrase ?? "Error");
+        }
+    }
+
+    private sealed record Problem(string? Code, string? Title, Dictionary<string, string[]>? Errors);
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_ownsHttp)
+            _http.Dispose();
+    }
+}

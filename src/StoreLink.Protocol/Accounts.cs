@@ -1,0 +1,69 @@
+using System.Text.Json;
+
+namespace StoreLink.Protocol;
+
+/// <summary>One opening interval of a day, local time of the store, <c>HH:mm</c>.</summary>
+public sealed record HoursRange(string Open, string Close);
+
+/// <summary>A store of an organization. <c>kind</c> is <c>direct</c> or <c>franchise</c>.</summary>
+public sealed record StoreDto(
+    string Id, string OrgId, string StoreKey, string Name, string Kind, string TimeZone,
+    IReadOnlyDictionary<string, IReadOnlyList<HoursRange>> BusinessHours, DateTimeOffset CreatedAt);
+
+/// <summary><c>POST /v1/stores</c>. Business hours are keyed <c>mon</c> … <c>sun</c>.</summary>
+public sealed record CreateStoreRequest(
+    string? StoreKey, string? Name, string? Kind, string? TimeZone,
+    Dictionary<string, List<HoursRange>>? BusinessHours);
+
+/// <summary><c>PATCH /v1/stores/{id}</c>: members left out stay as they are.</summary>
+public sealed record UpdateStoreRequest(
+    string? Name, string? Kind, string? TimeZone, Dictionary<string, List<HoursRange>>? BusinessHours);
+
+/// <summary>A staff member.</summary>
+public sealed record StaffDto(
+    string Id, string OrgId, string Login, string Name, IReadOnlyList<RoleDto> Roles, bool Disabled, DateTimeOffset CreatedAt);
+
+/// <summary><c>POST /v1/staff</c> (org admins).</summary>
+public sealed record CreateStaffRequest(string? Login, string? Name, string? Password, List<RoleDto>? Roles);
+
+/// <summary><c>PUT /v1/staff/{id}/roles</c> (org admins): the whole new set of roles.</summary>
+public sealed record SetRolesRequest(List<RoleDto>? Roles);
+
+/// <summary>A customer of an organization; <c>external_id</c> is their id in the store's own account system.</summary>
+public sealed record CustomerDto(
+    string Id, string OrgId, string? ExternalId, string? Name, string? Phone, int VipLevel, bool Visitor,
+    IReadOnlyDictionary<string, JsonElement> Attributes, IReadOnlyList<PurchaseDto>? Purchases,
+    DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt);
+
+/// <summary>One purchase in a customer's history. <c>amount</c> is a decimal string in <c>currency</c>.</summary>
+public sealed record PurchaseDto(string OrderNo, string? StoreId, string Item, string Amount, string Currency, DateTimeOffset PurchasedAt);
+
+/// <summary><c>POST /v1/customers</c>: create or update the customer with this <c>external_id</c>.</summary>
+public sealed record UpsertCustomerRequest(
+    string? ExternalId, string? Name, string? Phone, int? VipLevel,
+    Dictionary<string, JsonElement>? Attributes, List<PurchaseDto>? Purchases);
+
+/// <summary>An API client of an integration: a key scoped to an organization, optionally one store.</summary>
+public sealed record ApiClientDto(
+    string Id, string OrgId, string? StoreId, string Name, IReadOnlyList<string> Permissions, string KeyPrefix,
+    DateTimeOffset CreatedAt, DateTimeOffset? LastUsedAt, DateTimeOffset? RevokedAt);
+
+/// <summary><c>POST /v1/api-clients</c> (org admins).</summary>
+public sealed record CreateApiClientRequest(string? Name, string? StoreId, List<string>? Permissions);
+
+/// <summary>The answer to creating an API client: the key is shown this once and stored only as a hash.</summary>
+public sealed record CreatedApiClient(ApiClientDto ApiClient, string Key);
+
+/// <summary>The named permissions an API client can hold.</summary>
+public static class Permissions
+{
+    /// <summary>Read customers and their purchase history.</summary>
+    public const string CustomersRead = "customers:read";
+    /// <summary>Create and update customers.</summary>
+    public const string CustomersWrite = "customers:write";
+    /// <summary>Read stores.</summary>
+    public const string StoresRead = "stores:read";
+
+    /// <summary>Every permission there is.</summary>
+    public static readonly IReadOnlyList<string> All = [CustomersRead, CustomersWrite, StoresRead];
+}

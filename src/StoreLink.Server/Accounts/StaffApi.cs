@@ -1,0 +1,191 @@
+using System.Data.Common;
+using Dapper;
+using Microsoft.AspNetCore.Identity;
+using StoreLink.Protocol;
+using StoreLink.Server.Data;
+using StoreLink.Server.Http;
+
+namespace StoreLink.Server.Accounts;
+
+public sealed class StaffRow
+{
+    private const string Columns = "id, org_id, login, name, password_hash, disabled_at, created_at";
+    public const string SelectById = $"SELECT {Columns} FROM staff WHERE id = @id";
+    public const string SelectByLogin = $"SELECT {Columns} FROM staff WHERE login = @login";
+    public const string SelectByOrg = $"SELECT {Columns} FROM staff WHERE org_id = @orgId ORDER BY name, id";
+
+    public string Id { get; set; } = "";
+    public string OrgId { get; set; } = "";
+    public string Login { get; set; } = "";
+    public string Name { get; set; } = "";
+    public string PasswordHash { get; set; } = "";
+    public long? DisabledAt { get; set; }
+    public long CreatedAt { get; set; }
+
+    public StaffDto ToDto(IReadOnlyList<RoleDto> roles) =>
+        new(Id, OrgId, Login, Name, roles, DisabledAt is not null, DateTimeOffset.FromUnixTimeMilliseconds(CreatedAt));
+}
+
+/// <summary><c>PATCH /v1/staff/{id}</c>: a new name or password, or disable / enable the account.</summary>
+public sealed record UpdateStaffRequest(string? Name, string? Password, bool? Disabled);
+
+public static class StaffApi
+{
+    public static void MapStaff(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/v1/staff").RequireAuthorization().WithTags("Staff");
+        group.MapGet("/", async (CurrentUser user, StaffActions actions, CancellationToken ct) =>
+            TypedResults.Ok(await actions.ListAsync(user, ct)));
+        group.MapGet("/{id}", async (string id, CurrentUser user, Access access, StaffActions actions, CancellationToken ct) =>
+        {
+            var staff = await access.StaffAsync(user, id, ct);
+            return TypedResults.Ok(staff.ToDto(await actions.RolesAsync(staff.Id, ct)));
+        });
+        group.MapPost("/", async (CreateStaffRequest body, CurrentUser user, StaffActions actions, CancellationToken ct) =>
+        {
+            var staff = await actions.CreateAsync(user, body, ct);
+            return TypedResults.Created($"/v1/staff/{staff.Id}", staff);
+        });
+        group.MapPut("/{id}/roles", async (string id, SetRolesRequest body, CurrentUser user, StaffActions actions, CancellationToken ct) =>
+            TypedResults.Ok(await actions.SetRolesAsync(user, id, body, ct)));
+        group.MapPatch("/{id}", async (string id, UpdateStaffRequest body, CurrentUser user, StaffActions actions, CancellationToken ct) =>
+            TypedResults.Ok(await actions.UpdateAsync(user, id, body, ct)));
+    }
+}
+
+public sealed class StaffActions(Db db, Access access, TimeProvider clock, IPasswordHasher<StaffRow> hasher)
+{
+    public const int MinPasswordLength = 8;
+
+    public async Task<IReadOnlyList<RoleDto>> RolesAsync(string staffId, CancellationToken ct) =>
+        await db.QueryAsync<RoleDto>("SELECT store_id, role FROM staff_roles WHERE staff_id = @staffId ORDER BY store_id, role",
+            new { staffId }, ct);
+
+    public async Task<StaffDto[]> ListAsync(CurrentUser user, CancellationToken ct)
+    {
+        Access.RequireStaff(user);
+        await using var connection = await db.OpenAsync(ct);
+        var staff = await connection.QueryAsync<StaffRow>(StaffRow.SelectByOrg, new { orgId = user.OrgId });
+        var roles = (await connection.QueryAsync<(string StaffId, string? StoreId, string Role)>("""
+            SELECT r.staff_id, r.store_id, r.role FROM staff_roles r JOIN staff s ON s.id = r.staff_id
+            WHERE s.org_id = @orgId ORDER BY r.store_id, r.role
+            """, new { orgId = user.OrgId })).ToLookup(r => r.StaffId, r => new RoleDto(r.StoreId, r.Role));
+        return staff.Select(s => s.ToDto(roles[s.Id].ToList())).ToArray();
+    }
+
+    public async Task<StaffDto> CreateAsync(CurrentUser user, CreateStaffRequest body, CancellationToken ct)
+    {
+        Access.RequireOrgAdmin(user);
+        var v = new Validation();
+        var login = NormalizeLogin(v, body.Login);
+        var name = v.Required("name", body.Name, 100);
+        CheckPassword(v, body.Password);
+        var roles = await CheckRolesAsync(v, user.OrgId, body.Roles ?? [], ct);
+        v.ThrowIfAny();
+
+        var row = new StaffRow { Id = Ids.New("stf", clock), OrgId = user.OrgId, Login = login, Name = name, CreatedAt = Now };
+        row.PasswordHash = hasher.HashPassword(row, body.Password!);
+        await db.InTransactionAsync(async (c, t) =>
+        {
+            var inserted = await c.ExecuteAsync("""
+                INSERT INTO staff (id, org_id, login, name, password_hash, created_at)
+                VALUES (@Id, @OrgId, @Login, @Name, @PasswordHash, @CreatedAt) ON CONFLICT (login) DO NOTHING
+                """, row, t);
+            if (inserted == 0)
+                throw ApiException.Conflict($"The login '{login}' is taken.");
+            await InsertRolesAsync(c, t, row.Id, roles);
+        }, ct);
+        return row.ToDto(roles);
+    }
+
+    public async Task<StaffDto> SetRolesAsync(CurrentUser user, string id, SetRolesRequest body, CancellationToken ct)
+    {
+        var staff = await access.StaffAsync(user, id, ct);
+        Access.RequireOrgAdmin(user);
+        var v = new Validation();
+        var roles = await CheckRolesAsync(v, user.OrgId, body.Roles ?? [], ct);
+        if (staff.Id == user.Id && !roles.Any(r => r.Role == Roles.OrgAdmin))
+            v.Add("roles", "You cannot take away your own org_admin role.");
+        v.ThrowIfAny();
+        await db.InTransactionAsync(async (c, t) =>
+        {
+            await c.ExecuteAsync("DELETE FROM staff_roles WHERE staff_id = @id", new { id = staff.Id }, t);
+            await InsertRolesAsync(c, t, staff.Id, roles);
+        }, ct);
+        return staff.ToDto(roles);
+    }
+
+    public async Task<StaffDto> UpdateAsync(CurrentUser user, string id, UpdateStaffRequest body, CancellationToken ct)
+    {
+        var staff = await access.StaffAsync(user, id, ct);
+        var self = staff.Id == user.Id;
+        if (!self && !user.IsOrgAdmin)
+            throw ApiException.Forbidden("Only an organization admin may change another staff member.");
+        var v = new Validation();
+        if (body.Name is not null)
+            staff.Name = v.Required("name", body.Name, 100);
+        if (body.Password is not null && CheckPassword(v, body.Password))
+            staff.PasswordHash = hasher.HashPassword(staff, body.Password);
+        if (body.Disabled is not null && self)
+            v.Add("disabled", "You cannot disable yourself.");
+        else if (body.Disabled is not null && !user.IsOrgAdmin)
+            v.Add("disabled", "Only an organization admin may disable an account.");
+        else if (body.Disabled is not null)
+            staff.DisabledAt = body.Disabled.Value ? staff.DisabledAt ?? Now : null;
+        v.ThrowIfAny();
+
+        await db.InTransactionAsync(async (c, t) =>
+        {
+            await c.ExecuteAsync("UPDATE staff SET name = @Name, password_hash = @PasswordHash, disabled_at = @DisabledAt WHERE id = @Id", staff, t);
+            // A new password or a disabled account ends every session of that account, except the caller's own.
+            if (body.Password is not null || staff.DisabledAt is not null)
+                await c.ExecuteAsync("""
+                    UPDATE access_tokens SET revoked_at = @now
+                    WHERE user_id = @id AND revoked_at IS NULL AND token_hash <> @keep
+                    """, new { now = Now, id = staff.Id, keep = self ? user.TokenHash : "" }, t);
+        }, ct);
+        return staff.ToDto(await RolesAsync(staff.Id, ct));
+    }
+
+    public static string NormalizeLogin(Validation v, string? login)
+    {
+        var value = v.Required("login", login, 200).ToLowerInvariant();
+        if (value.Length > 0 && (value.Length < 3 || value.Any(char.IsWhiteSpace)))
+            v.Add("login", "A login is an e-mail address or a name without spaces.");
+        return value;
+    }
+
+    public static bool CheckPassword(Validation v, string? password)
+    {
+        if (password is null || password.Length < MinPasswordLength)
+            v.Add("password", $"At least {MinPasswordLength} characters.");
+        else if (password.Length > 200)
+            v.Add("password", "At most 200 characters.");
+        else
+            return true;
+        return false;
+    }
+
+    private async Task<List<RoleDto>> CheckRolesAsync(Validation v, string orgId, List<RoleDto> roles, CancellationToken ct)
+    {
+        var stores = (await db.QueryAsync<string>("SELECT id FROM stores WHERE org_id = @orgId", new { orgId }, ct)).ToHashSet();
+        foreach (var role in roles)
+        {
+            if (role is null)
+                v.Add("roles", "A role is {\"store_id\",\"role\"}.");
+            else if (role.Role == Roles.OrgAdmin && role.StoreId is not null)
+                v.Add("roles", "org_admin holds for the whole organization: leave store_id out.");
+            else if (role.Role != Roles.OrgAdmin && !Roles.StoreRoles.Contains(role.Role))
+                v.Add("roles", $"Unknown role '{role.Role}': agent, technician, manager or org_admin.");
+            else if (role.Role != Roles.OrgAdmin && (role.StoreId is null || !stores.Contains(role.StoreId)))
+                v.Add("roles", $"Role '{role.Role}' needs the store_id of a store of your organization.");
+        }
+        return roles.Where(r => r is not null).Distinct().ToList();
+    }
+
+    private static Task InsertRolesAsync(DbConnection c, DbTransaction t, string staffId, IEnumerable<RoleDto> roles) =>
+        c.ExecuteAsync("INSERT INTO staff_roles (staff_id, store_id, role) VALUES (@staffId, @StoreId, @Role)",
+            roles.Select(r => new { staffId, r.StoreId, r.Role }), t);
+
+    private long Now => clock.GetUtcNow().ToUnixTimeMilliseconds();
+}

@@ -1,0 +1,120 @@
+using System.Text.Json;
+using Dapper;
+using Microsoft.Extensions.Options;
+using StoreLink.Protocol;
+using StoreLink.Server.Data;
+
+namespace StoreLink.Server.Accounts;
+
+/// <summary>
+/// Issues, checks and revokes bearer credentials: access tokens of staff and customers, and API keys of
+/// integrations. Every check reads the database, so a revocation holds at once on every node.
+/// </summary>
+public sealed class Tokens(Db db, TimeProvider clock, IOptions<AuthOptions> options)
+{
+    private static readonly TimeSpan LastUsedResolution = TimeSpan.FromMinutes(1);
+
+    private const string TokenSql = """
+        SELECT t.user_kind, t.user_id, t.org_id, t.expires_at, t.revoked_at,
+               s.name AS staff_name, s.disabled_at, c.name AS customer_name, c.visitor_store_id
+        FROM access_tokens t
+        LEFT JOIN staff s ON t.user_kind = 'staff' AND s.id = t.user_id
+        LEFT JOIN customers c ON t.user_kind = 'customer' AND c.id = t.user_id
+        WHERE t.token_hash = @hash
+        """;
+
+    private const string RolesSql = "SELECT store_id, role FROM staff_roles WHERE staff_id = @id ORDER BY store_id, role";
+
+    private const string ApiClientSql = """
+        SELECT id, org_id, store_id, name, permissions, last_used_at FROM api_clients
+        WHERE key_hash = @hash AND revoked_at IS NULL
+        """;
+
+    public async Task<(string Token, DateTimeOffset ExpiresAt)> IssueAsync(UserKind kind, string userId, string orgId, CancellationToken ct)
+    {
+        var token = Secrets.NewAccessToken();
+        var now = clock.GetUtcNow();
+        var expires = now + (kind == UserKind.Staff ? options.Value.StaffTokenLifetime : options.Value.CustomerTokenLifetime);
+        await db.ExecuteAsync("""
+            INSERT INTO access_tokens (token_hash, user_kind, user_id, org_id, created_at, expires_at)
+            VALUES (@hash, @kind, @userId, @orgId, @now, @expires)
+            """,
+            new
+            {
+                hash = Secrets.Hash(token), kind = kind == UserKind.Staff ? "staff" : "customer", userId, orgId,
+                now = now.ToUnixTimeMilliseconds(), expires = expires.ToUnixTimeMilliseconds(),
+            }, ct);
+        return (token, DateTimeOffset.FromUnixTimeMilliseconds(expires.ToUnixTimeMilliseconds()));
+    }
+
+    /// <summary>The caller behind a bearer credential, or null when it is unknown, expired, revoked or disabled.</summary>
+    public async Task<CurrentUser?> AuthenticateAsync(string credential, CancellationToken ct)
+    {
+        if (credential.Length is < 8 or > 256)
+            return null;
+        var hash = Secrets.Hash(credential);
+        return credential.StartsWith(Secrets.ApiKeyPrefix, StringComparison.Ordinal)
+            ? await ApiClientAsync(hash, ct)
+            : await AccessTokenAsync(hash, ct);
+    }
+
+    private async Task<CurrentUser?> AccessTokenAsync(string hash, CancellationToken ct)
+    {
+        await using var connection = await db.OpenAsync(ct);
+        var row = await connection.QuerySingleOrDefaultAsync<TokenRow>(new CommandDefinition(TokenSql, new { hash }, cancellationToken: ct));
+        if (row is null || row.RevokedAt is not null || row.ExpiresAt <= clock.GetUtcNow().ToUnixTimeMilliseconds())
+            return null;
+        if (row.UserKind == "staff")
+        {
+            if (row.StaffName is null || row.DisabledAt is not null)
+                return null;
+            var roles = (await connection.QueryAsync<RoleDto>(new CommandDefinition(RolesSql, new { id = row.UserId }, cancellationToken: ct))).AsList();
+            return new CurrentUser(row.UserId, UserKind.Staff, row.OrgId, row.StaffName, roles, EmptySet, null, hash);
+        }
+        return new CurrentUser(row.UserId, UserKind.Customer, row.OrgId, CustomerNames.Display(row.UserId, row.CustomerName),
+            [], EmptySet, row.VisitorStoreId, hash);
+    }
+
+    private async Task<CurrentUser?> ApiClientAsync(string hash, CancellationToken ct)
+    {
+        var row = await db.QuerySingleOrDefaultAsync<ApiClientRow>(ApiClientSql, new { hash }, ct);
+        if (row is null)
+            return null;
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        // Record use at a coarse resolution so a busy integration does not write on every request.
+        if (row.LastUsedAt is null || now - row.LastUsedAt >= (long)LastUsedResolution.TotalMilliseconds)
+            await db.ExecuteAsync("UPDATE api_clients SET last_used_at = @now WHERE id = @id", new { now, id = row.Id }, ct);
+        var permissions = JsonSerializer.Deserialize<string[]>(row.Permissions) ?? [];
+        return new CurrentUser(row.Id, UserKind.ApiClient, row.OrgId, row.Name, [], permissions.ToHashSet(), row.StoreId, null);
+    }
+
+    /// <summary>Revokes one access token by its hash. Answers whether it was live.</summary>
+    public async Task<bool> RevokeAsync(string tokenHash, CancellationToken ct) =>
+        await db.ExecuteAsync("UPDATE access_tokens SET revoked_at = @now WHERE token_hash = @tokenHash AND revoked_at IS NULL",
+            new { now = clock.GetUtcNow().ToUnixTimeMilliseconds(), tokenHash }, ct) > 0;
+
+    private static readonly IReadOnlySet<string> EmptySet = new HashSet<string>();
+
+    private sealed class TokenRow
+    {
+        public string UserKind { get; set; } = "";
+        public string UserId { get; set; } = "";
+        public string OrgId { get; set; } = "";
+        public long ExpiresAt { get; set; }
+        public long? RevokedAt { get; set; }
+        public string? StaffName { get; set; }
+        public long? DisabledAt { get; set; }
+        public string? CustomerName { get; set; }
+        public string? VisitorStoreId { get; set; }
+    }
+
+    private sealed class ApiClientRow
+    {
+        public string Id { get; set; } = "";
+        public string OrgId { get; set; } = "";
+        public string? StoreId { get; set; }
+        public string Name { get; set; } = "";
+        public string Permissions { get; set; } = "[]";
+        public long? LastUsedAt { get; set; }
+    }
+}

@@ -1,0 +1,99 @@
+using System.Data;
+using System.Data.Common;
+using Dapper;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace StoreLink.Server.Data;
+
+/// <summary>
+/// The one way to the database. SQLite connections are opened with power-safe settings
+/// (WAL, <c>synchronous=FULL</c>, foreign keys on, a busy timeout); PostgreSQL keeps its default durability.
+/// </summary>
+public sealed class Db : IAsyncDisposable
+{
+    private readonly string _connectionString;
+    private readonly NpgsqlDataSource? _postgres;
+
+    public Db(IOptions<StorageOptions> storage, IOptions<ServerOptions> server)
+    {
+        var options = storage.Value;
+        if (string.Equals(options.Provider, StorageOptions.Postgres, StringComparison.OrdinalIgnoreCase))
+        {
+            Dialect = SqlDialect.Postgres;
+            _connectionString = options.ConnectionString
+                ?? throw new InvalidOperationException("Storage:ConnectionString is required when Storage:Provider is postgres.");
+            _postgres = NpgsqlDataSource.Create(_connectionString);
+        }
+        else
+        {
+            Dialect = SqlDialect.Sqlite;
+            _connectionString = options.ConnectionString ?? new SqliteConnectionStringBuilder
+            {
+                DataSource = Path.Combine(Path.GetFullPath(server.Value.DataDirectory), "storelink.db"),
+                Pooling = true,
+                ForeignKeys = true,
+                DefaultTimeout = 30,
+            }.ToString();
+        }
+    }
+
+    public SqlDialect Dialect { get; }
+
+    /// <summary>A human-readable description of where the data is, for the start-up banner (no password).</summary>
+    public string Describe() => _postgres is not null
+        ? $"PostgreSQL {new NpgsqlConnectionStringBuilder(_connectionString) { Password = null }.ConnectionString}"
+        : $"SQLite {new SqliteConnectionStringBuilder(_connectionString).DataSource}";
+
+    public async Task<DbConnection> OpenAsync(CancellationToken ct = default)
+    {
+        if (_postgres is not null)
+            return await _postgres.OpenConnectionAsync(ct);
+
+        var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync(ct);
+        // Per-connection settings; journal_mode=WAL is persistent and set once by the migration runner.
+        await connection.ExecuteAsync("PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;");
+        return connection;
+    }
+
+    /// <summary>Runs <paramref name="work"/> in one transaction and commits it; rolls back on any exception.</summary>
+    public async Task<T> InTransactionAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken ct = default)
+    {
+        await using var connection = await OpenAsync(ct);
+        // SQLite: BEGIN IMMEDIATE (the provider's default) takes the write lock up front, so two writers
+        // queue on the busy timeout instead of failing on a read-to-write upgrade.
+        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.Serializable, ct);
+        var result = await work(connection, transaction);
+        await transaction.CommitAsync(ct);
+        return result;
+    }
+
+    public Task InTransactionAsync(Func<DbConnection, DbTransaction, Task> work, CancellationToken ct = default) =>
+        InTransactionAsync<bool>(async (c, t) => { await work(c, t); return true; }, ct);
+
+    public async Task<T?> QuerySingleOrDefaultAsync<T>(string sql, object? args = null, CancellationToken ct = default)
+    {
+        await using var connection = await OpenAsync(ct);
+        return await connection.QuerySingleOrDefaultAsync<T>(new CommandDefinition(sql, args, cancellationToken: ct));
+    }
+
+    public async Task<IReadOnlyList<T>> QueryAsync<T>(string sql, object? args = null, CancellationToken ct = default)
+    {
+        await using var connection = await OpenAsync(ct);
+        return (await connection.QueryAsync<T>(new CommandDefinition(sql, args, cancellationToken: ct))).AsList();
+    }
+
+    public async Task<int> ExecuteAsync(string sql, object? args = null, CancellationToken ct = default)
+    {
+        await using var connection = await OpenAsync(ct);
+        return await connection.ExecuteAsync(new CommandDefinition(sql, args, cancellationToken: ct));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_postgres is not null)
+            await _postgres.DisposeAsync();
+    }
+}

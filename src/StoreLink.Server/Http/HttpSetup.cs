@@ -1,0 +1,79 @@
+using System.Data.Common;
+using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Http.Json;
+using StoreLink.Protocol;
+
+namespace StoreLink.Server.Http;
+
+/// <summary>JSON, request limits and the error model: every failure becomes a problem document with a stable code.</summary>
+public static class HttpSetup
+{
+    public static WebApplicationBuilder AddHttp(this WebApplicationBuilder builder)
+    {
+        builder.Services.ConfigureHttpJsonOptions(o => ProtocolJson.Configure(o.SerializerOptions));
+        builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        builder.WebHost.ConfigureKestrel(o =>
+        {
+            o.AddServerHeader = false;
+            o.Limits.MaxRequestBodySize = 1024 * 1024; // uploads raise their own limit per endpoint
+        });
+        builder.Services.AddProblemDetails(o => o.CustomizeProblemDetails = ctx =>
+        {
+            var status = ctx.ProblemDetails.Status ?? ctx.HttpContext.Response.StatusCode;
+            ctx.ProblemDetails.Extensions.TryAdd("code", ErrorCodes.ForStatus(status));
+            ctx.ProblemDetails.Extensions.Remove("exception");
+        });
+        builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
+        return builder;
+    }
+
+    public static WebApplication UseHttp(this WebApplication app)
+    {
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        return app;
+    }
+}
+
+/// <summary>Maps exceptions to problem documents; nothing but <c>internal</c> ever reaches a client as 500.</summary>
+internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILogger<ProblemExceptionHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken ct)
+    {
+        if (exception is OperationCanceledException && context.RequestAborted.IsCancellationRequested)
+            return true;
+
+        var (code, title, errors, retryAfter) = exception switch
+        {
+            ApiException e => (e.Code, e.Message, e.Errors, e.RetryAfterSeconds),
+            BadHttpRequestException { StatusCode: 413 } => (ErrorCodes.TooLarge, "The request body is too large.", null, null),
+            BadHttpRequestException { InnerException: JsonException j } => (ErrorCodes.InvalidRequest, JsonMessage(j), null, (int?)null),
+            BadHttpRequestException e => (ErrorCodes.ForStatus(e.StatusCode), e.Message, null, null),
+            JsonException j => (ErrorCodes.InvalidRequest, JsonMessage(j), null, null),
+            DbException e when IsUnavailable(e) => (ErrorCodes.Unavailable, "The database is not reachable; try again shortly.", null, null),
+            _ => (ErrorCodes.Internal, "Something went wrong on the server.", null, null),
+        };
+        if (code == ErrorCodes.Internal)
+            logger.LogError(exception, "Unhandled error on {Method} {Path}", context.Request.Method, context.Request.Path);
+        else if (code == ErrorCodes.Unavailable)
+            logger.LogWarning(exception, "Dependency unavailable on {Method} {Path}", context.Request.Method, context.Request.Path);
+
+        var status = ErrorCodes.StatusOf(code);
+        context.Response.StatusCode = status;
+        if (retryAfter is { } seconds)
+            context.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+        var problem = errors is null
+            ? new Microsoft.AspNetCore.Mvc.ProblemDetails { Status = status, Title = title }
+            : new HttpValidationProblemDetails(errors) { Status = status, Title = title };
+        problem.Extensions["code"] = code;
+        return await problems.TryWriteAsync(new ProblemDetailsContext { HttpContext = context, ProblemDetails = problem, Exception = exception });
+    }
+
+    private static string JsonMessage(JsonException e) =>
+        e.Path is { Length: > 0 } path ? $"The request body is not valid JSON for this call at {path}." : "The request body is not valid JSON.";
+
+    private static bool IsUnavailable(DbException e) =>
+        e is Npgsql.NpgsqlException { IsTransient: true } || e.InnerException is System.Net.Sockets.SocketException or TimeoutException;
+}

@@ -1,0 +1,36 @@
+using StoreLink.Server.Accounts;
+using StoreLink.Server.Data;
+using StoreLink.Server.Host;
+using StoreLink.Server.Http;
+
+// `--demo` seeds the demo outside Development; `admin …` runs an administrative command and exits.
+var demo = args.Contains("--demo");
+var admin = AdminCommand.IsAdmin(args);
+var builder = WebApplication.CreateBuilder(admin ? [] : args.Where(a => a != "--demo").ToArray());
+
+builder.AddServerDefaults();
+builder.AddHttp();
+builder.AddData();
+builder.AddAccounts();
+builder.Services.AddOpenApi();
+
+var app = builder.Build();
+if (admin)
+    return await AdminCommand.RunAsync(app, args);
+if (!await app.PrepareAsync(demo))
+    return 1;
+
+app.UseHttp();
+app.UseAuthentication();
+app.UseRateLimiter();
+app.UseAuthorization();
+
+app.MapHealth();
+app.MapOpenApi();
+app.MapAccounts();
+
+app.PrintBannerOnStart();
+await app.RunAsync();
+return 0;
+
+public partial class Program;
