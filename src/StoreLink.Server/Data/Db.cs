@@ -22,14 +22,14 @@ public sealed class Db : IAsyncDisposable
         if (string.Equals(options.Provider, StorageOptions.Postgres, StringComparison.OrdinalIgnoreCase))
         {
             Dialect = SqlDialect.Postgres;
-            _connectionString = options.ConnectionString
+            _connectionString = NullIfBlank(options.ConnectionString)
                 ?? throw new InvalidOperationException("Storage:ConnectionString is required when Storage:Provider is postgres.");
             _postgres = NpgsqlDataSource.Create(_connectionString);
         }
         else
         {
             Dialect = SqlDialect.Sqlite;
-            _connectionString = options.ConnectionString ?? new SqliteConnectionStringBuilder
+            _connectionString = NullIfBlank(options.ConnectionString) ?? new SqliteConnectionStringBuilder
             {
                 DataSource = Path.Combine(Path.GetFullPath(server.Value.DataDirectory), "storelink.db"),
                 Pooling = true,
@@ -40,6 +40,8 @@ public sealed class Db : IAsyncDisposable
     }
 
     public SqlDialect Dialect { get; }
+
+    private static string? NullIfBlank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 
     /// <summary>A human-readable description of where the data is, for the start-up banner (no password).</summary>
     public string Describe() => _postgres is not null

@@ -50,6 +50,18 @@ public static class ServerHost
         return false;
     }
 
+    private static bool HasDemo(Db db)
+    {
+        try
+        {
+            return db.QuerySingleOrDefaultAsync<long>("SELECT COUNT(*) FROM staff WHERE login = 'admin@demo.local'").GetAwaiter().GetResult() > 0;
+        }
+        catch (System.Data.Common.DbException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Prints where the server listens, where its data is and, for the demo, how to sign in.</summary>
     public static void PrintBannerOnStart(this WebApplication app)
     {
@@ -60,8 +72,7 @@ public static class ServerHost
             var lines = new List<string> { "", "StoreLink is running." };
             lines.AddRange(addresses.Select(a => $"  API        {a}/v1   (OpenAPI: {a}/openapi/v1.json, health: {a}/healthz)"));
             lines.Add($"  Database   {db.Describe()}");
-            var demo = db.QuerySingleOrDefaultAsync<long>("SELECT COUNT(*) FROM staff WHERE login = 'admin@demo.local'").GetAwaiter().GetResult() > 0;
-            if (demo)
+            if (HasDemo(db))
             {
                 lines.Add($"  Demo logins (password {DemoSeed.Password}):");
                 lines.AddRange(DemoSeed.Logins.Select(l => $"    {l.Login,-30} {l.Role,-11} {l.Store ?? "(all stores)"}"));
