@@ -48,16 +48,24 @@ public sealed class Db : IAsyncDisposable
         ? $"PostgreSQL {new NpgsqlConnectionStringBuilder(_connectionString) { Password = null }.ConnectionString}"
         : $"SQLite {new SqliteConnectionStringBuilder(_connectionString).DataSource}";
 
+    /// <summary>An open connection. A database that cannot be reached throws <see cref="DatabaseUnavailableException"/>.</summary>
     public async Task<DbConnection> OpenAsync(CancellationToken ct = default)
     {
-        if (_postgres is not null)
-            return await _postgres.OpenConnectionAsync(ct);
+        try
+        {
+            if (_postgres is not null)
+                return await _postgres.OpenConnectionAsync(ct);
 
-        var connection = new SqliteConnection(_connectionString);
-        await connection.OpenAsync(ct);
-        // Per-connection settings; journal_mode=WAL is persistent and set once by the migration runner.
-        await connection.ExecuteAsync("PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;");
-        return connection;
+            var connection = new SqliteConnection(_connectionString);
+            await connection.OpenAsync(ct);
+            // Per-connection settings; journal_mode=WAL is persistent and set once by the migration runner.
+            await connection.ExecuteAsync("PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;");
+            return connection;
+        }
+        catch (Exception e) when (e is DbException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            throw new DatabaseUnavailableException($"Cannot open the database ({Describe()}): {e.Message}", e);
+        }
     }
 
     /// <summary>Runs <paramref name="work"/> in one transaction and commits it; rolls back on any exception.</summary>
@@ -99,3 +107,6 @@ public sealed class Db : IAsyncDisposable
             await _postgres.DisposeAsync();
     }
 }
+
+/// <summary>The database could not be reached: answered as 503 <c>unavailable</c>, never as a fault of the request.</summary>
+public sealed class DatabaseUnavailableException(string message, Exception inner) : Exception(message, inner);

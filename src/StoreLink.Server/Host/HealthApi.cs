@@ -17,7 +17,7 @@ public static class HealthApi
                 await db.QuerySingleOrDefaultAsync<long>("SELECT 1", ct: ct);
                 return TypedResults.Ok(new HealthDto("ready"));
             }
-            catch (Exception e) when (e is System.Data.Common.DbException or TimeoutException or InvalidOperationException)
+            catch (Exception e) when (e is DatabaseUnavailableException or System.Data.Common.DbException)
             {
                 return TypedResults.Problem(title: "The database is not reachable.", statusCode: 503,
                     extensions: new Dictionary<string, object?> { ["code"] = Protocol.ErrorCodes.Unavailable });

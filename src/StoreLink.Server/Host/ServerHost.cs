@@ -43,7 +43,7 @@ public static class ServerHost
         {
             logger.LogCritical("{Message}", e.Message);
         }
-        catch (Exception e) when (e is System.Data.Common.DbException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is DatabaseUnavailableException or System.Data.Common.DbException or IOException or UnauthorizedAccessException)
         {
             logger.LogCritical("Cannot open the database ({Database}): {Message}", db.Describe(), e.Message);
         }
@@ -56,7 +56,7 @@ public static class ServerHost
         {
             return db.QuerySingleOrDefaultAsync<long>("SELECT COUNT(*) FROM staff WHERE login = 'admin@demo.local'").GetAwaiter().GetResult() > 0;
         }
-        catch (System.Data.Common.DbException)
+        catch (Exception e) when (e is DatabaseUnavailableException or System.Data.Common.DbException)
         {
             return false;
         }

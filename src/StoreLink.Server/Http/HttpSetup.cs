@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http.Json;
 using StoreLink.Protocol;
+using StoreLink.Server.Data;
 
 namespace StoreLink.Server.Http;
 
@@ -47,10 +48,11 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, I
         var (code, title, errors, retryAfter) = exception switch
         {
             ApiException e => (e.Code, e.Message, e.Errors, e.RetryAfterSeconds),
-            BadHttpRequestException { StatusCode: 413 } => (ErrorCodes.TooLarge, "The request body is too large.", null, null),
+            BadHttpRequestException when IsTooLarge(exception) => (ErrorCodes.TooLarge, "The request body is too large.", null, null),
             BadHttpRequestException { InnerException: JsonException j } => (ErrorCodes.InvalidRequest, JsonMessage(j), null, (int?)null),
             BadHttpRequestException e => (ErrorCodes.ForStatus(e.StatusCode), e.Message, null, null),
             JsonException j => (ErrorCodes.InvalidRequest, JsonMessage(j), null, null),
+            DatabaseUnavailableException => (ErrorCodes.Unavailable, "The database is not reachable; try again shortly.", null, null),
             DbException e when IsUnavailable(e) => (ErrorCodes.Unavailable, "The database is not reachable; try again shortly.", null, null),
             _ => (ErrorCodes.Internal, "Something went wrong on the server.", null, null),
         };
@@ -74,6 +76,17 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, I
     private static string JsonMessage(JsonException e) =>
         e.Path is { Length: > 0 } path ? $"The request body is not valid JSON for this call at {path}." : "The request body is not valid JSON.";
 
+    /// <summary>A dropped connection or a busy database mid-request is the database's state, not the request's fault.</summary>
     private static bool IsUnavailable(DbException e) =>
-        e is Npgsql.NpgsqlException { IsTransient: true } || e.InnerException is System.Net.Sockets.SocketException or TimeoutException;
+        e is Npgsql.NpgsqlException { IsTransient: true } or Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 5 or 6 } ||
+        e.InnerException is System.Net.Sockets.SocketException or TimeoutException;
+
+    /// <summary>Kestrel's body limit surfaces as a 413 somewhere in the chain, also when it hits during JSON binding.</summary>
+    private static bool IsTooLarge(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+            if (e is BadHttpRequestException { StatusCode: 413 })
+                return true;
+        return false;
+    }
 }

@@ -41,6 +41,15 @@ public sealed class StoreLinkApp : WebApplicationFactory<Program>
         return app;
     }
 
+    /// <summary>The server on real Kestrel at a loopback port, for what only a real socket shows (limits, WebSockets).</summary>
+    public static async Task<StoreLinkApp> CreateOnKestrelAsync(string provider, IReadOnlyDictionary<string, string?>? settings = null)
+    {
+        var app = new StoreLinkApp(await TestDatabases.CreateAsync(provider), settings: settings);
+        app.UseKestrel(0);
+        app.StartServer();
+        return app;
+    }
+
     /// <summary>Starts the server now (migrations and all) rather than at the first request.</summary>
     public void Start() => _ = Server;
 

@@ -128,7 +128,7 @@ public sealed class TestDatabases : IAsyncLifetime
         }
     }
 
-    private static async Task AdminExecuteAsync(string sql)
+    public static async Task AdminExecuteAsync(string sql)
     {
         await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(PostgresServer) { Database = "postgres", Pooling = false }.ConnectionString);
         await connection.OpenAsync();

@@ -1,0 +1,97 @@
+using System.Net.Http.Headers;
+using System.Text;
+using StoreLink.Tests.Infrastructure;
+
+namespace StoreLink.Tests.Http;
+
+/// <summary>Bad input gets a 4xx problem document with a stable code — never a 500, never a stack trace.</summary>
+public sealed class ErrorTests
+{
+    [Fact]
+    public async Task Malformed_json_wrong_types_and_missing_fields_are_invalid_request()
+    {
+        await using var app = await StoreLinkApp.CreateAsync(TestDatabases.Sqlite);
+        var client = app.Anonymous();
+        foreach (var body in new[] { "{", "not json", "[]", "{\"login\":5,\"password\":\"x\"}", "{\"login\":\"a\",\"password\":[1]}", "null", "\"text\"", "{\"login\":\"a\",\"password\":{}}" })
+        {
+            var response = await client.SendRawAsync(HttpMethod.Post, "/v1/auth/login", body);
+            Assert.True(response.Status == 400 && response.Code == "invalid_request", $"{body}: {response}");
+            Assert.Equal("application/problem+json", response.ContentType);
+            Assert.DoesNotContain("   at ", response.Body);
+        }
+        var missing = await client.SendRawAsync(HttpMethod.Post, "/v1/auth/login", "{\"unknown_member\":1}");
+        Assert.Equal(400, missing.Status);
+        Assert.True(missing.Json.GetProperty("errors").TryGetProperty("login", out _));
+        Assert.True(missing.Json.GetProperty("errors").TryGetProperty("password", out _));
+        var empty = await client.SendRawAsync(HttpMethod.Post, "/v1/auth/login", "");
+        Assert.Equal((400, "invalid_request"), (empty.Status, empty.Code));
+        Assert.Empty(app.Log.Errors);
+    }
+
+    [Fact]
+    public async Task Wrong_content_type_unknown_routes_and_methods_have_codes()
+    {
+        await using var app = await StoreLinkApp.CreateAsync(TestDatabases.Sqlite);
+        var client = app.Anonymous();
+        var text = await client.SendRawAsync(HttpMethod.Post, "/v1/auth/login", "login=a", "text/plain");
+        Assert.Equal("invalid_request", text.Code);
+        Assert.Equal(415, text.Status);
+
+        var route = await client.GetJsonAsync("/v1/no-such-thing");
+        Assert.Equal((404, "not_found"), (route.Status, route.Code));
+        var method = await client.SendRawAsync(HttpMethod.Put, "/v1/auth/login", "{}");
+        Assert.Equal((405, "invalid_request"), (method.Status, method.Code));
+        Assert.Empty(app.Log.Errors);
+    }
+
+    [Fact]
+    public async Task An_oversized_body_is_too_large()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        var huge = "{\"login\":\"" + new string('a', 2 * 1024 * 1024) + "\",\"password\":\"x\"}";
+        var response = await app.Anonymous().SendRawAsync(HttpMethod.Post, "/v1/auth/login", huge);
+        Assert.Equal((413, "too_large"), (response.Status, response.Code));
+        var longField = await app.Anonymous().PostJsonAsync("/v1/auth/login", new { login = new string('a', 5000), password = "x" });
+        Assert.Equal((400, "invalid_request"), (longField.Status, longField.Code));
+        Assert.Empty(app.Log.Errors);
+    }
+
+    [Fact]
+    public async Task Health_readiness_and_the_openapi_document_answer()
+    {
+        await using var app = await StoreLinkApp.CreateAsync(TestDatabases.Sqlite);
+        var client = app.Anonymous();
+        Assert.Equal("ok", (await client.GetJsonAsync("/healthz")).Str("status"));
+        Assert.Equal("ready", (await client.GetJsonAsync("/readyz")).Str("status"));
+        var openapi = await client.GetJsonAsync("/openapi/v1.json");
+        Assert.Equal(200, openapi.Status);
+        var paths = openapi.Json.GetProperty("paths");
+        foreach (var path in new[] { "/v1/auth/login", "/v1/auth/visitor", "/v1/auth/customer", "/v1/me", "/v1/stores/{id}", "/v1/api-clients" })
+            Assert.True(paths.TryGetProperty(path, out _), path);
+        Assert.Contains("access_token", openapi.Body);
+    }
+
+    [Fact]
+    public async Task Readiness_and_requests_report_an_unreachable_database_as_unavailable()
+    {
+        await using var app = await StoreLinkApp.CreateAsync(TestDatabases.Postgres);
+        var client = app.Anonymous();
+        Assert.Equal("ready", (await client.GetJsonAsync("/readyz")).Str("status"));
+
+        // The database goes away under the running server: no new connections, the open ones cut.
+        var name = app.Database.PostgresDatabase!;
+        await TestDatabases.AdminExecuteAsync($"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false");
+        await TestDatabases.AdminExecuteAsync($"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'");
+        Npgsql.NpgsqlConnection.ClearAllPools();
+
+        Assert.Equal(200, (await client.GetJsonAsync("/healthz")).Status);
+        var ready = await client.GetJsonAsync("/readyz");
+        Assert.Equal((503, "unavailable"), (ready.Status, ready.Code));
+        var login = await client.PostJsonAsync("/v1/auth/login", new { login = "admin@demo.local", password = "demo1234" });
+        Assert.Equal((503, "unavailable"), (login.Status, login.Code));
+
+        await TestDatabases.AdminExecuteAsync($"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true");
+        Assert.Equal("ready", (await client.GetJsonAsync("/readyz")).Str("status"));
+        Assert.Equal(200, (await client.PostJsonAsync("/v1/auth/login", new { login = "admin@demo.local", password = "demo1234" })).Status);
+    }
+}
