@@ -10,6 +10,7 @@ public sealed class ApiClientRow
     private const string Columns = "id, org_id, store_id, name, permissions, key_prefix, created_at, last_used_at, revoked_at";
     public const string SelectById = $"SELECT {Columns} FROM api_clients WHERE id = @id";
     public const string SelectByOrg = $"SELECT {Columns} FROM api_clients WHERE org_id = @orgId ORDER BY created_at, id";
+    public const string SelectByKeyHash = $"SELECT {Columns} FROM api_clients WHERE key_hash = @hash";
 
     public string Id { get; set; } = "";
     public string OrgId { get; set; } = "";

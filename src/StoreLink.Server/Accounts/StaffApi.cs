@@ -13,6 +13,7 @@ public sealed class StaffRow
     public const string SelectById = $"SELECT {Columns} FROM staff WHERE id = @id";
     public const string SelectByLogin = $"SELECT {Columns} FROM staff WHERE login = @login";
     public const string SelectByOrg = $"SELECT {Columns} FROM staff WHERE org_id = @orgId ORDER BY name, id";
+    public const string SelectRoles = "SELECT store_id, role FROM staff_roles WHERE staff_id = @staffId ORDER BY store_id, role";
 
     public string Id { get; set; } = "";
     public string OrgId { get; set; } = "";
@@ -58,8 +59,7 @@ public sealed class StaffActions(Db db, Access access, TimeProvider clock, IPass
     public const int MinPasswordLength = 8;
 
     public async Task<IReadOnlyList<RoleDto>> RolesAsync(string staffId, CancellationToken ct) =>
-        await db.QueryAsync<RoleDto>("SELECT store_id, role FROM staff_roles WHERE staff_id = @staffId ORDER BY store_id, role",
-            new { staffId }, ct);
+        await db.QueryAsync<RoleDto>(StaffRow.SelectRoles, new { staffId }, ct);
 
     public async Task<StaffDto[]> ListAsync(CurrentUser user, CancellationToken ct)
     {

@@ -23,12 +23,6 @@ public sealed class Tokens(Db db, TimeProvider clock, IOptions<AuthOptions> opti
         WHERE t.token_hash = @hash
         """;
 
-    private const string RolesSql = "SELECT store_id, role FROM staff_roles WHERE staff_id = @id ORDER BY store_id, role";
-
-    private const string ApiClientSql = """
-        SELECT id, org_id, store_id, name, permissions, last_used_at FROM api_clients
-        WHERE key_hash = @hash AND revoked_at IS NULL
-        """;
 
     public async Task<(string Token, DateTimeOffset ExpiresAt)> IssueAsync(UserKind kind, string userId, string orgId, CancellationToken ct)
     {
@@ -68,7 +62,7 @@ public sealed class Tokens(Db db, TimeProvider clock, IOptions<AuthOptions> opti
         {
             if (row.StaffName is null || row.DisabledAt is not null)
                 return null;
-            var roles = (await connection.QueryAsync<RoleDto>(new CommandDefinition(RolesSql, new { id = row.UserId }, cancellationToken: ct))).AsList();
+            var roles = (await connection.QueryAsync<RoleDto>(new CommandDefinition(StaffRow.SelectRoles, new { staffId = row.UserId }, cancellationToken: ct))).AsList();
             return new CurrentUser(row.UserId, UserKind.Staff, row.OrgId, row.StaffName, roles, EmptySet, null, hash);
         }
         return new CurrentUser(row.UserId, UserKind.Customer, row.OrgId, CustomerNames.Display(row.UserId, row.CustomerName),
@@ -77,8 +71,8 @@ public sealed class Tokens(Db db, TimeProvider clock, IOptions<AuthOptions> opti
 
     private async Task<CurrentUser?> ApiClientAsync(string hash, CancellationToken ct)
     {
-        var row = await db.QuerySingleOrDefaultAsync<ApiClientRow>(ApiClientSql, new { hash }, ct);
-        if (row is null)
+        var row = await db.QuerySingleOrDefaultAsync<ApiClientRow>(ApiClientRow.SelectByKeyHash, new { hash }, ct);
+        if (row is null || row.RevokedAt is not null)
             return null;
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         // Record use at a coarse resolution so a busy integration does not write on every request.
@@ -106,15 +100,5 @@ public sealed class Tokens(Db db, TimeProvider clock, IOptions<AuthOptions> opti
         public long? DisabledAt { get; set; }
         public string? CustomerName { get; set; }
         public string? VisitorStoreId { get; set; }
-    }
-
-    private sealed class ApiClientRow
-    {
-        public string Id { get; set; } = "";
-        public string OrgId { get; set; } = "";
-        public string? StoreId { get; set; }
-        public string Name { get; set; } = "";
-        public string Permissions { get; set; } = "[]";
-        public long? LastUsedAt { get; set; }
     }
 }

@@ -21,7 +21,7 @@ public sealed class ServerStartTests
     public async Task A_demo_start_seeds_once_and_a_restart_keeps_everything(string provider)
     {
         var (database, env) = await EmptyAsync(provider);
-        try
+        await using (database)
         {
             string storeId;
             await using (var first = await ServerProcess.StartAsync(database.DataDirectory, ["--demo"], env))
@@ -44,18 +44,13 @@ public sealed class ServerStartTests
             if (provider == TestDatabases.Sqlite)
                 Assert.True(File.Exists(Path.Combine(database.DataDirectory, "storelink.db")));
         }
-        finally
-        {
-            if (database.PostgresDatabase is not null)
-                await TestDatabases.DropAsync(database.PostgresDatabase);
-        }
     }
 
     [Theory, MemberData(nameof(Databases))]
     public async Task A_production_start_is_empty_until_an_admin_creates_the_first_organization(string provider)
     {
         var (database, env) = await EmptyAsync(provider);
-        try
+        await using (database)
         {
             await using (var empty = await ServerProcess.StartAsync(database.DataDirectory, [], env))
             {
@@ -82,11 +77,6 @@ public sealed class ServerStartTests
             Assert.Equal("org_admin", me.Json.GetProperty("roles")[0].GetProperty("role").GetString());
             Assert.Equal(201, (await admin.PostJsonAsync("/v1/stores", new { store_key = "riverside", name = "河畔数码一店" })).Status);
             Assert.Equal("河畔数码", (await admin.GetJsonAsync("/v1/organization")).Str("name"));
-        }
-        finally
-        {
-            if (database.PostgresDatabase is not null)
-                await TestDatabases.DropAsync(database.PostgresDatabase);
         }
     }
 

@@ -2,7 +2,6 @@ using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
-using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -97,9 +96,7 @@ public sealed class StoreLinkApp : WebApplicationFactory<Program>
         await base.DisposeAsync();
         foreach (var error in Log.Errors)
             TestContext.Current.TestOutputHelper?.WriteLine("server: " + error);
-        if (Database.PostgresDatabase is not null && !_keepDatabase)
-            await TestDatabases.DropAsync(Database.PostgresDatabase);
-        else
-            SqliteConnection.ClearAllPools();
+        if (!_keepDatabase)
+            await Database.DisposeAsync();
     }
 }

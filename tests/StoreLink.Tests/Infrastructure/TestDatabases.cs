@@ -152,5 +152,14 @@ public sealed class TestDatabases : IAsyncLifetime
     }
 }
 
-/// <summary>A database made for one test. PostgreSQL ones are dropped when the test's app is disposed.</summary>
-public sealed record FreshDatabase(string Provider, string? ConnectionString, string DataDirectory, string? PostgresDatabase);
+/// <summary>A database made for one test; disposing it drops a PostgreSQL one (SQLite files go with the run's folder).</summary>
+public sealed record FreshDatabase(string Provider, string? ConnectionString, string DataDirectory, string? PostgresDatabase) : IAsyncDisposable
+{
+    public async ValueTask DisposeAsync()
+    {
+        if (PostgresDatabase is not null)
+            await TestDatabases.DropAsync(PostgresDatabase);
+        else
+            SqliteConnection.ClearAllPools();
+    }
+}
