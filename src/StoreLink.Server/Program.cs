@@ -1,7 +1,9 @@
 using StoreLink.Server.Accounts;
+using StoreLink.Server.Conversations;
 using StoreLink.Server.Data;
 using StoreLink.Server.Host;
 using StoreLink.Server.Http;
+using StoreLink.Server.Realtime;
 
 // `--demo` seeds the demo outside Development; `admin …` runs an administrative command and exits.
 var demo = args.Contains("--demo");
@@ -12,6 +14,8 @@ builder.AddServerDefaults();
 builder.AddHttp();
 builder.AddData();
 builder.AddAccounts();
+builder.AddConversations();
+builder.AddRealtime();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();
@@ -28,6 +32,8 @@ app.UseAuthorization();
 app.MapHealth();
 app.MapOpenApi();
 app.MapAccounts();
+app.MapConversationsFeature();
+app.MapRealtime();
 
 app.PrintBannerOnStart();
 await app.RunAsync();

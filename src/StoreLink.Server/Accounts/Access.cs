@@ -1,4 +1,5 @@
 using StoreLink.Protocol;
+using StoreLink.Server.Conversations;
 using StoreLink.Server.Data;
 using StoreLink.Server.Http;
 
@@ -9,7 +10,7 @@ namespace StoreLink.Server.Accounts;
 /// <c>not_found</c>, exactly as one that does not exist, so ids of other organizations, stores and
 /// customers reveal nothing. Each rule is a conditional on its own line.
 /// </summary>
-public sealed class Access(Db db)
+public sealed class Access(Db db, ConversationDirectory conversations)
 {
     public async Task<StoreRow> StoreAsync(CurrentUser user, string storeId, CancellationToken ct)
     {
@@ -78,6 +79,74 @@ public sealed class Access(Db db)
         return client;
     }
 
+    /// <summary>
+    /// A conversation the caller may see: the customer of a service conversation; staff with a role in the store of
+    /// a service or notes conversation (org admins in every store); the members of a direct or group conversation.
+    /// </summary>
+    public async Task<ConversationAccess> ConversationAsync(CurrentUser user, string conversationId, CancellationToken ct)
+    {
+        var facts = await conversations.FactsAsync(conversationId, ct);
+        if (facts is null)
+            throw ApiException.NotFound("The conversation");
+        if (facts.OrgId != user.OrgId)
+            throw ApiException.NotFound("The conversation");
+        if (facts.IsStoreConversation)
+        {
+            if (user.IsCustomer && facts.Kind == ConversationKinds.Service && facts.CustomerId == user.Id)
+                return new ConversationAccess(facts, null);
+            if (user.IsStaff && user.HasStoreRole(facts.StoreId!))
+                return new ConversationAccess(facts, null);
+            throw ApiException.NotFound("The conversation");
+        }
+        if (!user.IsStaff)
+            throw ApiException.NotFound("The conversation");
+        var members = await conversations.MembersAsync(facts.Id, ct);
+        if (!members.Contains(user.Id))
+            throw ApiException.NotFound("The conversation");
+        return new ConversationAccess(facts, members);
+    }
+
+    /// <summary>A message of a conversation the caller may see.</summary>
+    public async Task<(MessageRow Message, ConversationAccess Conversation)> MessageAsync(CurrentUser user, string messageId, CancellationToken ct)
+    {
+        var message = messageId.Length > 64 ? null
+            : await db.QuerySingleOrDefaultAsync<MessageRow>($"SELECT {MessageRow.Columns} FROM messages WHERE id = @messageId", new { messageId }, ct);
+        if (message is null)
+            throw ApiException.NotFound("The message");
+        return (message, await ConversationAsync(user, message.ConversationId, ct));
+    }
+
+    /// <summary>
+    /// An attachment is served to its uploader until a message references it, then to whoever may see a
+    /// message that references it and is not recalled.
+    /// </summary>
+    public async Task<AttachmentRow> AttachmentAsync(CurrentUser user, string attachmentId, CancellationToken ct)
+    {
+        var attachment = attachmentId.Length > 64 ? null
+            : await db.QuerySingleOrDefaultAsync<AttachmentRow>($"SELECT {AttachmentRow.Columns} FROM attachments WHERE id = @attachmentId", new { attachmentId }, ct);
+        if (attachment is null)
+            throw ApiException.NotFound("The attachment");
+        if (attachment.OrgId != user.OrgId)
+            throw ApiException.NotFound("The attachment");
+        var references = await db.QueryAsync<(string ConversationId, long? RecalledAt)>(
+            "SELECT m.conversation_id, m.recalled_at FROM message_attachments a JOIN messages m ON m.id = a.message_id WHERE a.attachment_id = @attachmentId",
+            new { attachmentId }, ct);
+        if (references.Count == 0 && attachment.UploaderId == user.Id)
+            return attachment;
+        foreach (var reference in references.Where(r => r.RecalledAt is null))
+        {
+            try
+            {
+                await ConversationAsync(user, reference.ConversationId, ct);
+                return attachment;
+            }
+            catch (ApiException e) when (e.Code == ErrorCodes.NotFound)
+            {
+            }
+        }
+        throw ApiException.NotFound("The attachment");
+    }
+
     /// <summary>Org admins only; everyone else of the organization gets <c>forbidden</c>.</summary>
     public static void RequireOrgAdmin(CurrentUser user)
     {
@@ -91,4 +160,10 @@ public sealed class Access(Db db)
         if (!user.IsStaff)
             throw ApiException.Forbidden("Only staff may do this.");
     }
+}
+
+/// <summary>A conversation the caller may see, with its members when it is a direct or group conversation.</summary>
+public sealed record ConversationAccess(ConversationFacts Facts, IReadOnlyList<string>? Members)
+{
+    public Realtime.Audience Audience => Facts.Audience(Members);
 }

@@ -35,7 +35,7 @@ public static class AuthApi
 
 public sealed class AuthActions(
     Db db, Tokens tokens, Access access, LoginThrottle throttle, CustomerActions customers,
-    IPasswordHasher<StaffRow> hasher, TimeProvider clock, IOptions<AuthOptions> options)
+    IPasswordHasher<StaffRow> hasher, Realtime.IEventBus bus, TimeProvider clock, IOptions<AuthOptions> options)
 {
     // Verified against when the login is unknown, so that the answer takes as long as for a wrong password.
     private static readonly string DummyHash = new PasswordHasher<StaffRow>().HashPassword(new StaffRow(), "not-a-password");
@@ -99,6 +99,7 @@ public sealed class AuthActions(
         if (user.TokenHash is null)
             throw ApiException.Invalid("API keys do not log out; an org admin revokes them with DELETE /v1/api-clients/{id}.");
         await tokens.RevokeAsync(user.TokenHash, ct);
+        await bus.PublishAsync(new Realtime.RealtimeEvent(Realtime.RealtimeEventKind.RevokeToken, TokenHash: user.TokenHash), ct);
     }
 
     public sealed record Identity(string Sub, string? Name, string? Phone, int? Vip);

@@ -54,7 +54,7 @@ public static class StaffApi
     }
 }
 
-public sealed class StaffActions(Db db, Access access, TimeProvider clock, IPasswordHasher<StaffRow> hasher)
+public sealed class StaffActions(Db db, Access access, Realtime.IEventBus bus, TimeProvider clock, IPasswordHasher<StaffRow> hasher)
 {
     public const int MinPasswordLength = 8;
 
@@ -112,6 +112,8 @@ public sealed class StaffActions(Db db, Access access, TimeProvider clock, IPass
             await c.ExecuteAsync("DELETE FROM staff_roles WHERE staff_id = @id", new { id = staff.Id }, t);
             await InsertRolesAsync(c, t, staff.Id, roles);
         }, ct);
+        // Open sockets carry the old roles: they reconnect and get the new ones.
+        await bus.PublishAsync(new Realtime.RealtimeEvent(Realtime.RealtimeEventKind.Reconnect, UserId: staff.Id), ct);
         return staff.ToDto(roles);
     }
 
@@ -144,6 +146,8 @@ public sealed class StaffActions(Db db, Access access, TimeProvider clock, IPass
                     WHERE user_id = @id AND revoked_at IS NULL AND token_hash <> @keep
                     """, new { now = Now, id = staff.Id, keep = self ? user.TokenHash : "" }, t);
         }, ct);
+        if (body.Password is not null || staff.DisabledAt is not null)
+            await bus.PublishAsync(new Realtime.RealtimeEvent(Realtime.RealtimeEventKind.RevokeUser, UserId: staff.Id, TokenHash: self ? user.TokenHash : null), ct);
         return staff.ToDto(await RolesAsync(staff.Id, ct));
     }
 

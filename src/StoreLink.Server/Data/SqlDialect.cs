@@ -20,5 +20,12 @@ public sealed class SqlDialect
     public string ILike(string column, string parameter) =>
         IsPostgres ? $"{column} ILIKE {parameter}" : $"{column} LIKE {parameter}";
 
+    /// <summary>The smaller of two expressions (SQLite's two-argument <c>MIN</c>, PostgreSQL's <c>LEAST</c>).</summary>
+    public string Least(string a, string b) => IsPostgres ? $"LEAST({a}, {b})" : $"MIN({a}, {b})";
+
+    /// <summary>Whether an exception is a unique-constraint violation.</summary>
+    public static bool IsUniqueViolation(Exception e) =>
+        e is Npgsql.PostgresException { SqlState: "23505" } or Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: 2067 or 1555 };
+
     public override string ToString() => Name;
 }

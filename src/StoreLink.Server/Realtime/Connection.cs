@@ -1,0 +1,114 @@
+using System.Net.WebSockets;
+using System.Threading.Channels;
+using StoreLink.Server.Accounts;
+
+namespace StoreLink.Server.Realtime;
+
+/// <summary>The close codes of the protocol and what a client does on each.</summary>
+public static class CloseCodes
+{
+    /// <summary>Not authenticated or token revoked: do not reconnect with the same token.</summary>
+    public const int Unauthorized = 4001;
+    /// <summary>Frame too large or abuse: terminal.</summary>
+    public const int TooLarge = 4008;
+    /// <summary>Too slow to keep up: reconnect and sync.</summary>
+    public const int TooSlow = 4009;
+    /// <summary>Server going away: reconnect and sync.</summary>
+    public const int GoingAway = 4010;
+}
+
+/// <summary>
+/// One authenticated socket. Frames to it go through a bounded queue drained by its own writer loop, so a
+/// broadcast never waits for a slow socket: a push that finds the queue full closes the connection with 4009.
+/// Closing drops what is queued, sends the close frame, and aborts the socket if the peer has not finished
+/// the close handshake a few seconds later.
+/// </summary>
+public sealed class Connection(string id, CurrentUser user, WebSocket socket, int queueFrames, int typingPerSecond) : IDisposable
+{
+    private static readonly TimeSpan SendGrace = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan AbortAfter = TimeSpan.FromSeconds(7);
+
+    private readonly Channel<byte[]> _outbox = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(queueFrames)
+    {
+        SingleReader = true,
+        FullMode = BoundedChannelFullMode.Wait,
+    });
+    private readonly CancellationTokenSource _sendAbort = new();
+    private Timer? _abortTimer;
+    private int _closeCode;
+    private string _closeReason = "";
+    private long _typingSecond;
+    private int _typingCount;
+
+    public string Id { get; } = id;
+    public CurrentUser User { get; } = user;
+    public bool IsClosing => Volatile.Read(ref _closeCode) != 0;
+
+    /// <summary>For live pushes: never waits. A full queue means the client cannot keep up.</summary>
+    public void Push(byte[] frame)
+    {
+        if (!_outbox.Writer.TryWrite(frame))
+            Close(CloseCodes.TooSlow, "too slow to keep up; reconnect and sync");
+    }
+
+    /// <summary>For answers to the client's own requests: waits for room, so a large sync is paced, not dropped.</summary>
+    public async ValueTask SendAsync(byte[] frame, CancellationToken ct)
+    {
+        try
+        {
+            await _outbox.Writer.WriteAsync(frame, ct);
+        }
+        catch (ChannelClosedException)
+        {
+        }
+    }
+
+    /// <summary>Whether one more typing frame fits in this second's allowance (read loop only).</summary>
+    public bool TypingAllowed()
+    {
+        var second = Environment.TickCount64 / 1000;
+        if (second != _typingSecond)
+            (_typingSecond, _typingCount) = (second, 0);
+        return ++_typingCount <= typingPerSecond;
+    }
+
+    /// <summary>Ends the connection with a close code; queued frames are dropped.</summary>
+    public void Close(int code, string reason)
+    {
+        if (Interlocked.CompareExchange(ref _closeCode, code, 0) != 0)
+            return;
+        _closeReason = reason;
+        _outbox.Writer.TryComplete();
+        _sendAbort.CancelAfter(SendGrace);
+        _abortTimer = new Timer(_ => socket.Abort(), null, AbortAfter, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>Drains the queue into the socket until the connection closes, then sends the close frame.</summary>
+    public async Task RunWriterAsync()
+    {
+        try
+        {
+            await foreach (var frame in _outbox.Reader.ReadAllAsync())
+            {
+                if (IsClosing)
+                    break;
+                await socket.SendAsync(frame, WebSocketMessageType.Text, endOfMessage: true, _sendAbort.Token);
+            }
+            if (IsClosing && socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                using var timeout = new CancellationTokenSource(SendGrace);
+                await socket.CloseOutputAsync((WebSocketCloseStatus)_closeCode, _closeReason, timeout.Token);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or ObjectDisposedException)
+        {
+            socket.Abort();
+        }
+    }
+
+    public void Dispose()
+    {
+        _abortTimer?.Dispose();
+        _sendAbort.Dispose();
+    }
+}

@@ -1,0 +1,391 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using StoreLink.Protocol;
+using StoreLink.Server.Accounts;
+using StoreLink.Server.Conversations;
+using StoreLink.Server.Data;
+using StoreLink.Server.Http;
+
+namespace StoreLink.Server.Realtime;
+
+/// <summary>
+/// The WebSocket endpoint <c>/v1/ws</c> (PROTOCOL.md "WebSocket"): first-frame authentication, one read loop per
+/// connection handling its frames in order, one writer loop per connection, and the node's receiver of bus events.
+/// </summary>
+public sealed class Gateway
+{
+    private readonly ConnectionRegistry _registry;
+    private readonly Tokens _tokens;
+    private readonly MessageActions _messages;
+    private readonly ConversationActions _conversations;
+    private readonly Access _access;
+    private readonly Presence _presence;
+    private readonly RealtimeOptions _options;
+    private readonly ILogger<Gateway> _logger;
+    private readonly CancellationToken _stopping;
+
+    public Gateway(ConnectionRegistry registry, IEventBus bus, Tokens tokens, MessageActions messages, ConversationActions conversations,
+        Access access, Presence presence, IOptions<RealtimeOptions> options, IHostApplicationLifetime lifetime, ILogger<Gateway> logger)
+    {
+        _registry = registry;
+        _tokens = tokens;
+        _messages = messages;
+        _conversations = conversations;
+        _access = access;
+        _presence = presence;
+        _options = options.Value;
+        _logger = logger;
+        _stopping = lifetime.ApplicationStopping;
+        bus.Subscribe(OnEventAsync);
+        lifetime.ApplicationStopping.Register(() =>
+        {
+            foreach (var connection in _registry.All)
+                connection.Close(CloseCodes.GoingAway, "server going away; reconnect and sync");
+        });
+    }
+
+    public int HeartbeatSeconds => _options.HeartbeatSeconds;
+
+    /// <summary>Delivers an event to this node's connections. Never waits for a socket.</summary>
+    private ValueTask OnEventAsync(RealtimeEvent e)
+    {
+        switch (e.Kind)
+        {
+            case RealtimeEventKind.Push:
+                foreach (var connection in _registry.Resolve(e.Audience!))
+                    if (connection.Id != e.ExceptConnectionId)
+                        connection.Push(e.Frame!);
+                break;
+            case RealtimeEventKind.RevokeToken:
+                foreach (var connection in _registry.OfToken(e.TokenHash!))
+                    connection.Close(CloseCodes.Unauthorized, "token revoked");
+                break;
+            case RealtimeEventKind.RevokeUser:
+                foreach (var connection in _registry.OfUser(e.UserId!).Where(c => c.User.TokenHash != e.TokenHash))
+                    connection.Close(CloseCodes.Unauthorized, "signed out");
+                break;
+            case RealtimeEventKind.Reconnect:
+                foreach (var connection in _registry.OfUser(e.UserId!))
+                    connection.Close(CloseCodes.GoingAway, "your access changed; reconnect and sync");
+                break;
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public async Task AcceptAsync(HttpContext http)
+    {
+        if (!http.WebSockets.IsWebSocketRequest)
+            throw ApiException.Invalid("This is the WebSocket endpoint: connect with a WebSocket client.");
+        if (!OriginAllowed(http))
+            throw ApiException.Forbidden("This origin may not open a socket here; see Realtime:AllowedOrigins.");
+        using var socket = await http.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        {
+            KeepAliveInterval = TimeSpan.FromSeconds(_options.HeartbeatSeconds),
+            KeepAliveTimeout = TimeSpan.FromSeconds(_options.HeartbeatSeconds),
+        });
+        var buffer = ArrayPool<byte>.Shared.Rent(_options.MaxFrameBytes);
+        try
+        {
+            await RunAsync(socket, buffer, http.RequestAborted);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private bool OriginAllowed(HttpContext http)
+    {
+        string? origin = http.Request.Headers.Origin;
+        if (string.IsNullOrEmpty(origin))
+            return true; // not a browser: apps, the SDK, scripts
+        if (_options.AllowedOrigins.Contains("*") || _options.AllowedOrigins.Contains(origin, StringComparer.OrdinalIgnoreCase))
+            return true;
+        return Uri.TryCreate(origin, UriKind.Absolute, out var uri) &&
+            string.Equals(uri.Authority, http.Request.Host.Value, StringComparison.OrdinalIgnoreCase);
+    }
+
+    private async Task RunAsync(WebSocket socket, byte[] buffer, CancellationToken aborted)
+    {
+        var user = await AuthenticateAsync(socket, buffer, aborted);
+        if (user is null)
+            return;
+        using var connection = new Connection(Ids.New("con"), user, socket, _options.SendQueueFrames, _options.TypingPerSecond);
+        _registry.Add(connection);
+        var writer = connection.RunWriterAsync();
+        try
+        {
+            await connection.SendAsync(Frames.Serialize(new
+            {
+                type = "ready", user = user.ToDto(), connection_id = connection.Id, heartbeat_seconds = _options.HeartbeatSeconds,
+            }), aborted);
+            await Safe(() => _presence.ConnectedAsync(user, CancellationToken.None));
+            await ReadLoopAsync(connection, socket, buffer, aborted);
+        }
+        finally
+        {
+            _registry.Remove(connection);
+            connection.Close((int)WebSocketCloseStatus.NormalClosure, "");
+            await writer;
+            await Safe(() => _presence.DisconnectedAsync(user, CancellationToken.None));
+        }
+    }
+
+    private async Task<CurrentUser?> AuthenticateAsync(WebSocket socket, byte[] buffer, CancellationToken aborted)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted, _stopping);
+        deadline.CancelAfter(TimeSpan.FromSeconds(_options.AuthTimeoutSeconds));
+        try
+        {
+            var (length, status) = await ReceiveAsync(socket, buffer, deadline.Token);
+            if (status is not null)
+            {
+                await CloseAsync(socket, status.Value, status == CloseCodes.TooLarge ? "frame too large" : "closed");
+                return null;
+            }
+            string? token = null;
+            try
+            {
+                using var doc = JsonDocument.Parse(buffer.AsMemory(0, length));
+                var root = doc.RootElement;
+                if (root.ValueKind == JsonValueKind.Object && Str(root, "type") == "auth")
+                    token = Str(root, "token");
+            }
+            catch (Exception e) when (e is JsonException or ApiException)
+            {
+            }
+            var user = token is null ? null : await _tokens.AuthenticateAsync(token, deadline.Token);
+            if (user is null or { IsApiClient: true })
+            {
+                await CloseAsync(socket, CloseCodes.Unauthorized, "the first frame must be {\"type\":\"auth\",\"token\":…} with a valid access token");
+                return null;
+            }
+            return user;
+        }
+        catch (OperationCanceledException)
+        {
+            await CloseAsync(socket, CloseCodes.Unauthorized, "no auth frame in time");
+            return null;
+        }
+        catch (Exception e) when (e is WebSocketException or DatabaseUnavailableException)
+        {
+            await CloseAsync(socket, (int)WebSocketCloseStatus.InternalServerError, "try again shortly");
+            return null;
+        }
+    }
+
+    /// <summary>Receives one whole text frame into the buffer; a close code instead when the socket closed or the frame is not acceptable.</summary>
+    private async Task<(int Length, int? Close)> ReceiveAsync(WebSocket socket, byte[] buffer, CancellationToken ct)
+    {
+        var length = 0;
+        while (true)
+        {
+            if (length == _options.MaxFrameBytes)
+                return (0, CloseCodes.TooLarge);
+            var result = await socket.ReceiveAsync(buffer.AsMemory(length, _options.MaxFrameBytes - length), ct);
+            if (result.MessageType == WebSocketMessageType.Close)
+                return (0, (int)WebSocketCloseStatus.NormalClosure);
+            length += result.Count;
+            if (result.EndOfMessage)
+                return (length, null);
+        }
+    }
+
+    /// <summary>
+    /// Handles the client's frames one at a time, in order (so a client's sends keep their order). Ends when the
+    /// client closes, the socket fails, or — after the server closed the connection — the socket is aborted.
+    /// </summary>
+    private async Task ReadLoopAsync(Connection connection, WebSocket socket, byte[] buffer, CancellationToken aborted)
+    {
+        try
+        {
+            while (true)
+            {
+                var (length, close) = await ReceiveAsync(socket, buffer, aborted);
+                if (close == CloseCodes.TooLarge)
+                {
+                    connection.Close(CloseCodes.TooLarge, $"frame larger than {_options.MaxFrameBytes} bytes");
+                    return;
+                }
+                if (close is not null)
+                    return;
+                if (connection.IsClosing)
+                    continue; // draining until the peer answers our close frame
+                await HandleFrameAsync(connection, buffer.AsMemory(0, length), aborted);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException)
+        {
+        }
+    }
+
+    private ValueTask HandleFrameAsync(Connection connection, ReadOnlyMemory<byte> frame, CancellationToken ct)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(frame);
+        }
+        catch (JsonException)
+        {
+            return connection.SendAsync(Frames.Error(null, ErrorCodes.InvalidRequest, "The frame is not valid JSON."), ct);
+        }
+        var root = doc.RootElement;
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            doc.Dispose();
+            return connection.SendAsync(Frames.Error(null, ErrorCodes.InvalidRequest, "A frame is a JSON object."), ct);
+        }
+        // Typing is answered by nobody and limited per connection; extra frames are dropped.
+        if (TryString(root, "type") == "typing" && !connection.TypingAllowed())
+        {
+            doc.Dispose();
+            return ValueTask.CompletedTask;
+        }
+        return HandleAsync(connection, doc, ct);
+    }
+
+    private async ValueTask HandleAsync(Connection connection, JsonDocument doc, CancellationToken ct)
+    {
+        using var _ = doc;
+        var root = doc.RootElement;
+        string? rid = null;
+        try
+        {
+            rid = TryString(root, "rid");
+            if (root.TryGetProperty("rid", out var ridElement) && ridElement.ValueKind != JsonValueKind.String)
+                throw ApiException.Invalid("rid is a string.");
+            var user = connection.User;
+            switch (Str(root, "type"))
+            {
+                case "send":
+                    var request = new SendMessageRequest(Str(root, "client_msg_id"), Str(root, "kind"),
+                        root.TryGetProperty("body", out var body) ? body.Clone() : null);
+                    // Once accepted, a send completes even if this socket goes away; the ack may then be lost,
+                    // and the client's retry with the same client_msg_id gets the stored message.
+                    var sent = await _messages.SendAsync(user, Required(root, "conversation_id"), request, connection.Id, CancellationToken.None);
+                    await connection.SendAsync(Frames.Serialize(new { type = "ok", rid, message = sent.Message }), ct);
+                    break;
+                case "sync":
+                    await SyncAsync(connection, root, rid, ct);
+                    break;
+                case "read" or "delivered":
+                    var receipt = await _messages.MarkAsync(user, Required(root, "conversation_id"), Long(root, "seq"), Str(root, "type") == "read", connection.Id, ct);
+                    await connection.SendAsync(Frames.Serialize(new { type = "ok", rid, read_seq = receipt.ReadSeq, delivered_seq = receipt.DeliveredSeq }), ct);
+                    break;
+                case "recall":
+                    var recalled = await _messages.RecallAsync(user, Required(root, "message_id"), ct);
+                    await connection.SendAsync(Frames.Serialize(new { type = "ok", rid, message = recalled }), ct);
+                    break;
+                case "typing":
+                    await _messages.TypingAsync(user, Required(root, "conversation_id"), connection.Id, ct);
+                    break;
+                case "presence":
+                    var presence = await _presence.SetStatusAsync(user, Str(root, "status"), ct);
+                    await connection.SendAsync(Frames.Serialize(new { type = "ok", rid, status = presence.Status }), ct);
+                    break;
+                case "ping":
+                    await connection.SendAsync(Frames.Ok(rid!), ct);
+                    break;
+                case "auth":
+                    throw ApiException.Invalid("Already authenticated.");
+                default:
+                    throw ApiException.Invalid("Unknown frame type: send, sync, read, delivered, recall, typing, presence or ping.");
+            }
+        }
+        catch (ApiException e)
+        {
+            await connection.SendAsync(Frames.Error(rid, e.Code, e.Errors is null ? e.Message : $"{e.Message} {string.Join(" ", e.Errors.Select(x => $"{x.Key}: {string.Join(" ", x.Value)}"))}"), ct);
+        }
+        catch (DatabaseUnavailableException)
+        {
+            await connection.SendAsync(Frames.Error(rid, ErrorCodes.Unavailable, "The database is not reachable; try again shortly."), ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _logger.LogError(e, "Frame failed on connection {Connection}", connection.Id);
+            await connection.SendAsync(Frames.Error(rid, ErrorCodes.Internal, "Something went wrong on the server."), ct);
+        }
+    }
+
+    /// <summary>Every message after each given position, in order, then the caller's conversations with their last seq.</summary>
+    private async Task SyncAsync(Connection connection, JsonElement root, string? rid, CancellationToken ct)
+    {
+        var user = connection.User;
+        if (root.TryGetProperty("positions", out var positions) && positions.ValueKind is not (JsonValueKind.Object or JsonValueKind.Null))
+            throw ApiException.Invalid("positions is an object of conversation id → last seq held.");
+        if (positions.ValueKind == JsonValueKind.Object)
+        {
+            foreach (var position in positions.EnumerateObject().Take(1000))
+            {
+                if (position.Value.ValueKind != JsonValueKind.Number || !position.Value.TryGetInt64(out var after))
+                    throw ApiException.Invalid($"positions.{position.Name} is a number.");
+                try
+                {
+                    await _access.ConversationAsync(user, position.Name, ct);
+                }
+                catch (ApiException e) when (e.Code == ErrorCodes.NotFound)
+                {
+                    continue; // gone, or never the caller's: nothing to send
+                }
+                while (true)
+                {
+                    var page = await _conversations.HistoryAsync(user, position.Name, after, null, 200, ct);
+                    foreach (var message in page)
+                        await connection.SendAsync(Frames.Serialize(new { type = "message", message }), ct);
+                    if (page.Count < 200)
+                        break;
+                    after = page[^1].Seq;
+                }
+            }
+        }
+        var conversations = await _conversations.ListAsync(user, 1000, ct);
+        await connection.SendAsync(Frames.Serialize(new
+        {
+            type = "ok", rid, conversations = conversations.Select(c => new { id = c.Id, last_seq = c.LastSeq, kind = c.Kind }),
+        }), ct);
+    }
+
+    private static string? TryString(JsonElement root, string name) =>
+        root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
+    private static string? Str(JsonElement root, string name) =>
+        !root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null ? null
+        : value.ValueKind == JsonValueKind.String ? value.GetString()
+        : throw ApiException.Invalid($"{name} is a string.");
+
+    private static string Required(JsonElement root, string name) =>
+        Str(root, name) is { Length: > 0 } value ? value : throw ApiException.Invalid($"{name} is required.");
+
+    private static long? Long(JsonElement root, string name) =>
+        !root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null ? null
+        : value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var number) ? number
+        : throw ApiException.Invalid($"{name} is a whole number.");
+
+    private static async Task CloseAsync(WebSocket socket, int code, string reason)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await socket.CloseAsync((WebSocketCloseStatus)code, reason, timeout.Token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or ObjectDisposedException)
+        {
+            socket.Abort();
+        }
+    }
+
+    private async Task Safe(Func<Task> work)
+    {
+        try
+        {
+            await work();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _logger.LogWarning(e, "Presence update failed");
+        }
+    }
+}
