@@ -159,6 +159,23 @@ public sealed class ConversationActions(Db db, Access access, ConversationDirect
         return leaving ? row.ToPushDto(members) : await GetAsync(user, conversationId, ct);
     }
 
+    /// <summary>Staff close a service conversation; the customer's next message opens it again.</summary>
+    public async Task<ConversationDto> ResolveAsync(CurrentUser user, string conversationId, CancellationToken ct)
+    {
+        var conversation = await access.ConversationAsync(user, conversationId, ct);
+        if (!user.IsStaff)
+            throw ApiException.Forbidden("Only staff resolve conversations.");
+        if (conversation.Facts.Kind != ConversationKinds.Service)
+            throw ApiException.Invalid("Only service conversations are resolved.");
+        var changed = await db.ExecuteAsync(
+            "UPDATE conversations SET state = 'resolved', updated_at = @now WHERE id = @conversationId AND state <> 'resolved'",
+            new { conversationId, now = clock.GetUtcNow().ToUnixTimeMilliseconds() }, ct);
+        var result = await GetAsync(user, conversationId, ct);
+        if (changed > 0)
+            await bus.PublishAsync(Frames.ConversationEvent(result with { ReadSeq = null, DeliveredSeq = null, Unread = null, NotesId = null }, conversation.Audience), ct);
+        return result;
+    }
+
     public async Task<ConversationDto> GetAsync(CurrentUser user, string conversationId, CancellationToken ct)
     {
         var conversation = await access.ConversationAsync(user, conversationId, ct);
@@ -184,7 +201,7 @@ public sealed class ConversationActions(Db db, Access access, ConversationDirect
         else if (user.IsOrgAdmin)
             where = "(c.kind IN ('service', 'notes') OR (c.kind IN ('direct', 'group') AND m.is_member = 1))";
         else
-            where = "((c.kind IN ('service', 'notes') AND c.store_id IN @stores) OR (c.kind IN ('direct', 'group') AND m.is_member = 1))";
+            where = $"((c.kind IN ('service', 'notes') AND {db.Dialect.In("c.store_id", "@stores")}) OR (c.kind IN ('direct', 'group') AND m.is_member = 1))";
         var rows = await db.QueryAsync<ConversationRow>($"""
             {SelectForUser}
             WHERE c.org_id = @orgId AND {where}
@@ -193,11 +210,11 @@ public sealed class ConversationActions(Db db, Access access, ConversationDirect
 
         var groupIds = rows.Where(r => r.Kind is ConversationKinds.Direct or ConversationKinds.Group).Select(r => r.Id).ToArray();
         var members = (groupIds.Length == 0 ? [] : await db.QueryAsync<(string ConversationId, string UserId)>(
-            "SELECT conversation_id, user_id FROM conversation_members WHERE conversation_id IN @groupIds AND is_member = 1 ORDER BY joined_at, user_id",
+            $"SELECT conversation_id, user_id FROM conversation_members WHERE {db.Dialect.In("conversation_id", "@groupIds")} AND is_member = 1 ORDER BY joined_at, user_id",
             new { groupIds }, ct)).ToLookup(m => m.ConversationId, m => m.UserId);
         var serviceIds = user.IsStaff ? rows.Where(r => r.Kind == ConversationKinds.Service).Select(r => r.Id).ToArray() : [];
         var notes = serviceIds.Length == 0 ? new Dictionary<string, string>() : (await db.QueryAsync<(string ParentId, string Id)>(
-            "SELECT parent_id, id FROM conversations WHERE parent_id IN @serviceIds", new { serviceIds }, ct)).ToDictionary(n => n.ParentId, n => n.Id);
+            $"SELECT parent_id, id FROM conversations WHERE {db.Dialect.In("parent_id", "@serviceIds")}", new { serviceIds }, ct)).ToDictionary(n => n.ParentId, n => n.Id);
         return rows.Select(r => r.ToDto(notes.GetValueOrDefault(r.Id), members.Contains(r.Id) ? members[r.Id].ToList() : null)).ToList();
     }
 
@@ -229,7 +246,7 @@ public sealed class ConversationActions(Db db, Access access, ConversationDirect
     {
         if (staffIds.Count == 0)
             return;
-        var found = await db.QueryAsync<string>("SELECT id FROM staff WHERE org_id = @orgId AND id IN @staffIds", new { orgId = user.OrgId, staffIds }, ct);
+        var found = await db.QueryAsync<string>($"SELECT id FROM staff WHERE org_id = @orgId AND {db.Dialect.In("id", "@staffIds")}", new { orgId = user.OrgId, staffIds = staffIds.ToArray() }, ct);
         var missing = staffIds.Except(found).ToList();
         if (missing.Count > 0)
             throw new ApiException(ErrorCodes.InvalidRequest, "The request is not valid.",

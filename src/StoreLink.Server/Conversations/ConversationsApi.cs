@@ -18,6 +18,8 @@ public static class ConversationsApi
         group.MapGet("/{id}/messages", async (string id, long? after_seq, long? before_seq, int? limit, CurrentUser user, ConversationActions actions, CancellationToken ct) =>
             TypedResults.Ok(await actions.HistoryAsync(user, id, after_seq, before_seq, limit, ct)));
         group.MapPost("/{id}/messages", SendAsync);
+        group.MapPost("/{id}/resolve", async (string id, CurrentUser user, ConversationActions actions, CancellationToken ct) =>
+            TypedResults.Ok(await actions.ResolveAsync(user, id, ct)));
         group.MapPost("/{id}/read", async (string id, WatermarkRequest body, CurrentUser user, MessageActions actions, CancellationToken ct) =>
             TypedResults.Ok(await actions.MarkAsync(user, id, body.Seq, read: true, null, ct)));
         group.MapPost("/{id}/delivered", async (string id, WatermarkRequest body, CurrentUser user, MessageActions actions, CancellationToken ct) =>

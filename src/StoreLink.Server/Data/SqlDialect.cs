@@ -20,6 +20,13 @@ public sealed class SqlDialect
     public string ILike(string column, string parameter) =>
         IsPostgres ? $"{column} ILIKE {parameter}" : $"{column} LIKE {parameter}";
 
+    /// <summary>
+    /// Membership in a list parameter: Dapper expands <c>IN @list</c> for SQLite and passes an array to Npgsql,
+    /// which takes <c>= ANY(@list)</c>.
+    /// </summary>
+    public string In(string column, string listParameter) =>
+        IsPostgres ? $"{column} = ANY({listParameter})" : $"{column} IN {listParameter}";
+
     /// <summary>The smaller of two expressions (SQLite's two-argument <c>MIN</c>, PostgreSQL's <c>LEAST</c>).</summary>
     public string Least(string a, string b) => IsPostgres ? $"LEAST({a}, {b})" : $"MIN({a}, {b})";
 

@@ -69,6 +69,21 @@ public sealed class StoreLinkApp : WebApplicationFactory<Program>
 
     public HttpClient Anonymous() => CreateClient();
 
+    /// <summary>The server's address when it runs on Kestrel (<see cref="CreateOnKestrelAsync"/>).</summary>
+    public Uri ServerUri => new(Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+        .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First().Replace("[::1]", "127.0.0.1"));
+
+    /// <summary>A WebSocket client signed in with the token, connected to <c>/v1/ws</c> (Kestrel only).</summary>
+    public async Task<WsClient> ConnectAsync(string token)
+    {
+        var ws = await WsClient.ConnectAsync(ServerUri);
+        var ready = await ws.AuthAsync(token);
+        Assert.Equal("ready", ready.GetProperty("type").GetString());
+        return ws;
+    }
+
+    public static string TokenOf(HttpClient client) => client.DefaultRequestHeaders.Authorization!.Parameter!;
+
     public HttpClient WithToken(string token)
     {
         var client = CreateClient();
