@@ -135,11 +135,16 @@ public sealed class Gateway
 
     private async Task<CurrentUser?> AuthenticateAsync(WebSocket socket, byte[] buffer, CancellationToken aborted)
     {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted, _stopping);
-        deadline.CancelAfter(TimeSpan.FromSeconds(_options.AuthTimeoutSeconds));
+        // Cancelling a pending receive would abort the socket without a close frame; race it against the deadline instead.
+        var receive = ReceiveAsync(socket, buffer, aborted);
+        if (await Task.WhenAny(receive, Task.Delay(TimeSpan.FromSeconds(_options.AuthTimeoutSeconds), _stopping)) != receive)
+        {
+            await CloseAfterAsync(socket, receive, CloseCodes.Unauthorized, "no auth frame in time");
+            return null;
+        }
         try
         {
-            var (length, status) = await ReceiveAsync(socket, buffer, deadline.Token);
+            var (length, status) = await receive;
             if (status is not null)
             {
                 await CloseAsync(socket, status.Value, status == CloseCodes.TooLarge ? "frame too large" : "closed");
@@ -150,13 +155,13 @@ public sealed class Gateway
             {
                 using var doc = JsonDocument.Parse(buffer.AsMemory(0, length));
                 var root = doc.RootElement;
-                if (root.ValueKind == JsonValueKind.Object && Str(root, "type") == "auth")
-                    token = Str(root, "token");
+                if (root.ValueKind == JsonValueKind.Object && TryString(root, "type") == "auth")
+                    token = TryString(root, "token");
             }
-            catch (Exception e) when (e is JsonException or ApiException)
+            catch (JsonException)
             {
             }
-            var user = token is null ? null : await _tokens.AuthenticateAsync(token, deadline.Token);
+            var user = token is null ? null : await _tokens.AuthenticateAsync(token, aborted);
             if (user is null or { IsApiClient: true })
             {
                 await CloseAsync(socket, CloseCodes.Unauthorized, "the first frame must be {\"type\":\"auth\",\"token\":…} with a valid access token");
@@ -164,19 +169,36 @@ public sealed class Gateway
             }
             return user;
         }
-        catch (OperationCanceledException)
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException)
         {
-            await CloseAsync(socket, CloseCodes.Unauthorized, "no auth frame in time");
             return null;
         }
-        catch (Exception e) when (e is WebSocketException or DatabaseUnavailableException)
+        catch (DatabaseUnavailableException)
         {
             await CloseAsync(socket, (int)WebSocketCloseStatus.InternalServerError, "try again shortly");
             return null;
         }
     }
 
-    /// <summary>Receives one whole text frame into the buffer; a close code instead when the socket closed or the frame is not acceptable.</summary>
+    /// <summary>Sends a close frame while a receive is pending, gives the peer a moment to answer, then aborts.</summary>
+    private static async Task CloseAfterAsync(WebSocket socket, Task pendingReceive, int code, string reason)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await socket.CloseOutputAsync((WebSocketCloseStatus)code, reason, timeout.Token);
+            await pendingReceive.WaitAsync(TimeSpan.FromSeconds(2));
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or TimeoutException or ObjectDisposedException)
+        {
+            socket.Abort();
+        }
+    }
+
+    /// <summary>
+    /// Receives one whole frame into the buffer; a close code instead when the socket closed or the frame is too
+    /// large. A binary frame comes back with length -1 (the protocol speaks text frames only).
+    /// </summary>
     private async Task<(int Length, int? Close)> ReceiveAsync(WebSocket socket, byte[] buffer, CancellationToken ct)
     {
         var length = 0;
@@ -189,7 +211,7 @@ public sealed class Gateway
                 return (0, (int)WebSocketCloseStatus.NormalClosure);
             length += result.Count;
             if (result.EndOfMessage)
-                return (length, null);
+                return (result.MessageType == WebSocketMessageType.Binary ? -1 : length, null);
         }
     }
 
@@ -213,7 +235,10 @@ public sealed class Gateway
                     return;
                 if (connection.IsClosing)
                     continue; // draining until the peer answers our close frame
-                await HandleFrameAsync(connection, buffer.AsMemory(0, length), aborted);
+                if (length < 0)
+                    await connection.SendAsync(Frames.Error(null, ErrorCodes.InvalidRequest, "Frames are JSON text frames, not binary."), aborted);
+                else
+                    await HandleFrameAsync(connection, buffer.AsMemory(0, length), aborted);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException)

@@ -1,0 +1,297 @@
+using System.Net.WebSockets;
+using System.Text.Json;
+using StoreLink.Tests.Conversations;
+using StoreLink.Tests.Infrastructure;
+
+namespace StoreLink.Tests.Realtime;
+
+/// <summary>The WebSocket protocol against the server on a real socket.</summary>
+public sealed class GatewayTests
+{
+    public static TheoryData<string> Databases => TestDatabases.Both;
+
+    private static string Type(JsonElement frame) => frame.GetProperty("type").GetString()!;
+
+    [Theory, MemberData(nameof(Databases))]
+    public async Task A_send_is_acked_after_commit_and_pushed_to_every_other_connection(string db)
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(db);
+        var (customer, id) = await MessagingTests.OpenAsync(app);
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        await using var phone = await app.ConnectAsync(StoreLinkApp.TokenOf(customer));
+        await using var tablet = await app.ConnectAsync(StoreLinkApp.TokenOf(customer));
+        await using var console = await app.ConnectAsync(StoreLinkApp.TokenOf(agent));
+        await using var manager = await app.ConnectAsync(StoreLinkApp.TokenOf(await app.LoginAsync("manager.digital@demo.local")));
+        await using var bags = await app.ConnectAsync(StoreLinkApp.TokenOf(await app.LoginAsync("agent.bags@demo.local")));
+
+        var ok = await phone.SendMessageAsync(id, "你好，手机屏幕碎了");
+        Assert.Equal("ok", Type(ok));
+        var message = ok.GetProperty("message");
+        Assert.Equal(1, message.GetProperty("seq").GetInt64());
+        // Acked means committed: REST sees it at once.
+        Assert.Single((await agent.GetJsonAsync($"/v1/conversations/{id}/messages")).Json.EnumerateArray());
+
+        foreach (var other in new[] { tablet, console, manager })
+        {
+            var pushed = await other.NextOfTypeAsync("message");
+            Assert.Equal(message.GetProperty("id").GetString(), pushed.GetProperty("message").GetProperty("id").GetString());
+        }
+        Assert.True(await phone.NothingAsync(f => Type(f) == "message", TimeSpan.FromMilliseconds(300)));
+        Assert.True(await bags.NothingAsync(f => Type(f) == "message", TimeSpan.FromMilliseconds(300)));
+
+        // A REST send reaches every socket, the sender's included.
+        await MessagingTests.SendAsync(agent, id, "请问什么型号？");
+        Assert.Equal(2, (await phone.NextOfTypeAsync("message")).GetProperty("message").GetProperty("seq").GetInt64());
+        Assert.Equal(2, (await console.NextOfTypeAsync("message")).GetProperty("message").GetProperty("seq").GetInt64());
+    }
+
+    [Theory, MemberData(nameof(Databases))]
+    public async Task Websocket_and_rest_refuse_the_same_things_with_the_same_codes(string db)
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(db);
+        var (customer, id) = await MessagingTests.OpenAsync(app);
+        var (stranger, strangerId) = await MessagingTests.OpenAsync(app);
+        await using var ws = await app.ConnectAsync(StoreLinkApp.TokenOf(stranger));
+
+        var notMine = await ws.SendMessageAsync(id, "hi");
+        Assert.Equal(("error", "not_found"), (Type(notMine), notMine.GetProperty("code").GetString()));
+        Assert.Equal(404, (await MessagingTests.SendAsync(stranger, id, "hi")).Status);
+
+        var card = await ws.RequestAsync(new { type = "send", conversation_id = strangerId, client_msg_id = "x", kind = "card", body = new { title = "t" } });
+        Assert.Equal("invalid_request", card.GetProperty("code").GetString());
+        var noId = await ws.RequestAsync(new { type = "send", conversation_id = strangerId, kind = "text", body = new { text = "t" } });
+        Assert.Equal("invalid_request", noId.GetProperty("code").GetString());
+        var huge = await ws.RequestAsync(new { type = "send", conversation_id = strangerId, client_msg_id = "y", kind = "text", body = new { text = new string('长', 5001) } });
+        Assert.Equal("too_large", huge.GetProperty("code").GetString());
+
+        // The same client_msg_id over WebSocket and REST is one message.
+        var viaWs = await ws.SendMessageAsync(strangerId, "一次", "same-id");
+        var viaRest = await MessagingTests.SendAsync(stranger, strangerId, "一次", "same-id");
+        Assert.Equal(200, viaRest.Status);
+        Assert.Equal(viaWs.GetProperty("message").GetProperty("id").GetString(), viaRest.Str("id"));
+        var again = await ws.SendMessageAsync(strangerId, "一次", "same-id");
+        Assert.Equal(1, again.GetProperty("message").GetProperty("seq").GetInt64());
+
+        var franchise = await app.ConnectAsync(StoreLinkApp.TokenOf(await app.LoginAsync("agent@franchise.demo.local")));
+        Assert.Equal("not_found", (await franchise.SendMessageAsync(strangerId, "hi")).GetProperty("code").GetString());
+        Assert.Equal("not_found", (await franchise.RequestAsync(new { type = "read", conversation_id = strangerId, seq = 1 })).GetProperty("code").GetString());
+        await franchise.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Malformed_frames_get_error_frames_and_the_connection_lives_on()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        var (customer, id) = await MessagingTests.OpenAsync(app);
+        await using var ws = await app.ConnectAsync(StoreLinkApp.TokenOf(customer));
+        foreach (var bad in new[] { "{", "not json", "[]", "42", "{\"type\":5}", "{\"no_type\":true}", "{\"type\":\"fly\",\"rid\":\"a\"}", "{\"type\":\"send\",\"rid\":7}",
+                     "{\"type\":\"send\",\"rid\":\"b\",\"conversation_id\":[]}", "{\"type\":\"sync\",\"rid\":\"c\",\"positions\":[1]}", "{\"type\":\"read\",\"rid\":\"d\",\"conversation_id\":\"x\",\"seq\":\"1\"}",
+                     "{\"type\":\"auth\",\"rid\":\"e\",\"token\":\"again\"}" })
+        {
+            await ws.SendRawAsync(bad);
+            var error = await ws.NextOfTypeAsync("error");
+            Assert.Equal("invalid_request", error.GetProperty("code").GetString());
+        }
+        await ws.SendBytesAsync([0x7B, 0x7D], WebSocketMessageType.Binary);
+        Assert.Equal("invalid_request", (await ws.NextOfTypeAsync("error")).GetProperty("code").GetString());
+        Assert.Equal("ok", Type(await ws.RequestAsync(new { type = "ping" })));
+        Assert.Equal("ok", Type(await ws.SendMessageAsync(id, "still here")));
+        Assert.Empty(app.Log.Errors);
+    }
+
+    [Fact]
+    public async Task A_frame_over_64_KiB_closes_with_4008()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        var (customer, _) = await MessagingTests.OpenAsync(app);
+        await using var ws = await app.ConnectAsync(StoreLinkApp.TokenOf(customer));
+        await ws.SendRawAsync("{\"type\":\"ping\",\"rid\":\"" + new string('x', 70_000) + "\"}");
+        Assert.Equal(4008, (await ws.ClosedAsync()).Code);
+    }
+
+    [Fact]
+    public async Task Authentication_comes_first_and_in_time()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite, new Dictionary<string, string?> { ["Realtime:AuthTimeoutSeconds"] = "1" });
+        await using (var silent = await WsClient.ConnectAsync(app.ServerUri))
+            Assert.Equal(4001, (await silent.ClosedAsync()).Code);
+        await using (var wrong = await WsClient.ConnectAsync(app.ServerUri))
+        {
+            await wrong.SendRawAsync("{\"type\":\"auth\",\"token\":\"sla_forged\"}");
+            Assert.Equal(4001, (await wrong.ClosedAsync()).Code);
+        }
+        await using (var first = await WsClient.ConnectAsync(app.ServerUri))
+        {
+            await first.SendRawAsync("{\"type\":\"ping\",\"rid\":\"1\"}");
+            Assert.Equal(4001, (await first.ClosedAsync()).Code);
+        }
+        var admin = await app.LoginAsync("admin@demo.local");
+        var key = (await admin.PostJsonAsync("/v1/api-clients", new { name = "k", permissions = new[] { "customers:read" } })).Str("key");
+        await using (var apiKey = await WsClient.ConnectAsync(app.ServerUri))
+        {
+            await apiKey.SendRawAsync(JsonSerializer.Serialize(new { type = "auth", token = key }));
+            Assert.Equal(4001, (await apiKey.ClosedAsync()).Code);
+        }
+        // Not a WebSocket request at all: a problem document.
+        var plain = await app.Anonymous().GetJsonAsync("/v1/ws");
+        Assert.Equal((400, "invalid_request"), (plain.Status, plain.Code));
+    }
+
+    [Fact]
+    public async Task Only_allowed_browser_origins_may_connect()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite, new Dictionary<string, string?> { ["Realtime:AllowedOrigins:0"] = "https://shop.example" });
+        var token = StoreLinkApp.TokenOf(await app.VisitorAsync("demo-digital"));
+        await using (var allowed = await WsClient.ConnectAsync(app.ServerUri, origin: "https://shop.example"))
+            Assert.Equal("ready", Type(await allowed.AuthAsync(token)));
+        await using (var same = await WsClient.ConnectAsync(app.ServerUri, origin: $"http://{app.ServerUri.Authority}"))
+            Assert.Equal("ready", Type(await same.AuthAsync(token)));
+        var refused = await Assert.ThrowsAsync<WebSocketException>(() => WsClient.ConnectAsync(app.ServerUri, origin: "https://evil.example"));
+        Assert.Contains("403", refused.Message);
+    }
+
+    [Theory, MemberData(nameof(Databases))]
+    public async Task Logout_and_account_changes_close_open_sockets(string db)
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(db);
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        var other = await app.LoginAsync("agent.digital@demo.local");
+        await using var ws = await app.ConnectAsync(StoreLinkApp.TokenOf(agent));
+        await using var otherWs = await app.ConnectAsync(StoreLinkApp.TokenOf(other));
+        Assert.Equal(204, (await agent.PostJsonAsync("/v1/auth/logout")).Status);
+        Assert.Equal(4001, (await ws.ClosedAsync()).Code);
+        Assert.Equal(WebSocketState.Open, otherWs.State);
+
+        var admin = await app.LoginAsync("admin@demo.local");
+        var id = (await other.GetJsonAsync("/v1/me")).Str("id");
+        var stores = (await admin.GetJsonAsync("/v1/stores")).Json.EnumerateArray().ToDictionary(s => s.GetProperty("store_key").GetString()!, s => s.GetProperty("id").GetString()!);
+        await admin.PutJsonAsync($"/v1/staff/{id}/roles", new { roles = new[] { new { store_id = stores["demo-shoes"], role = "agent" } } });
+        Assert.Equal(4010, (await otherWs.ClosedAsync()).Code);
+
+        await using var again = await app.ConnectAsync(StoreLinkApp.TokenOf(other));
+        await admin.PatchJsonAsync($"/v1/staff/{id}", new { disabled = true });
+        Assert.Equal(4001, (await again.ClosedAsync()).Code);
+    }
+
+    [Theory, MemberData(nameof(Databases))]
+    public async Task Sync_sends_what_was_missed_in_order_then_lists_the_conversations(string db)
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(db);
+        var (customer, id) = await MessagingTests.OpenAsync(app);
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        for (var i = 1; i <= 7; i++)
+            await MessagingTests.SendAsync(i % 2 == 0 ? agent : customer, id, $"m{i}");
+
+        await using var ws = await app.ConnectAsync(StoreLinkApp.TokenOf(customer));
+        var ok = await ws.RequestAsync(new { type = "sync", positions = new Dictionary<string, long> { [id] = 3, ["cnv_not_mine"] = 0 } });
+        var missed = ws.Drain().Where(f => Type(f) == "message").Select(f => f.GetProperty("message").GetProperty("seq").GetInt64()).ToList();
+        Assert.Equal([4L, 5L, 6L, 7L], missed);
+        var listed = Assert.Single(ok.GetProperty("conversations").EnumerateArray());
+        Assert.Equal((id, 7L), (listed.GetProperty("id").GetString(), listed.GetProperty("last_seq").GetInt64()));
+
+        // A conversation the client did not know of shows up in the list.
+        var other = await customer.PostJsonAsync("/v1/conversations", new { store_key = "demo-shoes" });
+        var all = await ws.RequestAsync(new { type = "sync", positions = new Dictionary<string, long>() });
+        Assert.Contains(all.GetProperty("conversations").EnumerateArray(), c => c.GetProperty("id").GetString() == other.Str("id"));
+    }
+
+    [Theory, MemberData(nameof(Databases))]
+    public async Task Receipts_typing_and_recalls_reach_the_other_side(string db)
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(db);
+        var (customer, id) = await MessagingTests.OpenAsync(app);
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        await using var c = await app.ConnectAsync(StoreLinkApp.TokenOf(customer));
+        await using var a = await app.ConnectAsync(StoreLinkApp.TokenOf(agent));
+        var sent = (await c.SendMessageAsync(id, "在吗")).GetProperty("message");
+        await a.NextOfTypeAsync("message");
+
+        var delivered = await a.RequestAsync(new { type = "delivered", conversation_id = id, seq = 1 });
+        Assert.Equal(1, delivered.GetProperty("delivered_seq").GetInt64());
+        var receipt = await c.NextOfTypeAsync("receipt");
+        Assert.Equal((0L, 1L), (receipt.GetProperty("read_seq").GetInt64(), receipt.GetProperty("delivered_seq").GetInt64()));
+        await a.RequestAsync(new { type = "read", conversation_id = id, seq = 1 });
+        Assert.Equal(1, (await c.NextOfTypeAsync("receipt")).GetProperty("read_seq").GetInt64());
+        // A watermark that does not move sends nothing.
+        await a.RequestAsync(new { type = "read", conversation_id = id, seq = 0 });
+        Assert.True(await c.NothingAsync(f => Type(f) == "receipt", TimeSpan.FromMilliseconds(300)));
+
+        await a.SendRawAsync(JsonSerializer.Serialize(new { type = "typing", conversation_id = id }));
+        Assert.Equal(id, (await c.NextOfTypeAsync("typing")).GetProperty("conversation_id").GetString());
+
+        var recall = await c.RequestAsync(new { type = "recall", message_id = sent.GetProperty("id").GetString() });
+        Assert.True(recall.GetProperty("message").GetProperty("recalled").GetBoolean());
+        var recalled = await a.NextOfTypeAsync("message_recalled");
+        Assert.Equal((sent.GetProperty("id").GetString(), 1L), (recalled.GetProperty("message_id").GetString(), recalled.GetProperty("seq").GetInt64()));
+    }
+
+    [Fact]
+    public async Task A_client_that_cannot_keep_up_is_closed_with_4009_and_others_are_not_slowed()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite, new Dictionary<string, string?> { ["Realtime:SendQueueFrames"] = "16" });
+        var (customer, id) = await MessagingTests.OpenAsync(app);
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        // This client never reads: its socket buffers fill, then its queue.
+        var stuck = await WsClient.ConnectAsync(app.ServerUri, read: false);
+        await stuck.SendRawAsync(JsonSerializer.Serialize(new { type = "auth", token = StoreLinkApp.TokenOf(agent) }));
+        await using var healthy = await app.ConnectAsync(StoreLinkApp.TokenOf(customer));
+        await using var sender = await app.ConnectAsync(StoreLinkApp.TokenOf(await app.LoginAsync("manager.digital@demo.local")));
+
+        var text = new string('屏', 5000);
+        var received = 0;
+        for (var i = 0; i < 400; i++)
+        {
+            await sender.SendMessageAsync(id, text);
+            await healthy.NextOfTypeAsync("message");
+            received++;
+        }
+        Assert.Equal(400, received);
+        var registry = app.Services.GetService(typeof(StoreLink.Server.Realtime.ConnectionRegistry)) as StoreLink.Server.Realtime.ConnectionRegistry;
+        var agentId = (await agent.GetJsonAsync("/v1/me")).Str("id");
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (registry!.CountOfUser(agentId) > 0 && DateTime.UtcNow < deadline)
+            await Task.Delay(100);
+        Assert.Equal(0, registry.CountOfUser(agentId));
+        await stuck.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Shutting_down_closes_sockets_with_4010()
+    {
+        var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        var (customer, _) = await MessagingTests.OpenAsync(app);
+        await using var ws = await app.ConnectAsync(StoreLinkApp.TokenOf(customer));
+        var stopping = app.DisposeAsync();
+        Assert.Equal(4010, (await ws.ClosedAsync()).Code);
+        await stopping;
+    }
+
+    [Theory, MemberData(nameof(Databases))]
+    public async Task Presence_of_staff_is_seen_by_colleagues_and_store_customers(string db)
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(db);
+        var anonymous = app.Anonymous();
+        Assert.False((await anonymous.GetJsonAsync("/v1/stores/by-key/demo-shoes/presence")).Json.GetProperty("online").GetBoolean());
+        var manager = await app.LoginAsync("manager.digital@demo.local");
+        await using var colleague = await app.ConnectAsync(StoreLinkApp.TokenOf(manager));
+        var shoes = await app.LoginAsync("agent.shoes@demo.local");
+        var shoesId = (await shoes.GetJsonAsync("/v1/me")).Str("id");
+
+        var ws = await app.ConnectAsync(StoreLinkApp.TokenOf(shoes));
+        var online = await colleague.NextAsync(f => Type(f) == "presence" && f.GetProperty("user_id").GetString() == shoesId);
+        Assert.Equal("online", online.GetProperty("status").GetString());
+        Assert.True((await anonymous.GetJsonAsync("/v1/stores/by-key/demo-shoes/presence")).Json.GetProperty("online").GetBoolean());
+        Assert.False((await anonymous.GetJsonAsync("/v1/stores/by-key/demo-bags/presence")).Json.GetProperty("online").GetBoolean());
+
+        Assert.Equal("away", (await ws.RequestAsync(new { type = "presence", status = "away" })).GetProperty("status").GetString());
+        Assert.Equal("away", (await colleague.NextAsync(f => Type(f) == "presence" && f.GetProperty("user_id").GetString() == shoesId)).GetProperty("status").GetString());
+        Assert.False((await anonymous.GetJsonAsync("/v1/stores/by-key/demo-shoes/presence")).Json.GetProperty("online").GetBoolean());
+        Assert.Equal("away", (await manager.GetJsonAsync("/v1/presence")).Json.EnumerateArray().Single(p => p.GetProperty("user_id").GetString() == shoesId).GetProperty("status").GetString());
+
+        await shoes.PutJsonAsync("/v1/me/presence", new { status = "online" });
+        await colleague.NextAsync(f => Type(f) == "presence" && f.GetProperty("status").GetString() == "online");
+        await ws.DisposeAsync();
+        Assert.Equal("offline", (await colleague.NextAsync(f => Type(f) == "presence" && f.GetProperty("user_id").GetString() == shoesId)).GetProperty("status").GetString());
+        Assert.False((await anonymous.GetJsonAsync("/v1/stores/by-key/demo-shoes/presence")).Json.GetProperty("online").GetBoolean());
+    }
+}
