@@ -26,6 +26,9 @@ public sealed class StoreLinkClient : IDisposable
         _ownsHttp = ownsHttp;
     }
 
+    /// <summary>The server's address.</summary>
+    public Uri BaseAddress => _http.BaseAddress ?? throw new InvalidOperationException("The HttpClient has no BaseAddress.");
+
     /// <summary>The current access token or API key, if any.</summary>
     public string? AccessToken { get; private set; }
 
@@ -58,6 +61,51 @@ public sealed class StoreLinkClient : IDisposable
         User = null;
     }
 
+    /// <summary>A customer's open service conversation with a store, created when there is none.</summary>
+    public Task<ConversationDto> OpenConversationAsync(string storeKey, CancellationToken ct = default) =>
+        PostAsync<ConversationDto>("/v1/conversations", new CreateConversationRequest(storeKey, null, null, null, null), ct);
+
+    /// <summary>The direct conversation with another staff member.</summary>
+    public Task<ConversationDto> OpenDirectAsync(string userId, CancellationToken ct = default) =>
+        PostAsync<ConversationDto>("/v1/conversations", new CreateConversationRequest(null, "direct", userId, null, null), ct);
+
+    /// <summary>A new group conversation of staff.</summary>
+    public Task<ConversationDto> CreateGroupAsync(string name, IEnumerable<string> memberIds, CancellationToken ct = default) =>
+        PostAsync<ConversationDto>("/v1/conversations", new CreateConversationRequest(null, "group", null, name, memberIds.ToList()), ct);
+
+    /// <summary>The caller's conversations, most recently active first.</summary>
+    public Task<List<ConversationDto>> GetConversationsAsync(CancellationToken ct = default) => GetAsync<List<ConversationDto>>("/v1/conversations", ct);
+
+    /// <summary>Messages after a seq (ascending) — or, with <paramref name="beforeSeq"/>, before it (descending).</summary>
+    public Task<List<MessageDto>> GetMessagesAsync(string conversationId, long? afterSeq = null, int limit = 50, CancellationToken ct = default, long? beforeSeq = null) =>
+        GetAsync<List<MessageDto>>($"/v1/conversations/{Uri.EscapeDataString(conversationId)}/messages?" +
+            (beforeSeq is not null ? $"before_seq={beforeSeq}" : $"after_seq={afterSeq ?? 0}") + $"&limit={limit}", ct);
+
+    /// <summary>Sends over REST (no socket needed); repeat with the same <paramref name="clientMsgId"/> to retry safely.</summary>
+    public Task<MessageDto> SendMessageAsync(string conversationId, string kind, object body, string clientMsgId, CancellationToken ct = default) =>
+        PostAsync<MessageDto>($"/v1/conversations/{Uri.EscapeDataString(conversationId)}/messages",
+            new SendMessageRequest(clientMsgId, kind, JsonSerializer.SerializeToElement(body, body.GetType(), ProtocolJson.Options)), ct);
+
+    /// <summary>Uploads a file (streamed); reference its id in an image, voice, video or file message.</summary>
+    public async Task<AttachmentDto> UploadAttachmentAsync(Stream content, string fileName, string contentType, CancellationToken ct = default)
+    {
+        using var form = new MultipartFormDataContent();
+        var file = new StreamContent(content);
+        file.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
+        form.Add(file, "file", fileName);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/attachments") { Content = form };
+        using var response = await SendRequestAsync(request, ct);
+        return await ReadAsync<AttachmentDto>(response, ct);
+    }
+
+    /// <summary>Downloads an attachment's bytes (the caller disposes the stream).</summary>
+    public async Task<Stream> DownloadAttachmentAsync(string attachmentId, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/v1/attachments/{Uri.EscapeDataString(attachmentId)}");
+        var response = await SendRequestAsync(request, ct, HttpCompletionOption.ResponseHeadersRead);
+        return await response.Content.ReadAsStreamAsync(ct);
+    }
+
     /// <summary>GET a JSON resource of the API.</summary>
     public async Task<T> GetAsync<T>(string path, CancellationToken ct = default)
     {
@@ -83,11 +131,16 @@ public sealed class StoreLinkClient : IDisposable
     private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, object? body, CancellationToken ct)
     {
         using var request = new HttpRequestMessage(method, path);
-        if (AccessToken is not null)
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", AccessToken);
         if (body is not null)
             request.Content = JsonContent.Create(body, body.GetType(), options: ProtocolJson.Options);
-        var response = await _http.SendAsync(request, ct);
+        return await SendRequestAsync(request, ct);
+    }
+
+    private async Task<HttpResponseMessage> SendRequestAsync(HttpRequestMessage request, CancellationToken ct, HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead)
+    {
+        if (AccessToken is not null)
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", AccessToken);
+        var response = await _http.SendAsync(request, completion, ct);
         if (response.IsSuccessStatusCode)
             return response;
         using (response)
