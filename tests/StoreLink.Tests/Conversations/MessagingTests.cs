@@ -244,6 +244,15 @@ public sealed class MessagingTests
         var manager = await app.LoginAsync("manager.digital@demo.local");
         Assert.True((await manager.PostJsonAsync($"/v1/messages/{theirs.Str("id")}/recall")).Json.GetProperty("recalled").GetBoolean());
         Assert.Equal(404, (await (await app.LoginAsync("agent@franchise.demo.local")).PostJsonAsync($"/v1/messages/{theirs.Str("id")}/recall")).Status);
+
+        // The window is the organization's to set.
+        var admin = await app.LoginAsync("admin@demo.local");
+        Assert.Equal(403, (await manager.PatchJsonAsync("/v1/organization", new { recall_window_seconds = 600 })).Status);
+        Assert.Equal(600, (await admin.PatchJsonAsync("/v1/organization", new { recall_window_seconds = 600 })).Json.GetProperty("recall_window_seconds").GetInt32());
+        Assert.Equal(400, (await admin.PatchJsonAsync("/v1/organization", new { recall_window_seconds = -1 })).Status);
+        var later = await SendAsync(customer, id, "五分钟后撤回");
+        app.Clock.Advance(TimeSpan.FromMinutes(5));
+        Assert.Equal(200, (await customer.PostJsonAsync($"/v1/messages/{later.Str("id")}/recall")).Status);
     }
 
     [Theory, MemberData(nameof(Databases))]
