@@ -8,7 +8,14 @@ public sealed record HoursRange(string Open, string Close);
 /// <summary>A store of an organization. <c>kind</c> is <c>direct</c> or <c>franchise</c>.</summary>
 public sealed record StoreDto(
     string Id, string OrgId, string StoreKey, string Name, string Kind, string TimeZone,
-    IReadOnlyDictionary<string, IReadOnlyList<HoursRange>> BusinessHours, DateTimeOffset CreatedAt);
+    IReadOnlyDictionary<string, IReadOnlyList<HoursRange>> BusinessHours, DateTimeOffset CreatedAt)
+{
+    /// <summary>Target for the first answer to a customer, in business minutes.</summary>
+    public int SlaFirstResponseMinutes { get; init; } = 5;
+
+    /// <summary>Target for resolving a conversation, in business minutes.</summary>
+    public int SlaResolutionMinutes { get; init; } = 480;
+}
 
 /// <summary><c>POST /v1/stores</c>. Business hours are keyed <c>mon</c> … <c>sun</c>.</summary>
 public sealed record CreateStoreRequest(
@@ -17,11 +24,16 @@ public sealed record CreateStoreRequest(
 
 /// <summary><c>PATCH /v1/stores/{id}</c>: members left out stay as they are.</summary>
 public sealed record UpdateStoreRequest(
-    string? Name, string? Kind, string? TimeZone, Dictionary<string, List<HoursRange>>? BusinessHours);
+    string? Name, string? Kind, string? TimeZone, Dictionary<string, List<HoursRange>>? BusinessHours,
+    int? SlaFirstResponseMinutes = null, int? SlaResolutionMinutes = null);
 
 /// <summary>A staff member.</summary>
 public sealed record StaffDto(
-    string Id, string OrgId, string Login, string Name, IReadOnlyList<RoleDto> Roles, bool Disabled, DateTimeOffset CreatedAt);
+    string Id, string OrgId, string Login, string Name, IReadOnlyList<RoleDto> Roles, bool Disabled, DateTimeOffset CreatedAt)
+{
+    /// <summary>Most service conversations assigned to this person at once.</summary>
+    public int Capacity { get; init; } = 5;
+}
 
 /// <summary><c>POST /v1/staff</c> (org admins).</summary>
 public sealed record CreateStaffRequest(string? Login, string? Name, string? Password, List<RoleDto>? Roles);

@@ -24,13 +24,29 @@ public sealed record SendMessageRequest(string? ClientMsgId, string? Kind, JsonE
 public sealed record ConversationDto(
     string Id, string Kind, string? StoreId, string? CustomerId, string? ParentId, string? NotesId, string? Name,
     string State, long LastSeq, long? ReadSeq, long? DeliveredSeq, long? Unread,
-    IReadOnlyList<string>? MemberIds, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt);
+    IReadOnlyList<string>? MemberIds, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt)
+{
+    /// <summary>Service conversations: the queue it is in.</summary>
+    public string? QueueId { get; init; }
+
+    /// <summary>Service conversations: the agent serving it.</summary>
+    public string? AssigneeId { get; init; }
+
+    /// <summary>Service conversations: true while it waits for an agent.</summary>
+    public bool? Waiting { get; init; }
+
+    /// <summary>Service conversations: its labels.</summary>
+    public IReadOnlyList<string>? Labels { get; init; }
+
+    /// <summary>Service conversations: colleagues who follow it.</summary>
+    public IReadOnlyList<string>? WatcherIds { get; init; }
+}
 
 /// <summary>
 /// <c>POST /v1/conversations</c>: <c>{"store_key"}</c> (customer: the open service conversation with that store),
 /// <c>{"kind":"direct","user_id"}</c> or <c>{"kind":"group","name","member_ids"}</c> (staff).
 /// </summary>
-public sealed record CreateConversationRequest(string? StoreKey, string? Kind, string? UserId, string? Name, List<string>? MemberIds);
+public sealed record CreateConversationRequest(string? StoreKey, string? Kind, string? UserId, string? Name, List<string>? MemberIds, string? QueueId = null);
 
 /// <summary><c>POST /v1/conversations/{id}/members</c> (group; managers and the group's creator).</summary>
 public sealed record AddMembersRequest(List<string>? UserIds);

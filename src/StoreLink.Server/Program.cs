@@ -1,6 +1,7 @@
 using StoreLink.Server.Accounts;
 using StoreLink.Server.Conversations;
 using StoreLink.Server.Data;
+using StoreLink.Server.Desk;
 using StoreLink.Server.Host;
 using StoreLink.Server.Http;
 using StoreLink.Server.Realtime;
@@ -16,6 +17,7 @@ builder.AddData();
 builder.AddAccounts();
 builder.AddConversations();
 builder.AddRealtime();
+builder.AddDesk();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();
@@ -34,6 +36,7 @@ app.MapOpenApi();
 app.MapAccounts();
 app.MapConversationsFeature();
 app.MapRealtime();
+app.MapDesk();
 
 app.PrintBannerOnStart();
 await app.RunAsync();

@@ -93,9 +93,9 @@ public sealed class Access(Db db, ConversationDirectory conversations)
         if (facts.IsStoreConversation)
         {
             if (user.IsCustomer && facts.Kind == ConversationKinds.Service && facts.CustomerId == user.Id)
-                return new ConversationAccess(facts, null);
+                return await WithDeskStateAsync(facts, ct);
             if (user.IsStaff && user.HasStoreRole(facts.StoreId!))
-                return new ConversationAccess(facts, null);
+                return await WithDeskStateAsync(facts, ct);
             throw ApiException.NotFound("The conversation");
         }
         if (!user.IsStaff)
@@ -104,6 +104,15 @@ public sealed class Access(Db db, ConversationDirectory conversations)
         if (!members.Contains(user.Id))
             throw ApiException.NotFound("The conversation");
         return new ConversationAccess(facts, members);
+    }
+
+    private async Task<ConversationAccess> WithDeskStateAsync(ConversationFacts facts, CancellationToken ct)
+    {
+        if (facts.Kind != ConversationKinds.Service)
+            return new ConversationAccess(facts, null);
+        var (assignee, watchers, state) = await db.QuerySingleOrDefaultAsync<(string?, string, string)>(
+            "SELECT assignee_id, watcher_ids, state FROM conversations WHERE id = @id", new { id = facts.Id }, ct);
+        return new ConversationAccess(facts, null, assignee, System.Text.Json.JsonSerializer.Deserialize<string[]>(watchers ?? "[]") ?? [], state);
     }
 
     /// <summary>A message of a conversation the caller may see.</summary>
@@ -162,8 +171,11 @@ public sealed class Access(Db db, ConversationDirectory conversations)
     }
 }
 
-/// <summary>A conversation the caller may see, with its members when it is a direct or group conversation.</summary>
-public sealed record ConversationAccess(ConversationFacts Facts, IReadOnlyList<string>? Members)
+/// <summary>
+/// A conversation the caller may see, with its members (direct and group) or its assignee and watchers (service).
+/// </summary>
+public sealed record ConversationAccess(
+    ConversationFacts Facts, IReadOnlyList<string>? Members, string? AssigneeId = null, IReadOnlyList<string>? WatcherIds = null, string? State = null)
 {
-    public Realtime.Audience Audience => Facts.Audience(Members);
+    public Realtime.Audience Audience => Facts.Audience(Members, AssigneeId, WatcherIds);
 }

@@ -9,7 +9,7 @@ namespace StoreLink.Server.Accounts;
 
 public sealed class StaffRow
 {
-    private const string Columns = "id, org_id, login, name, password_hash, disabled_at, created_at";
+    private const string Columns = "id, org_id, login, name, password_hash, disabled_at, created_at, capacity";
     public const string SelectById = $"SELECT {Columns} FROM staff WHERE id = @id";
     public const string SelectByLogin = $"SELECT {Columns} FROM staff WHERE login = @login";
     public const string SelectByOrg = $"SELECT {Columns} FROM staff WHERE org_id = @orgId ORDER BY name, id";
@@ -22,9 +22,10 @@ public sealed class StaffRow
     public string PasswordHash { get; set; } = "";
     public long? DisabledAt { get; set; }
     public long CreatedAt { get; set; }
+    public int Capacity { get; set; } = 5;
 
     public StaffDto ToDto(IReadOnlyList<RoleDto> roles) =>
-        new(Id, OrgId, Login, Name, roles, DisabledAt is not null, DateTimeOffset.FromUnixTimeMilliseconds(CreatedAt));
+        new(Id, OrgId, Login, Name, roles, DisabledAt is not null, DateTimeOffset.FromUnixTimeMilliseconds(CreatedAt)) { Capacity = Capacity };
 }
 
 /// <summary><c>PATCH /v1/staff/{id}</c>: a new name or password, or disable / enable the account.</summary>
@@ -54,7 +55,7 @@ public static class StaffApi
     }
 }
 
-public sealed class StaffActions(Db db, Access access, Realtime.IEventBus bus, TimeProvider clock, IPasswordHasher<StaffRow> hasher)
+public sealed class StaffActions(Db db, Access access, Realtime.IEventBus bus, Desk.DeskSignals signals, TimeProvider clock, IPasswordHasher<StaffRow> hasher)
 {
     public const int MinPasswordLength = 8;
 
@@ -114,6 +115,8 @@ public sealed class StaffActions(Db db, Access access, Realtime.IEventBus bus, T
         }, ct);
         // Open sockets carry the old roles: they reconnect and get the new ones.
         await bus.PublishAsync(new Realtime.RealtimeEvent(Realtime.RealtimeEventKind.Reconnect, UserId: staff.Id), ct);
+        foreach (var store in roles.Where(r => r.StoreId is not null))
+            signals.Drain(store.StoreId!);
         return staff.ToDto(roles);
     }
 

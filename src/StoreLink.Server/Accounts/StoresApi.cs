@@ -30,7 +30,7 @@ public static class StoresApi
     }
 }
 
-public sealed class StoreActions(Db db, Access access, TimeProvider clock)
+public sealed class StoreActions(Db db, Access access, Desk.DeskSignals signals, TimeProvider clock)
 {
     public async Task<StoreDto> CreateAsync(CurrentUser user, CreateStoreRequest body, CancellationToken ct)
     {
@@ -88,10 +88,22 @@ public sealed class StoreActions(Db db, Access access, TimeProvider clock)
             WeeklyHours.Validate(v, "business_hours", body.BusinessHours);
             store.BusinessHours = WeeklyHours.Serialize(body.BusinessHours);
         }
+        if (body.SlaFirstResponseMinutes is < 1 or > 10_000)
+            v.Add("sla_first_response_minutes", "1 to 10000 business minutes.");
+        else if (body.SlaFirstResponseMinutes is not null)
+            store.SlaFirstResponseMinutes = body.SlaFirstResponseMinutes.Value;
+        if (body.SlaResolutionMinutes is < 1 or > 100_000)
+            v.Add("sla_resolution_minutes", "1 to 100000 business minutes.");
+        else if (body.SlaResolutionMinutes is not null)
+            store.SlaResolutionMinutes = body.SlaResolutionMinutes.Value;
         v.ThrowIfAny();
-        await db.ExecuteAsync(
-            "UPDATE stores SET name = @Name, kind = @Kind, time_zone = @TimeZone, business_hours = @BusinessHours WHERE id = @Id",
-            store, ct);
+        await db.ExecuteAsync("""
+            UPDATE stores SET name = @Name, kind = @Kind, time_zone = @TimeZone, business_hours = @BusinessHours,
+                sla_first_response_minutes = @SlaFirstResponseMinutes, sla_resolution_minutes = @SlaResolutionMinutes
+            WHERE id = @Id
+            """, store, ct);
+        // New hours may open the store: waiting conversations get their chance.
+        signals.Drain(store.Id);
         return store.ToDto();
     }
 

@@ -8,18 +8,19 @@ using StoreLink.Server.Realtime;
 namespace StoreLink.Server.Conversations;
 
 /// <summary>Opening conversations, listing them, and the members of group conversations.</summary>
-public sealed class ConversationActions(Db db, Access access, ConversationDirectory directory, IEventBus bus, TimeProvider clock)
+public sealed class ConversationActions(Db db, Access access, ConversationDirectory directory, IEventBus bus, Desk.DeskSignals signals, TimeProvider clock)
 {
     public const int MaxGroupMembers = 500;
 
     private const string SelectForUser = $"""
         SELECT c.id, c.org_id, c.kind, c.store_id, c.customer_id, c.parent_id, c.name, c.state, c.last_seq, c.created_by, c.created_at, c.updated_at,
-               COALESCE(m.read_seq, 0) AS read_seq, COALESCE(m.delivered_seq, 0) AS delivered_seq
+               c.queue_id, c.assignee_id, c.assigned_at, c.waiting_since, c.priority, c.first_customer_at, c.first_response_at, c.resolved_at,
+               c.labels, c.watcher_ids, COALESCE(m.read_seq, 0) AS read_seq, COALESCE(m.delivered_seq, 0) AS delivered_seq
         FROM conversations c LEFT JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = @userId
         """;
 
     /// <summary>A customer's service conversation with a store that is not resolved, created (with its notes thread) when there is none.</summary>
-    public async Task<(ConversationDto Conversation, bool Created)> OpenServiceAsync(CurrentUser user, string? storeKey, CancellationToken ct)
+    public async Task<(ConversationDto Conversation, bool Created)> OpenServiceAsync(CurrentUser user, string? storeKey, string? queueId, CancellationToken ct)
     {
         if (!user.IsCustomer)
             throw ApiException.Forbidden("Only customers open service conversations; staff write in them.");
@@ -38,10 +39,11 @@ public sealed class ConversationActions(Db db, Access access, ConversationDirect
             created = await db.InTransactionAsync(async (c, t) =>
             {
                 var inserted = await c.ExecuteAsync("""
-                    INSERT INTO conversations (id, org_id, kind, store_id, customer_id, state, created_by, created_at, updated_at)
-                    VALUES (@newId, @orgId, 'service', @storeId, @customerId, 'open', @customerId, @now, @now)
+                    INSERT INTO conversations (id, org_id, kind, store_id, customer_id, state, created_by, created_at, updated_at, queue_id)
+                    VALUES (@newId, @orgId, 'service', @storeId, @customerId, 'open', @customerId, @now, @now,
+                            (SELECT id FROM queues WHERE id = @queueId AND store_id = @storeId))
                     ON CONFLICT (customer_id, store_id) WHERE kind = 'service' AND state <> 'resolved' DO NOTHING
-                    """, new { newId, orgId = user.OrgId, storeId = store.Id, customerId = user.Id, now }, t);
+                    """, new { newId, orgId = user.OrgId, storeId = store.Id, customerId = user.Id, now, queueId }, t);
                 if (inserted == 0)
                     return false;
                 await c.ExecuteAsync("""
@@ -167,12 +169,18 @@ public sealed class ConversationActions(Db db, Access access, ConversationDirect
             throw ApiException.Forbidden("Only staff resolve conversations.");
         if (conversation.Facts.Kind != ConversationKinds.Service)
             throw ApiException.Invalid("Only service conversations are resolved.");
-        var changed = await db.ExecuteAsync(
-            "UPDATE conversations SET state = 'resolved', updated_at = @now WHERE id = @conversationId AND state <> 'resolved'",
-            new { conversationId, now = clock.GetUtcNow().ToUnixTimeMilliseconds() }, ct);
+        var changed = await db.ExecuteAsync("""
+            UPDATE conversations SET state = 'resolved', resolved_at = @now, updated_at = @now, waiting_since = NULL
+            WHERE id = @conversationId AND state <> 'resolved'
+            """, new { conversationId, now = clock.GetUtcNow().ToUnixTimeMilliseconds() }, ct);
         var result = await GetAsync(user, conversationId, ct);
         if (changed > 0)
-            await bus.PublishAsync(Frames.ConversationEvent(result with { ReadSeq = null, DeliveredSeq = null, Unread = null, NotesId = null }, conversation.Audience), ct);
+        {
+            await bus.PublishAsync(Frames.ConversationEvent(result with { ReadSeq = null, DeliveredSeq = null, Unread = null, NotesId = null },
+                conversation.Audience with { StoreId = conversation.Facts.StoreId }), ct);
+            // The agent has room for the next waiting customer.
+            signals.Drain(conversation.Facts.StoreId!);
+        }
         return result;
     }
 

@@ -14,9 +14,10 @@ public static class ConversationKinds
     public const string Group = "group";
 }
 
-public sealed class ConversationRow
+public class ConversationRow
 {
-    public const string Columns = "id, org_id, kind, store_id, customer_id, parent_id, name, state, last_seq, created_by, created_at, updated_at";
+    public const string Columns = "id, org_id, kind, store_id, customer_id, parent_id, name, state, last_seq, created_by, created_at, updated_at, " +
+        "queue_id, assignee_id, assigned_at, waiting_since, priority, first_customer_at, first_response_at, resolved_at, labels, watcher_ids";
 
     public string Id { get; set; } = "";
     public string OrgId { get; set; } = "";
@@ -30,6 +31,18 @@ public sealed class ConversationRow
     public string? CreatedBy { get; set; }
     public long CreatedAt { get; set; }
     public long UpdatedAt { get; set; }
+    public string? QueueId { get; set; }
+    public string? AssigneeId { get; set; }
+    public long? AssignedAt { get; set; }
+    public long? WaitingSince { get; set; }
+    public long Priority { get; set; }
+    public long? FirstCustomerAt { get; set; }
+    public long? FirstResponseAt { get; set; }
+    public long? ResolvedAt { get; set; }
+    public string Labels { get; set; } = "[]";
+    public string WatcherIds { get; set; } = "[]";
+
+    public IReadOnlyList<string> Watchers => JsonSerializer.Deserialize<string[]>(WatcherIds) ?? [];
 
     /// <summary>The row with the caller's watermarks (read through a LEFT JOIN on conversation_members).</summary>
     public long ReadSeq { get; set; }
@@ -40,7 +53,14 @@ public sealed class ConversationRow
     public ConversationDto ToDto(string? notesId, IReadOnlyList<string>? members) => new(
         Id, Kind, StoreId, CustomerId, ParentId, notesId, Name, State, LastSeq, ReadSeq, DeliveredSeq,
         Math.Max(0, LastSeq - ReadSeq), members,
-        DateTimeOffset.FromUnixTimeMilliseconds(CreatedAt), DateTimeOffset.FromUnixTimeMilliseconds(UpdatedAt));
+        DateTimeOffset.FromUnixTimeMilliseconds(CreatedAt), DateTimeOffset.FromUnixTimeMilliseconds(UpdatedAt))
+    {
+        QueueId = QueueId,
+        AssigneeId = AssigneeId,
+        Waiting = Kind == ConversationKinds.Service && AssigneeId is null && WaitingSince is not null && State != "resolved" ? true : null,
+        Labels = Kind == ConversationKinds.Service ? JsonSerializer.Deserialize<string[]>(Labels) : null,
+        WatcherIds = Kind == ConversationKinds.Service ? Watchers : null,
+    };
 
     /// <summary>For pushes to many users: without anyone's own watermarks.</summary>
     public ConversationDto ToPushDto(IReadOnlyList<string>? members = null) => ToDto(null, members) with { ReadSeq = null, DeliveredSeq = null, Unread = null };
@@ -51,9 +71,15 @@ public sealed record ConversationFacts(string Id, string OrgId, string Kind, str
 {
     public bool IsStoreConversation => Kind is ConversationKinds.Service or ConversationKinds.Notes;
 
-    /// <summary>Who receives its events: the customer (service only), the store's staff and org admins, or the members.</summary>
-    public Audience Audience(IReadOnlyList<string>? members) => Kind switch
+    /// <summary>
+    /// Who receives its events. A service conversation: its customer, and while nobody is assigned every staff member
+    /// of the store (so someone picks it up), once assigned the assignee, the watchers and the store's managers;
+    /// org admins always. Notes: the store's staff. Direct and group: the members.
+    /// </summary>
+    public Audience Audience(IReadOnlyList<string>? members, string? assigneeId = null, IReadOnlyList<string>? watchers = null) => Kind switch
     {
+        ConversationKinds.Service when assigneeId is not null =>
+            new Audience([CustomerId!, assigneeId, .. watchers ?? []], OrgAdminsOf: OrgId, ManagersOf: StoreId),
         ConversationKinds.Service => new Audience([CustomerId!], StoreId, OrgId),
         ConversationKinds.Notes => new Audience([], StoreId, OrgId),
         _ => new Audience(members ?? []),

@@ -40,7 +40,7 @@ public static class ConversationsApi
     {
         var (conversation, created) = body.Kind switch
         {
-            null or ConversationKinds.Service => await actions.OpenServiceAsync(user, body.StoreKey, ct),
+            null or ConversationKinds.Service => await actions.OpenServiceAsync(user, body.StoreKey, body.QueueId, ct),
             ConversationKinds.Direct => await actions.OpenDirectAsync(user, body.UserId, ct),
             ConversationKinds.Group => (await actions.CreateGroupAsync(user, body.Name, body.MemberIds, ct), true),
             _ => throw ApiException.Invalid("kind is service (with store_key), direct (with user_id) or group (with name and member_ids)."),

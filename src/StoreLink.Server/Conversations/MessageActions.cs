@@ -15,7 +15,8 @@ namespace StoreLink.Server.Conversations;
 /// Sending, receipts, recall and typing: the same checks and answers for REST and WebSocket callers.
 /// Writes go through the <see cref="MessageWriter"/>, which publishes after commit.
 /// </summary>
-public sealed class MessageActions(Db db, Access access, MessageWriter writer, IEventBus bus, TimeProvider clock, IOptions<MessageOptions> options)
+public sealed class MessageActions(
+    Db db, Access access, MessageWriter writer, Desk.Router router, IEventBus bus, TimeProvider clock, IOptions<MessageOptions> options)
 {
     public async Task<SendResult> SendAsync(CurrentUser user, string conversationId, SendMessageRequest request, string? connectionId, CancellationToken ct)
     {
@@ -26,12 +27,22 @@ public sealed class MessageActions(Db db, Access access, MessageWriter writer, I
         if (string.IsNullOrWhiteSpace(clientMsgId) || clientMsgId.Length > 64)
             throw Invalid("client_msg_id", "Required: an id the client chose for this message (at most 64 characters), reused on every retry.");
         var (kind, body, attachmentId) = await ValidateAsync(user, request.Kind, request.Body, ct);
+        var service = conversation.Facts.Kind == ConversationKinds.Service;
+        if (service && user.IsStaff && conversation.AssigneeId is { } assignee && assignee != user.Id &&
+            !(conversation.WatcherIds ?? []).Contains(user.Id) && !user.HasStoreRole(conversation.Facts.StoreId!, Roles.Manager))
+            throw ApiException.Forbidden("A colleague serves this conversation: ask them or a manager to transfer it, or follow it as a watcher.");
+        if (service && user.IsStaff && conversation.AssigneeId is null && conversation.State != "resolved")
+            await router.ClaimAsync(conversation.Facts, user.Id, ct);
 
         var message = new NewMessage(
             Ids.New("msg", clock), conversation.Facts, conversation.Audience, user.Id, user.IsCustomer ? "customer" : "staff", user.Name,
             clientMsgId, kind, body, attachmentId, clock.GetUtcNow().ToUnixTimeMilliseconds(),
-            Reopen: user.IsCustomer && conversation.Facts.Kind == ConversationKinds.Service, connectionId);
-        return await writer.SendAsync(message, ct);
+            Reopen: user.IsCustomer && conversation.State is "resolved" or "pending", connectionId);
+        var result = await writer.SendAsync(message, ct);
+        if (result.Created && service && user.IsCustomer)
+            await router.OnCustomerMessageAsync(conversation.Facts, kind == MessageKinds.Text ? request.Body?.GetProperty("text").GetString() : null,
+                reopened: message.Reopen && conversation.State == "resolved", ct);
+        return result;
     }
 
     /// <summary>Moves the caller's read (and so delivered) or delivered watermark forward, up to the last message.</summary>

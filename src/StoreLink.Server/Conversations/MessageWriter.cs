@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Text.Json;
 using System.Threading.Channels;
 using Dapper;
 using StoreLink.Protocol;
@@ -184,11 +185,15 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
 
     private const string FindByClientIdSql = $"SELECT {MessageRow.Columns} FROM messages WHERE sender_id = @SenderId AND client_msg_id = @ClientMsgId";
 
+    // Also: a customer's message reopens a resolved or pending conversation, and the first message of each side is
+    // timed for the SLA clocks; the assignee and watchers come back to address the push.
     private const string TakeSeqSql = """
         UPDATE conversations SET last_seq = last_seq + 1, updated_at = @CreatedAt,
-            state = CASE WHEN @Reopen AND state = 'resolved' THEN 'open' ELSE state END
+            state = CASE WHEN @Reopen AND state IN ('resolved', 'pending') THEN 'open' ELSE state END,
+            first_customer_at = CASE WHEN @fromCustomer AND first_customer_at IS NULL THEN @CreatedAt ELSE first_customer_at END,
+            first_response_at = CASE WHEN @fromStaff AND first_response_at IS NULL AND first_customer_at IS NOT NULL THEN @CreatedAt ELSE first_response_at END
         WHERE id = @conversationId
-        RETURNING last_seq, state
+        RETURNING last_seq, state, assignee_id, watcher_ids
         """;
 
     private const string InsertSql = """
@@ -218,7 +223,10 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
             return;
         }
 
-        var (seq, state) = await c.QuerySingleAsync<(long, string)>(TakeSeqSql, new { m.CreatedAt, m.Reopen, conversationId }, t);
+        var (seq, state, assignee, watchers) = await c.QuerySingleAsync<(long, string, string?, string)>(TakeSeqSql, new
+        {
+            m.CreatedAt, m.Reopen, conversationId, fromCustomer = m.SenderKind == "customer", fromStaff = m.SenderKind == "staff",
+        }, t);
         var inserted = await c.QuerySingleOrDefaultAsync<string>(InsertSql, new
         {
             m.Id, conversationId, seq, m.SenderId, m.SenderKind, m.SenderName, m.ClientMsgId, m.Kind, m.Body, m.CreatedAt,
@@ -234,23 +242,28 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
         }
         if (m.AttachmentId is not null)
             await c.ExecuteAsync("INSERT INTO message_attachments (message_id, attachment_id) VALUES (@Id, @AttachmentId)", m, t);
-        // The sender has read what they wrote.
-        await c.QuerySingleOrDefaultAsync<(long, long)?>(WatermarkSql, new
-        {
-            conversationId, userId = m.SenderId, userKind = m.SenderKind == "customer" ? "customer" : "staff", read = seq, delivered = seq, now = m.CreatedAt,
-        }, t);
+        // The sender has read what they wrote (the server and bots keep no watermarks).
+        if (m.SenderKind is "customer" or "staff")
+            await c.QuerySingleOrDefaultAsync<(long, long)?>(WatermarkSql, new
+            {
+                conversationId, userId = m.SenderId, userKind = m.SenderKind, read = seq, delivered = seq, now = m.CreatedAt,
+            }, t);
 
         var message = new MessageRow
         {
             Id = m.Id, ConversationId = conversationId, Seq = seq, SenderId = m.SenderId, SenderKind = m.SenderKind, SenderName = m.SenderName,
             ClientMsgId = m.ClientMsgId, Kind = m.Kind, Body = m.Body, CreatedAt = m.CreatedAt,
         }.ToDto();
+        // The audience as committed: an assignment that changed since the send was checked counts.
+        var audience = m.Conversation.Kind == ConversationKinds.Service
+            ? m.Conversation.Audience(null, assignee, JsonSerializer.Deserialize<string[]>(watchers) ?? [])
+            : m.Audience;
         write.Result = new SendResult(message, Created: true);
-        var events = new List<RealtimeEvent> { Frames.MessageEvent(message, m.Audience, m.ExceptConnectionId) };
+        var events = new List<RealtimeEvent> { Frames.MessageEvent(message, audience, m.ExceptConnectionId) };
         if (m.Reopen && state == "open")
         {
             var row = await c.QuerySingleAsync<ConversationRow>($"SELECT {ConversationRow.Columns} FROM conversations WHERE id = @conversationId", new { conversationId }, t);
-            events.Add(Frames.ConversationEvent(row.ToPushDto(), m.Audience));
+            events.Add(Frames.ConversationEvent(row.ToPushDto(), audience));
         }
         write.Events = [.. events];
     }

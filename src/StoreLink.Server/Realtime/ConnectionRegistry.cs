@@ -4,13 +4,14 @@ namespace StoreLink.Server.Realtime;
 
 /// <summary>
 /// The connections of this node, indexed the ways an <see cref="Audience"/> names them: by user, by store (staff
-/// with a role there), by organization (its admins; all its staff) and by token (for revocation).
+/// with a role there; its managers), by organization (its admins; all its staff) and by token (for revocation).
 /// </summary>
 public sealed class ConnectionRegistry
 {
     private readonly ConcurrentDictionary<string, Connection> _all = new();
     private readonly Index _byUser = new();
     private readonly Index _byStore = new();
+    private readonly Index _byStoreManager = new();
     private readonly Index _byOrgAdmin = new();
     private readonly Index _byOrgStaff = new();
     private readonly Index _byToken = new();
@@ -51,6 +52,10 @@ public sealed class ConnectionRegistry
             foreach (var c in _byStore.Get(audience.StoreId))
                 if (seen.Add(c.Id))
                     yield return c;
+        if (audience.ManagersOf is not null)
+            foreach (var c in _byStoreManager.Get(audience.ManagersOf))
+                if (seen.Add(c.Id))
+                    yield return c;
         if (audience.OrgAdminsOf is not null)
             foreach (var c in _byOrgAdmin.Get(audience.OrgAdminsOf))
                 if (seen.Add(c.Id))
@@ -74,6 +79,8 @@ public sealed class ConnectionRegistry
             yield return (_byOrgAdmin, user.OrgId);
         foreach (var store in user.StoreIds)
             yield return (_byStore, store);
+        foreach (var role in user.Roles.Where(r => r.Role == Protocol.Roles.Manager && r.StoreId is not null))
+            yield return (_byStoreManager, role.StoreId!);
     }
 
     private sealed class Index

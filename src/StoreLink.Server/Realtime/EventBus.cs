@@ -2,9 +2,11 @@ namespace StoreLink.Server.Realtime;
 
 /// <summary>
 /// Who an event is for: these users, plus (when set) every staff member with a role in <see cref="StoreId"/>,
-/// the org admins of <see cref="OrgAdminsOf"/>, and every staff member of <see cref="StaffOf"/> (an organization).
+/// the managers of <see cref="ManagersOf"/> (a store), the org admins of <see cref="OrgAdminsOf"/>, and every staff
+/// member of <see cref="StaffOf"/> (an organization).
 /// </summary>
-public sealed record Audience(IReadOnlyList<string> UserIds, string? StoreId = null, string? OrgAdminsOf = null, string? StaffOf = null)
+public sealed record Audience(
+    IReadOnlyList<string> UserIds, string? StoreId = null, string? OrgAdminsOf = null, string? StaffOf = null, string? ManagersOf = null)
 {
     public static Audience Users(params string[] userIds) => new(userIds);
 }

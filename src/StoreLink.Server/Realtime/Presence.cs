@@ -11,7 +11,7 @@ namespace StoreLink.Server.Realtime;
 /// and refreshes its rows; rows a node stopped refreshing (it died) go stale and stop counting. A staff member is
 /// offline without live connections, otherwise the status they chose (<c>online</c> or <c>away</c>).
 /// </summary>
-public sealed class Presence(Db db, IEventBus bus, TimeProvider clock, ILogger<Presence> logger) : BackgroundService
+public sealed class Presence(Db db, IEventBus bus, Desk.DeskSignals signals, TimeProvider clock, ILogger<Presence> logger) : BackgroundService
 {
     public static readonly string NodeId = Ids.New("node");
     public static readonly TimeSpan Refresh = TimeSpan.FromSeconds(30);
@@ -38,9 +38,20 @@ public sealed class Presence(Db db, IEventBus bus, TimeProvider clock, ILogger<P
                 connections = CASE WHEN staff_presence.connections + @delta < 0 THEN 0 ELSE staff_presence.connections + @delta END,
                 seen_at = excluded.seen_at
             """, new { staffId = user.Id, node = NodeId, initial = Math.Max(0, delta), delta, now = Now }, ct);
+        await PublishIfChangedAsync(user, before, ct);
+    }
+
+    private async Task<string> PublishIfChangedAsync(CurrentUser user, string before, CancellationToken ct)
+    {
         var after = await StatusAsync(user.Id, ct);
-        if (after != before)
-            await bus.PublishAsync(Frames.PresenceEvent(user.Id, after, new Audience([], StaffOf: user.OrgId)), ct);
+        if (after == before)
+            return after;
+        await bus.PublishAsync(Frames.PresenceEvent(user.Id, after, new Audience([], StaffOf: user.OrgId)), ct);
+        // Someone came online: waiting customers of their stores may be assigned now.
+        if (after == "online")
+            foreach (var store in user.StoreIds)
+                signals.Drain(store);
+        return after;
     }
 
     public async Task<PresenceDto> SetStatusAsync(CurrentUser user, string? status, CancellationToken ct)
@@ -51,10 +62,7 @@ public sealed class Presence(Db db, IEventBus bus, TimeProvider clock, ILogger<P
                 new Dictionary<string, string[]> { ["status"] = ["online or away (offline is having no connection)."] });
         var before = await StatusAsync(user.Id, ct);
         await db.ExecuteAsync("UPDATE staff SET presence_status = @status WHERE id = @id", new { status, id = user.Id }, ct);
-        var after = await StatusAsync(user.Id, ct);
-        if (after != before)
-            await bus.PublishAsync(Frames.PresenceEvent(user.Id, after, new Audience([], StaffOf: user.OrgId)), ct);
-        return new PresenceDto(user.Id, after);
+        return new PresenceDto(user.Id, await PublishIfChangedAsync(user, before, ct));
     }
 
     public async Task<string> StatusAsync(string staffId, CancellationToken ct)
@@ -107,8 +115,9 @@ public sealed class Presence(Db db, IEventBus bus, TimeProvider clock, ILogger<P
         {
             await db.ExecuteAsync("DELETE FROM staff_presence WHERE node_id = @node", new { node = NodeId }, cancellationToken);
         }
-        catch (Exception e) when (e is DatabaseUnavailableException or System.Data.Common.DbException)
+        catch (Exception e) when (e is DatabaseUnavailableException or System.Data.Common.DbException or ObjectDisposedException)
         {
+            // Best effort: rows of a node that stopped go stale by themselves.
         }
     }
 

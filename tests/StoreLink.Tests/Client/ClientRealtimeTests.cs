@@ -61,7 +61,8 @@ public sealed class ClientRealtimeTests
         await using var customerLive = await RealtimeConnection.ConnectAsync(customer, Fast);
         await using var agentLive = await RealtimeConnection.ConnectAsync(agent, Fast);
 
-        var receiving = CollectAsync(agentLive, conversation.Id, 60, TimeSpan.FromSeconds(60));
+        // 60 messages of the customer, and the server's notice that the (online) agent took the conversation.
+        var receiving = CollectAsync(agentLive, conversation.Id, 61, TimeSpan.FromSeconds(60));
         for (var i = 1; i <= 60; i++)
         {
             await customerLive.SendTextAsync(conversation.Id, $"消息 {i}");
@@ -69,9 +70,10 @@ public sealed class ClientRealtimeTests
                 CutConnections(app, agent.User!.Id);
         }
         var received = await receiving;
-        Assert.Equal(Enumerable.Range(1, 60).Select(i => (long)i), received.Select(m => m.Seq));
-        Assert.Equal(Enumerable.Range(1, 60).Select(i => $"消息 {i}"), received.Select(m => m.Body!.Value.GetProperty("text").GetString()));
-        Assert.Equal(60, agentLive.Positions[conversation.Id]);
+        Assert.Equal(Enumerable.Range(1, 61).Select(i => (long)i), received.Select(m => m.Seq));
+        Assert.Equal(Enumerable.Range(1, 60).Select(i => $"消息 {i}"),
+            received.Where(m => m.Kind == MessageKinds.Text).Select(m => m.Body!.Value.GetProperty("text").GetString()));
+        Assert.Equal(61, agentLive.Positions[conversation.Id]);
     }
 
     [Theory, MemberData(nameof(TestDatabases.Both), MemberType = typeof(TestDatabases))]

@@ -1,0 +1,14 @@
+namespace StoreLink.Server.Desk;
+
+public static class DeskSetup
+{
+    public static WebApplicationBuilder AddDesk(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<DeskSignals>();
+        builder.Services.AddSingleton<Router>();
+        builder.Services.AddSingleton<QueueActions>();
+        builder.Services.AddSingleton<DeskActions>();
+        builder.Services.AddHostedService<DrainLoop>();
+        return builder;
+    }
+}

@@ -1,0 +1,279 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text.Json;
+using Dapper;
+using StoreLink.Protocol;
+using StoreLink.Server.Accounts;
+using StoreLink.Server.Conversations;
+using StoreLink.Server.Data;
+using StoreLink.Server.Realtime;
+
+namespace StoreLink.Server.Desk;
+
+/// <summary>
+/// Routing and assignment. A service conversation starts waiting at the customer's first message (or when reopened),
+/// in the queue the customer chose, else the first queue whose keywords its text contains, else the store's default.
+/// Waiting conversations are assigned first come, first served — higher VIP level first — to an agent of the queue
+/// who is online and under capacity, by the queue's strategy (least busy, or round robin). Every assignment of a store
+/// runs under the store's lock (PostgreSQL advisory lock; SQLite's write lock), so capacity holds across nodes.
+/// </summary>
+public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvider clock)
+{
+    public const string SystemSender = "system";
+    private static readonly TimeSpan DefaultHandling = TimeSpan.FromMinutes(5);
+
+    private sealed class DeskRow
+    {
+        public string Id { get; set; } = "";
+        public string StoreId { get; set; } = "";
+        public string? QueueId { get; set; }
+        public string? AssigneeId { get; set; }
+        public long? WaitingSince { get; set; }
+        public long Priority { get; set; }
+        public string State { get; set; } = "";
+    }
+
+    public sealed record Candidate(string StaffId, string Name, long Capacity, long OpenCount, long? LastAssigned);
+
+    private sealed class CandidateRow
+    {
+        public string StaffId { get; set; } = "";
+        public string Name { get; set; } = "";
+        public long Capacity { get; set; }
+        public long OpenCount { get; set; }
+        public long? LastAssigned { get; set; }
+    }
+
+    /// <summary>After a customer's message: a conversation nobody serves yet starts waiting and is offered to an agent.</summary>
+    public async Task OnCustomerMessageAsync(ConversationFacts facts, string? text, bool reopened, CancellationToken ct)
+    {
+        var row = await db.QuerySingleOrDefaultAsync<DeskRow>(
+            "SELECT id, store_id, queue_id, assignee_id, waiting_since, priority, state FROM conversations WHERE id = @id", new { id = facts.Id }, ct);
+        if (row is null || (!reopened && (row.AssigneeId is not null || row.WaitingSince is not null)))
+            return;
+        var queueId = row.QueueId ?? await ChooseQueueAsync(row.StoreId, text, ct);
+        var vip = await db.QuerySingleOrDefaultAsync<long>("SELECT vip_level FROM customers WHERE id = @id", new { id = facts.CustomerId }, ct);
+        var now = Now;
+        await db.ExecuteAsync("""
+            UPDATE conversations SET queue_id = @queueId, priority = @vip, waiting_since = @now, assignee_id = NULL, assigned_at = NULL
+            WHERE id = @id
+            """, new { queueId, vip, now, id = row.Id }, ct);
+
+        var store = (await db.QuerySingleOrDefaultAsync<StoreRow>(StoreRow.SelectById, new { id = row.StoreId }, ct))!;
+        var hours = BusinessClock.Of(store);
+        if (hours.HasHours && !hours.IsOpen(clock.GetUtcNow()))
+            await PostSystemAsync(facts, ClosedText(store, hours.NextOpening(clock.GetUtcNow())), ct);
+        await DrainAsync(row.StoreId, ct);
+    }
+
+    /// <summary>A staff member answering a conversation nobody serves takes it.</summary>
+    public async Task ClaimAsync(ConversationFacts facts, string staffId, CancellationToken ct)
+    {
+        var changed = await db.ExecuteAsync("""
+            UPDATE conversations SET assignee_id = @staffId, assigned_at = @now, waiting_since = NULL
+            WHERE id = @id AND assignee_id IS NULL AND state <> 'resolved'
+            """, new { staffId, now = Now, id = facts.Id }, ct);
+        if (changed > 0)
+            await PublishConversationAsync(facts.Id, facts, ct);
+    }
+
+    /// <summary>The queue by the first message's words, else the store's default (first by position), else none.</summary>
+    public async Task<string?> ChooseQueueAsync(string storeId, string? text, CancellationToken ct)
+    {
+        var queues = await db.QueryAsync<QueueRow>($"SELECT {QueueRow.Columns} FROM queues WHERE store_id = @storeId ORDER BY position, name, id", new { storeId }, ct);
+        if (!string.IsNullOrWhiteSpace(text))
+            foreach (var queue in queues)
+                if (queue.KeywordList.Any(k => text.Contains(k, StringComparison.OrdinalIgnoreCase)))
+                    return queue.Id;
+        return (queues.FirstOrDefault(q => q.IsDefault != 0) ?? queues.FirstOrDefault())?.Id;
+    }
+
+    /// <summary>Assigns waiting conversations of the store while there are agents free for them, then tells the rest where they stand.</summary>
+    public async Task DrainAsync(string storeId, CancellationToken ct)
+    {
+        var store = await db.QuerySingleOrDefaultAsync<StoreRow>(StoreRow.SelectById, new { id = storeId }, ct);
+        if (store is null)
+            return;
+        var hours = BusinessClock.Of(store);
+        var assigned = new List<(string ConversationId, Candidate Agent)>();
+        if (!hours.HasHours || hours.IsOpen(clock.GetUtcNow()))
+            assigned = await db.InTransactionAsync(async (c, t) => await AssignWaitingAsync(c, t, store), ct);
+        foreach (var (conversationId, agent) in assigned)
+        {
+            var facts = await FactsAsync(conversationId, ct);
+            await PublishConversationAsync(conversationId, facts, ct);
+            await PostSystemAsync(facts, $"客服 {agent.Name} 为您服务。", ct);
+        }
+        await PushPositionsAsync(store, hours, ct);
+    }
+
+    private async Task<List<(string, Candidate)>> AssignWaitingAsync(DbConnection c, DbTransaction t, StoreRow store)
+    {
+        if (db.Dialect.IsPostgres)
+            await c.ExecuteAsync("SELECT pg_advisory_xact_lock(hashtext(@id))", new { id = store.Id }, t);
+        var waiting = (await c.QueryAsync<DeskRow>("""
+            SELECT id, store_id, queue_id, assignee_id, waiting_since, priority, state FROM conversations
+            WHERE store_id = @storeId AND kind = 'service' AND state <> 'resolved' AND assignee_id IS NULL AND waiting_since IS NOT NULL
+            ORDER BY priority DESC, waiting_since, id
+            """, new { storeId = store.Id }, t)).AsList();
+        var result = new List<(string, Candidate)>();
+        if (waiting.Count == 0)
+            return result;
+        var queues = (await c.QueryAsync<QueueRow>($"SELECT {QueueRow.Columns} FROM queues WHERE store_id = @storeId", new { storeId = store.Id }, t))
+            .ToDictionary(q => q.Id);
+        var candidates = new Dictionary<string, List<Candidate>>();
+        var now = Now;
+        foreach (var conversation in waiting)
+        {
+            var queueKey = conversation.QueueId is not null && queues.ContainsKey(conversation.QueueId) ? conversation.QueueId : "";
+            if (!candidates.TryGetValue(queueKey, out var pool))
+                candidates[queueKey] = pool = (await CandidatesAsync(c, t, store, queueKey == "" ? null : queueKey)).ToList();
+            var queue = queueKey == "" ? null : queues[queueKey];
+            var free = pool.Where(a => a.OpenCount < a.Capacity).ToList();
+            if (free.Count == 0)
+                continue;
+            var agent = queue?.Strategy == "round_robin"
+                ? free.FirstOrDefault(a => string.CompareOrdinal(a.StaffId, queue.RrCursor) > 0) ?? free[0]
+                : free.OrderBy(a => a.OpenCount).ThenBy(a => a.LastAssigned ?? 0).ThenBy(a => a.StaffId, StringComparer.Ordinal).First();
+            var changed = await c.ExecuteAsync("""
+                UPDATE conversations SET assignee_id = @staffId, assigned_at = @now, waiting_since = NULL
+                WHERE id = @id AND assignee_id IS NULL
+                """, new { staffId = agent.StaffId, now, id = conversation.Id }, t);
+            if (changed == 0)
+                continue;
+            if (queue is not null && queue.Strategy == "round_robin")
+            {
+                queue.RrCursor = agent.StaffId;
+                await c.ExecuteAsync("UPDATE queues SET rr_cursor = @RrCursor WHERE id = @Id", queue, t);
+            }
+            // The same agent may serve several queues: their load counts everywhere.
+            foreach (var list in candidates.Values)
+                for (var i = 0; i < list.Count; i++)
+                    if (list[i].StaffId == agent.StaffId)
+                        list[i] = list[i] with { OpenCount = list[i].OpenCount + 1, LastAssigned = now };
+            result.Add((conversation.Id, agent));
+        }
+        return result;
+    }
+
+    /// <summary>Agents and managers of the store (of the queue, when it names its agents) who are online, with their load.</summary>
+    public async Task<IReadOnlyList<Candidate>> CandidatesAsync(DbConnection c, DbTransaction? t, StoreRow store, string? queueId) =>
+        (await c.QueryAsync<CandidateRow>($"""
+            SELECT s.id AS staff_id, s.name, s.capacity,
+                (SELECT COUNT(*) FROM conversations o WHERE o.assignee_id = s.id AND o.kind = 'service' AND o.state <> 'resolved') AS open_count,
+                (SELECT MAX(o.assigned_at) FROM conversations o WHERE o.assignee_id = s.id) AS last_assigned
+            FROM staff s
+            WHERE s.org_id = @orgId AND s.disabled_at IS NULL AND s.presence_status = 'online'
+              AND EXISTS (SELECT 1 FROM staff_roles r WHERE r.staff_id = s.id AND r.store_id = @storeId AND r.role IN ('agent', 'manager'))
+              AND EXISTS (SELECT 1 FROM staff_presence p WHERE p.staff_id = s.id AND p.connections > 0 AND p.seen_at > @fresh)
+              AND (@queueId IS NULL OR NOT EXISTS (SELECT 1 FROM queue_agents qa WHERE qa.queue_id = @queueId)
+                   OR EXISTS (SELECT 1 FROM queue_agents qa WHERE qa.queue_id = @queueId AND qa.staff_id = s.id))
+            ORDER BY s.id
+            """, new { orgId = store.OrgId, storeId = store.Id, queueId, fresh = Now - (long)Presence.Stale.TotalMilliseconds }, t))
+        .Select(r => new Candidate(r.StaffId, r.Name, r.Capacity, r.OpenCount, r.LastAssigned)).ToList();
+
+    /// <summary>Tells every waiting customer of the store their place in their queue and an estimated wait.</summary>
+    private async Task PushPositionsAsync(StoreRow store, BusinessClock hours, CancellationToken ct)
+    {
+        var waiting = await db.QueryAsync<(string Id, string? QueueId, string CustomerId)>("""
+            SELECT id, queue_id, customer_id FROM conversations
+            WHERE store_id = @storeId AND kind = 'service' AND state <> 'resolved' AND assignee_id IS NULL AND waiting_since IS NOT NULL
+            ORDER BY priority DESC, waiting_since, id
+            """, new { storeId = store.Id }, ct);
+        if (waiting.Count == 0)
+            return;
+        var handling = await AverageHandlingAsync(store.Id, ct);
+        var opensAt = hours.HasHours ? hours.NextOpening(clock.GetUtcNow()) : clock.GetUtcNow();
+        await using var connection = await db.OpenAsync(ct);
+        foreach (var group in waiting.GroupBy(w => w.QueueId))
+        {
+            var agents = (await CandidatesAsync(connection, null, store, group.Key)).Count;
+            var position = 0;
+            foreach (var (id, queueId, customerId) in group)
+            {
+                position++;
+                var position1 = position;
+                long? eta = agents == 0 ? null : (long)Math.Ceiling(position1 / (double)agents) * (long)handling.TotalSeconds;
+                var frame = Frames.Serialize(new
+                {
+                    type = "queue_position", conversation_id = id, queue_id = queueId, position = position1, estimated_wait_seconds = eta,
+                    opens_at = opensAt > clock.GetUtcNow() ? opensAt : null,
+                });
+                await bus.PublishAsync(new RealtimeEvent(RealtimeEventKind.Push, Audience.Users(customerId), frame), ct);
+            }
+        }
+    }
+
+    /// <summary>Where a waiting conversation stands (null when it is not waiting).</summary>
+    public async Task<QueuePositionDto?> PositionAsync(ConversationFacts facts, CancellationToken ct)
+    {
+        var row = await db.QuerySingleOrDefaultAsync<DeskRow>(
+            "SELECT id, store_id, queue_id, assignee_id, waiting_since, priority, state FROM conversations WHERE id = @id", new { id = facts.Id }, ct);
+        if (row is null || row.AssigneeId is not null || row.WaitingSince is null || row.State == "resolved")
+            return null;
+        var ahead = await db.QuerySingleOrDefaultAsync<long>("""
+            SELECT COUNT(*) FROM conversations
+            WHERE store_id = @StoreId AND kind = 'service' AND state <> 'resolved' AND assignee_id IS NULL AND waiting_since IS NOT NULL
+              AND ((queue_id IS NULL AND @QueueId IS NULL) OR queue_id = @QueueId)
+              AND (priority > @Priority OR (priority = @Priority AND (waiting_since < @WaitingSince OR (waiting_since = @WaitingSince AND id < @Id))))
+            """, row, ct);
+        var store = (await db.QuerySingleOrDefaultAsync<StoreRow>(StoreRow.SelectById, new { id = row.StoreId }, ct))!;
+        await using var connection = await db.OpenAsync(ct);
+        var agents = (await CandidatesAsync(connection, null, store, row.QueueId)).Count;
+        var handling = await AverageHandlingAsync(store.Id, ct);
+        var position = ahead + 1;
+        var hours = BusinessClock.Of(store);
+        var opensAt = hours.HasHours ? hours.NextOpening(clock.GetUtcNow()) : null;
+        return new QueuePositionDto(facts.Id, row.QueueId, position,
+            agents == 0 ? null : (long)Math.Ceiling(position / (double)agents) * (long)handling.TotalSeconds,
+            opensAt > clock.GetUtcNow() ? opensAt : null);
+    }
+
+    /// <summary>The mean time from assignment to resolution of the store's last 50 resolved conversations.</summary>
+    private async Task<TimeSpan> AverageHandlingAsync(string storeId, CancellationToken ct)
+    {
+        var spans = await db.QueryAsync<long>("""
+            SELECT resolved_at - assigned_at FROM conversations
+            WHERE store_id = @storeId AND kind = 'service' AND resolved_at IS NOT NULL AND assigned_at IS NOT NULL AND resolved_at > assigned_at
+            ORDER BY resolved_at DESC LIMIT 50
+            """, new { storeId }, ct);
+        return spans.Count == 0 ? DefaultHandling : TimeSpan.FromMilliseconds(spans.Average());
+    }
+
+    /// <summary>A message written by the server into a service conversation (auto replies, assignment notices).</summary>
+    public async Task PostSystemAsync(ConversationFacts facts, string text, CancellationToken ct)
+    {
+        var body = JsonSerializer.Serialize(new { text }, ProtocolJson.Options);
+        await writer.SendAsync(new NewMessage(Ids.New("msg", clock), facts, facts.Audience(null), SystemSender, "system", "系统消息",
+            null, MessageKinds.System, body, null, Now, Reopen: false, null), ct);
+    }
+
+    public async Task PublishConversationAsync(string conversationId, ConversationFacts facts, CancellationToken ct)
+    {
+        var row = await db.QuerySingleOrDefaultAsync<ConversationRow>($"SELECT {ConversationRow.Columns} FROM conversations WHERE id = @conversationId", new { conversationId }, ct);
+        if (row is null)
+            return;
+        var audience = facts.Audience(null, row.AssigneeId, row.Watchers);
+        // Everyone of the store hears of an assignment, so their inbox drops it from "unassigned".
+        await bus.PublishAsync(Frames.ConversationEvent(row.ToPushDto(), audience with { StoreId = facts.StoreId }), ct);
+    }
+
+    private async Task<ConversationFacts> FactsAsync(string conversationId, CancellationToken ct)
+    {
+        var row = await db.QuerySingleOrDefaultAsync<ConversationRow>($"SELECT {ConversationRow.Columns} FROM conversations WHERE id = @conversationId", new { conversationId }, ct);
+        return row!.Facts;
+    }
+
+    private static string ClosedText(StoreRow store, DateTimeOffset? opening)
+    {
+        if (opening is null)
+            return "现在是非营业时间，您的留言我们已收到，开门后会尽快回复您。";
+        var local = TimeZoneInfo.ConvertTime(opening.Value, TimeZoneInfo.FindSystemTimeZoneById(store.TimeZone));
+        return $"现在是非营业时间，我们将于 {local.ToString("M月d日 HH:mm", CultureInfo.InvariantCulture)} 开门，届时会第一时间回复您的留言。";
+    }
+
+    private long Now => clock.GetUtcNow().ToUnixTimeMilliseconds();
+}
+
+/// <summary>Where a waiting conversation stands: <c>GET /v1/conversations/{id}/queue</c> and the <c>queue_position</c> frame.</summary>
+public sealed record QueuePositionDto(string ConversationId, string? QueueId, long Position, long? EstimatedWaitSeconds, DateTimeOffset? OpensAt);
