@@ -12,7 +12,11 @@ public static class HttpSetup
 {
     public static WebApplicationBuilder AddHttp(this WebApplicationBuilder builder)
     {
-        builder.Services.ConfigureHttpJsonOptions(o => ProtocolJson.Configure(o.SerializerOptions));
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            ProtocolJson.Configure(o.SerializerOptions);
+            o.SerializerOptions.Converters.Add(new CheckedJsonElementConverter());
+        });
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.WebHost.ConfigureKestrel(o =>
         {

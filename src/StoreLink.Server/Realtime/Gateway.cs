@@ -153,9 +153,10 @@ public sealed class Gateway
             string? token = null;
             try
             {
-                using var doc = JsonDocument.Parse(buffer.AsMemory(0, length));
-                var root = doc.RootElement;
-                if (root.ValueKind == JsonValueKind.Object && TryString(root, "type") == "auth")
+                // A binary frame (length -1) is not an auth frame either.
+                using var doc = length < 0 ? null : JsonDocument.Parse(buffer.AsMemory(0, length));
+                var root = doc?.RootElement ?? default;
+                if (root.ValueKind == JsonValueKind.Object && JsonStrings.AreValid(root) && TryString(root, "type") == "auth")
                     token = TryString(root, "token");
             }
             catch (JsonException)
@@ -262,6 +263,11 @@ public sealed class Gateway
         {
             doc.Dispose();
             return connection.SendAsync(Frames.Error(null, ErrorCodes.InvalidRequest, "A frame is a JSON object."), ct);
+        }
+        if (!JsonStrings.AreValid(root))
+        {
+            doc.Dispose();
+            return connection.SendAsync(Frames.Error(null, ErrorCodes.InvalidRequest, "The frame has a string that is not valid Unicode text (a lone surrogate escape)."), ct);
         }
         // Typing is answered by nobody and limited per connection; extra frames are dropped.
         if (TryString(root, "type") == "typing" && !connection.TypingAllowed())

@@ -86,7 +86,11 @@ public sealed class GatewayTests
         await using var ws = await app.ConnectAsync(StoreLinkApp.TokenOf(customer));
         foreach (var bad in new[] { "{", "not json", "[]", "42", "{\"type\":5}", "{\"no_type\":true}", "{\"type\":\"fly\",\"rid\":\"a\"}", "{\"type\":\"send\",\"rid\":7}",
                      "{\"type\":\"send\",\"rid\":\"b\",\"conversation_id\":[]}", "{\"type\":\"sync\",\"rid\":\"c\",\"positions\":[1]}", "{\"type\":\"read\",\"rid\":\"d\",\"conversation_id\":\"x\",\"seq\":\"1\"}",
-                     "{\"type\":\"auth\",\"rid\":\"e\",\"token\":\"again\"}" })
+                     "{\"type\":\"auth\",\"rid\":\"e\",\"token\":\"again\"}",
+                     // Lone surrogates: valid JSON, no text. Wherever they are, the frame is invalid, not a fault.
+                     "{\"type\":\"\\ud800\"}", "{\"type\":\"ping\",\"rid\":\"\\udc00\"}", "{\"type\":\"sync\",\"rid\":\"f\",\"positions\":{\"\\ud83d\":1}}",
+                     $"{{\"type\":\"send\",\"rid\":\"g\",\"conversation_id\":\"{id}\",\"client_msg_id\":\"g\",\"kind\":\"text\",\"body\":{{\"text\":\"\\udfff\"}}}}",
+                     "{\"type\":\"typing\",\"conversation_id\":\"\\ud800\"}" })
         {
             await ws.SendRawAsync(bad);
             var error = await ws.NextOfTypeAsync("error");
@@ -126,6 +130,17 @@ public sealed class GatewayTests
             Assert.Equal(4001, (await first.ClosedAsync()).Code);
         }
         var admin = await app.LoginAsync("admin@demo.local");
+        var token = StoreLinkApp.TokenOf(admin);
+        await using (var binary = await WsClient.ConnectAsync(app.ServerUri))
+        {
+            await binary.SendBytesAsync(System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { type = "auth", token })), WebSocketMessageType.Binary);
+            Assert.Equal(4001, (await binary.ClosedAsync()).Code);
+        }
+        await using (var surrogate = await WsClient.ConnectAsync(app.ServerUri))
+        {
+            await surrogate.SendRawAsync($"{{\"type\":\"auth\",\"token\":\"{token}\",\"name\":\"\\ud800\"}}");
+            Assert.Equal(4001, (await surrogate.ClosedAsync()).Code);
+        }
         var key = (await admin.PostJsonAsync("/v1/api-clients", new { name = "k", permissions = new[] { "customers:read" } })).Str("key");
         await using (var apiKey = await WsClient.ConnectAsync(app.ServerUri))
         {
@@ -135,6 +150,7 @@ public sealed class GatewayTests
         // Not a WebSocket request at all: a problem document.
         var plain = await app.Anonymous().GetJsonAsync("/v1/ws");
         Assert.Equal((400, "invalid_request"), (plain.Status, plain.Code));
+        Assert.Empty(app.Log.Errors);
     }
 
     [Fact]
