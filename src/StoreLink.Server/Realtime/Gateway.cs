@@ -113,14 +113,16 @@ public sealed class Gateway
         if (user is null)
             return;
         using var connection = new Connection(Ids.New("con"), user, socket, _options.SendQueueFrames, _options.TypingPerSecond);
+        // Ready is queued before the connection is registered, so that it is the first frame: a push to the user
+        // (another staff member's presence, a message) cannot overtake it. The queue is empty, so this never waits.
+        await connection.SendAsync(Frames.Serialize(new
+        {
+            type = "ready", user = user.ToDto(), connection_id = connection.Id, heartbeat_seconds = _options.HeartbeatSeconds,
+        }), CancellationToken.None);
         _registry.Add(connection);
         var writer = connection.RunWriterAsync();
         try
         {
-            await connection.SendAsync(Frames.Serialize(new
-            {
-                type = "ready", user = user.ToDto(), connection_id = connection.Id, heartbeat_seconds = _options.HeartbeatSeconds,
-            }), aborted);
             await Safe(() => _presence.ConnectedAsync(user, CancellationToken.None));
             await ReadLoopAsync(connection, socket, buffer, aborted);
         }

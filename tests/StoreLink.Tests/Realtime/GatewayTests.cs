@@ -154,6 +154,37 @@ public sealed class GatewayTests
     }
 
     [Fact]
+    public async Task Ready_is_the_first_frame_even_while_pushes_stream_to_the_user()
+    {
+        // Typing is the cheapest push (no database write); unlimited here, a customer's typing floods the store's staff.
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite, new Dictionary<string, string?> { ["Realtime:TypingPerSecond"] = "1000000" });
+        var (customer, id) = await MessagingTests.OpenAsync(app);
+        var agent = StoreLinkApp.TokenOf(await app.LoginAsync("agent.digital@demo.local"));
+        using var stop = new CancellationTokenSource();
+        var typist = Task.Run(async () =>
+        {
+            await using var ws = await app.ConnectAsync(StoreLinkApp.TokenOf(customer));
+            var typing = JsonSerializer.Serialize(new { type = "typing", conversation_id = id });
+            for (var i = 1; !stop.IsCancellationRequested; i++)
+            {
+                await ws.SendRawAsync(typing);
+                // Paced by a round trip now and then, so the pushes stream rather than pile up in queues.
+                if (i % 20 == 0)
+                    await ws.RequestAsync(new { type = "ping" });
+            }
+        });
+        var first = new List<string>();
+        for (var i = 0; i < 60; i++)
+        {
+            await using var ws = await WsClient.ConnectAsync(app.ServerUri);
+            first.Add(Type(await ws.AuthAsync(agent)));
+        }
+        await stop.CancelAsync();
+        await typist;
+        Assert.True(first.All(type => type == "ready"), $"First frames: {string.Join(", ", first.Where(t => t != "ready"))} ({first.Count(t => t != "ready")} of {first.Count} not ready)");
+    }
+
+    [Fact]
     public async Task Only_allowed_browser_origins_may_connect()
     {
         await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite, new Dictionary<string, string?> { ["Realtime:AllowedOrigins:0"] = "https://shop.example" });
