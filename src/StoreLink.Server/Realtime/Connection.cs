@@ -102,7 +102,10 @@ public sealed class Connection(string id, CurrentUser user, WebSocket socket, in
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException or ObjectDisposedException)
         {
-            socket.Abort();
+            // A socket already aborted by a failed receive has just sent its own close frame (1007 for text that is
+            // not UTF-8), which the gateway gives time to arrive; aborting again would tear the connection down at once.
+            if (socket.State != WebSocketState.Aborted)
+                socket.Abort();
         }
     }
 

@@ -89,10 +89,30 @@ public sealed class Gateway
         try
         {
             await RunAsync(socket, buffer, http.RequestAborted);
+            if (socket.State == WebSocketState.Aborted)
+                await LingerAsync(http.RequestAborted);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// A socket that failed is torn down when this request ends, and with it whatever it wrote last. When the socket
+    /// itself refused a frame (a text frame that is not UTF-8) it has just written its close frame, 1007; torn down at
+    /// once, that frame is mostly lost and the client sees a dropped connection instead. So the connection stays up
+    /// until the client leaves, two seconds at most.
+    /// </summary>
+    private async Task LingerAsync(CancellationToken clientGone)
+    {
+        using var linger = CancellationTokenSource.CreateLinkedTokenSource(clientGone, _stopping);
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(2), linger.Token);
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 

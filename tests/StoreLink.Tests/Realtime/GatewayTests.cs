@@ -154,6 +154,37 @@ public sealed class GatewayTests
     }
 
     [Fact]
+    public async Task A_text_frame_that_is_not_utf8_closes_with_1007_that_the_client_receives()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        var (customer, id) = await MessagingTests.OpenAsync(app);
+        var token = StoreLinkApp.TokenOf(customer);
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        // Pushes keep the agents' writers busy: the close must survive a frame being written at the same moment.
+        using var stop = new CancellationTokenSource();
+        var pushes = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+                await MessagingTests.SendAsync(customer, id, "push");
+        });
+
+        async Task<int?> BreakAsync(bool signedIn, int i)
+        {
+            await using var ws = signedIn ? await app.ConnectAsync(StoreLinkApp.TokenOf(agent)) : await WsClient.ConnectAsync(app.ServerUri);
+            var frame = System.Text.Encoding.UTF8.GetBytes(signedIn ? "{\"type\":\"ping\",\"rid\":\"abcdefghij\"}" : JsonSerializer.Serialize(new { type = "auth", token }));
+            frame[3 + i % 10] = 0xFF;
+            await ws.SendBytesAsync(frame);
+            return (await ws.ClosedAsync()).Code;
+        }
+        // The socket sends 1007 and gives up; torn down at once, the client mostly saw a dropped connection instead.
+        var codes = await Task.WhenAll(Enumerable.Range(0, 24).Select(i => BreakAsync(signedIn: i % 2 == 1, i)));
+        await stop.CancelAsync();
+        await pushes;
+        Assert.All(codes, code => Assert.Equal(1007, code));
+        Assert.Empty(app.Log.Errors);
+    }
+
+    [Fact]
     public async Task Ready_is_the_first_frame_even_while_pushes_stream_to_the_user()
     {
         // Typing is the cheapest push (no database write); unlimited here, a customer's typing floods the store's staff.
