@@ -60,13 +60,18 @@ public sealed class FuzzTests
         "application/xml", "application/json; charset=\"utf-8\"", "application/problem+json", "*/*", "application/", "json",
     ];
 
-    private static int Seed =>
-        int.TryParse(Environment.GetEnvironmentVariable("STORELINK_FUZZ_SEED"), out var seed) ? seed : DefaultSeed;
+    /// <summary>The run's seed, written to the test output first so that any failure, expected or not, can be replayed.</summary>
+    private static int Seed()
+    {
+        var seed = int.TryParse(Environment.GetEnvironmentVariable("STORELINK_FUZZ_SEED"), out var value) ? value : DefaultSeed;
+        TestContext.Current.TestOutputHelper?.WriteLine($"Fuzz seed {seed} (replay with STORELINK_FUZZ_SEED={seed})");
+        return seed;
+    }
 
     [Fact]
     public async Task Mutated_rest_bodies_get_4xx_problem_documents_never_a_5xx()
     {
-        var seed = Seed;
+        var seed = Seed();
         var clock = Stopwatch.StartNew();
         await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite, new Dictionary<string, string?>
         {
@@ -75,7 +80,12 @@ public sealed class FuzzTests
         });
         var world = await World.PrepareAsync(app);
         var templates = RestTemplates(world);
-        using var http = new HttpClient { BaseAddress = app.ServerUri, Timeout = TimeSpan.FromSeconds(30) };
+        // Bodies over the limit are sent after "Expect: 100-continue", and the client waits for the answer as long as it takes.
+        using var http = new HttpClient(new SocketsHttpHandler { Expect100ContinueTimeout = TimeSpan.FromSeconds(30) })
+        {
+            BaseAddress = app.ServerUri,
+            Timeout = TimeSpan.FromSeconds(30),
+        };
         var failures = new ConcurrentQueue<string>();
         var statuses = new ConcurrentDictionary<int, int>();
 
@@ -87,9 +97,10 @@ public sealed class FuzzTests
             int status;
             string? mediaType;
             string body;
+            bool closesConnection;
             try
             {
-                (status, mediaType, body) = await SendAsync(http, request);
+                (status, mediaType, body, closesConnection) = await SendAsync(http, request);
             }
             catch (HttpRequestException e)
             {
@@ -97,17 +108,21 @@ public sealed class FuzzTests
                 return;
             }
             statuses.AddOrUpdate(status, 1, (_, n) => n + 1);
+            // Kestrel itself refuses a request line whose path decodes to a NUL, before any application code runs:
+            // a bare 400 that closes the connection. That is HTTP, out of the application's reach.
+            if (request.Path.Contains("%00", StringComparison.Ordinal) && status == 400 && body.Length == 0 && closesConnection)
+                return;
             if (RestProblem(status, mediaType, body) is { } problem)
                 failures.Enqueue($"REST case {i} {request.Describe()}: {problem}: {Preview(body)}");
         });
+
+        Report("REST", seed, clock, statuses.OrderBy(s => s.Key).Select(s => $"{s.Key}×{s.Value}"));
+        Assert.True(failures.IsEmpty, Failures(seed, failures));
 
         // The server lives on: health, and a fresh client signs in, opens a conversation and writes in it.
         Assert.Equal(200, (await app.Anonymous().GetJsonAsync("/healthz")).Status);
         var (customer, id) = await MessagingTests.OpenAsync(app);
         Assert.Equal(201, (await MessagingTests.SendAsync(customer, id, "fuzzing is over")).Status);
-
-        Report("REST", seed, clock, statuses.OrderBy(s => s.Key).Select(s => $"{s.Key}×{s.Value}"));
-        Assert.True(failures.IsEmpty, Failures(seed, failures));
         Assert.True(app.Log.Errors.IsEmpty, $"Seed {seed}: the server logged errors:\n{string.Join("\n", app.Log.Errors.Take(5))}");
         // The mutations must leave some requests valid enough to succeed, or they test only the JSON reader.
         Assert.True(statuses.Where(s => s.Key is >= 200 and < 300).Sum(s => s.Value) > RestCases / 20, "Too few requests succeeded to reach the actions.");
@@ -117,7 +132,7 @@ public sealed class FuzzTests
     [Fact]
     public async Task Mutated_websocket_frames_get_ok_error_or_a_protocol_close_and_no_socket_hangs()
     {
-        var seed = Seed;
+        var seed = Seed();
         var clock = Stopwatch.StartNew();
         await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
         var world = await World.PrepareAsync(app);
@@ -129,6 +144,8 @@ public sealed class FuzzTests
         var workers = personas.Select((persona, p) => FuzzFramesAsync(app, world, persona, seed, stream: 10 + p, failures, Count)).ToList();
         workers.Add(FuzzAuthFramesAsync(app, world, seed, failures, Count));
         await Task.WhenAll(workers);
+        Report("WebSocket", seed, clock, outcomes.OrderBy(o => o.Key).Select(o => $"{o.Key}×{o.Value}"));
+        Assert.True(failures.IsEmpty, Failures(seed, failures));
 
         var registry = app.Services.GetRequiredService<ConnectionRegistry>();
         Assert.True(await DrainsAsync(registry), $"Seed {seed}: {registry.Count} connections still registered after every fuzz client left.");
@@ -145,9 +162,6 @@ public sealed class FuzzTests
             Assert.Equal(sent.GetProperty("message").GetProperty("id").GetString(), pushed.GetProperty("message").GetProperty("id").GetString());
         }
         Assert.True(await DrainsAsync(registry), $"Seed {seed}: the last clients' connections stayed registered.");
-
-        Report("WebSocket", seed, clock, outcomes.OrderBy(o => o.Key).Select(o => $"{o.Key}×{o.Value}"));
-        Assert.True(failures.IsEmpty, Failures(seed, failures));
         Assert.True(app.Log.Errors.IsEmpty, $"Seed {seed}: the server logged errors:\n{string.Join("\n", app.Log.Errors.Take(5))}");
         Assert.True(outcomes.Where(o => o.Key.StartsWith("frame ok", StringComparison.Ordinal)).Sum(o => o.Value) > FramesPerPersona * personas.Count / 20,
             "Too few frames were accepted to reach the actions.");
@@ -156,7 +170,7 @@ public sealed class FuzzTests
     [Fact]
     public async Task Clients_that_send_garbage_and_vanish_leave_no_connection_behind()
     {
-        var seed = Seed;
+        var seed = Seed();
         await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
         var world = await World.PrepareAsync(app);
         var registry = app.Services.GetRequiredService<ConnectionRegistry>();
@@ -302,9 +316,10 @@ public sealed class FuzzTests
             contentType = mutator.Pick(ContentTypes)!;
             changes.Add("content type");
         }
-        if (body is not null && mutator.Chance(0.01))
+        if (valid is not null && body is not null && mutator.Chance(0.01))
         {
-            // Over the 1 MiB limit of JSON calls.
+            // Over the 1 MiB limit of JSON calls. (Only where the call reads a body: a call that reads none answers
+            // without reading, and the server then drops the connection under the upload, as HTTP/1.1 servers do.)
             body = [.. body, .. Encoding.UTF8.GetBytes(new string(' ', 1024 * 1024 + 16))];
             changes.Add("over 1 MiB");
         }
@@ -318,7 +333,7 @@ public sealed class FuzzTests
         return new RestRequest(template.Name, template.Method, path, authorization, body, body is null ? null : contentType, string.Join("; ", changes));
     }
 
-    private static async Task<(int Status, string? MediaType, string Body)> SendAsync(HttpClient http, RestRequest request)
+    private static async Task<(int Status, string? MediaType, string Body, bool ClosesConnection)> SendAsync(HttpClient http, RestRequest request)
     {
         using var message = new HttpRequestMessage(request.Method, request.Path);
         if (request.Body is not null)
@@ -329,9 +344,13 @@ public sealed class FuzzTests
         }
         if (request.Authorization is not null)
             message.Headers.TryAddWithoutValidation("Authorization", request.Authorization);
+        // Over the limit, the server answers 413 before the body is read and closes the connection: a client that
+        // asks first gets that answer instead of a broken pipe.
+        if (request.Body is { Length: > 1024 * 1024 })
+            message.Headers.ExpectContinue = true;
         using var response = await http.SendAsync(message);
         var body = await response.Content.ReadAsStringAsync();
-        return ((int)response.StatusCode, response.Content.Headers.ContentType?.MediaType, body);
+        return ((int)response.StatusCode, response.Content.Headers.ContentType?.MediaType, body, response.Headers.ConnectionClose == true);
     }
 
     /// <summary>What is wrong with an answer, or null: 2xx, or 4xx as a problem document with a protocol code and no stack trace.</summary>
@@ -390,6 +409,8 @@ public sealed class FuzzTests
         ConcurrentQueue<string> failures, Action<string> count)
     {
         var templates = FrameTemplates(persona);
+        // A closed client finishes its close handshake in the background while the next one works.
+        var closing = new List<Task>();
         WsClient? ws = null;
         try
         {
@@ -423,14 +444,15 @@ public sealed class FuzzTests
                     count($"frame closed {code}");
                 else
                     failures.Enqueue($"{what}: {(close is null ? "no answer and no close code" : $"closed with {close}")}");
-                await ws.DisposeAsync();
+                closing.Add(ws.DisposeAsync().AsTask());
                 ws = null;
             }
         }
         finally
         {
             if (ws is not null)
-                await ws.DisposeAsync();
+                closing.Add(ws.DisposeAsync().AsTask());
+            await Task.WhenAll(closing);
         }
     }
 
@@ -478,6 +500,7 @@ public sealed class FuzzTests
     private static async Task FuzzAuthFramesAsync(StoreLinkApp app, World world, int seed, ConcurrentQueue<string> failures, Action<string> count)
     {
         string[] tokens = [world.Tokens.VisitorA, world.Tokens.Agent, world.Tokens.Franchise];
+        var closing = new List<Task>();
         for (var i = 0; i < AuthFrameCases && failures.Count < MaxReportedFailures; i++)
         {
             var random = new Random(Mix(seed, 2, i));
@@ -485,35 +508,41 @@ public sealed class FuzzTests
             var frame = mutator.Mutate(new JsonObject { ["type"] = "auth", ["token"] = mutator.Pick(tokens) }, out var changes);
             var type = mutator.Chance(0.05) ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
             var what = $"auth frame {i} [{changes}] {type} {Preview(frame)}";
-            await using var ws = await WsClient.ConnectAsync(app.ServerUri);
-            try
-            {
-                await ws.SendBytesAsync(frame, type);
-            }
-            catch (WebSocketException)
-            {
-            }
-            var next = ws.NextAsync(_ => true);
-            var closed = ws.ClosedAsync(Timeout.InfiniteTimeSpan);
-            var first = await Task.WhenAny(next, closed, Task.Delay(WsClient.Timeout));
-            if (first == next && next.IsCompletedSuccessfully)
-            {
-                var ready = next.Result.GetProperty("type").GetString();
-                if (ready == "ready")
-                    count("auth ready");
-                else
-                    failures.Enqueue($"{what}: answered {next.Result}");
-                continue;
-            }
-            if (first == next)
-                first = await Task.WhenAny(closed, Task.Delay(TimeSpan.FromSeconds(10)));
-            var code = first == closed ? closed.Result.Code : null;
-            if (code is CloseCodes.Unauthorized or CloseCodes.TooLarge ||
-                (code == (int)WebSocketCloseStatus.InvalidPayloadData && type == WebSocketMessageType.Text && !Utf8.IsValid(frame)))
-                count($"auth closed {code}");
+            var ws = await WsClient.ConnectAsync(app.ServerUri);
+            var (ok, outcome) = await AuthVerdictAsync(ws, frame, type);
+            if (ok)
+                count(outcome);
             else
-                failures.Enqueue($"{what}: {(first == closed ? $"closed with {code?.ToString() ?? "no code"} ({closed.Result.Reason})" : "no answer")}");
+                failures.Enqueue($"{what}: {outcome}");
+            // The close handshake finishes in the background while the next connection works.
+            closing.Add(ws.DisposeAsync().AsTask());
         }
+        await Task.WhenAll(closing);
+    }
+
+    /// <summary>What became of a first frame: ready, or a protocol close code (ok), or anything else.</summary>
+    private static async Task<(bool Ok, string Outcome)> AuthVerdictAsync(WsClient ws, byte[] frame, WebSocketMessageType type)
+    {
+        try
+        {
+            await ws.SendBytesAsync(frame, type);
+        }
+        catch (WebSocketException)
+        {
+        }
+        var next = ws.NextAsync(_ => true);
+        var closed = ws.ClosedAsync(Timeout.InfiniteTimeSpan);
+        var first = await Task.WhenAny(next, closed, Task.Delay(WsClient.Timeout));
+        if (first == next && next.IsCompletedSuccessfully)
+            return next.Result.GetProperty("type").GetString() == "ready" ? (true, "auth ready") : (false, $"answered {next.Result}");
+        if (first == next)
+            first = await Task.WhenAny(closed, Task.Delay(TimeSpan.FromSeconds(10)));
+        if (first != closed)
+            return (false, "no answer and no close");
+        var (code, reason) = closed.Result;
+        var ok = code is CloseCodes.Unauthorized or CloseCodes.TooLarge ||
+            (code == (int)WebSocketCloseStatus.InvalidPayloadData && type == WebSocketMessageType.Text && !Utf8.IsValid(frame));
+        return ok ? (true, $"auth closed {code}") : (false, $"closed with {code?.ToString() ?? "no code"} ({reason})");
     }
 
     private enum Vanish { BeforeAuth, MidAuthFrame, AfterGarbage, MidFrame, MidLargeFrame, DuringSync, AfterPingFlood, AfterBadUtf8, WithoutReading }
