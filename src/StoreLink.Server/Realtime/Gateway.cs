@@ -214,7 +214,7 @@ public sealed class Gateway
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException or TimeoutException or ObjectDisposedException)
         {
-            socket.Abort();
+            AbortUnlessFailed(socket);
         }
     }
 
@@ -426,8 +426,19 @@ public sealed class Gateway
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException or ObjectDisposedException)
         {
-            socket.Abort();
+            AbortUnlessFailed(socket);
         }
+    }
+
+    /// <summary>
+    /// Tears the socket down, unless a receive already failed on it (a part of a frame that is not UTF-8 arrived while
+    /// the server waited for the client's close): that failure aborted the socket after its last close frame went out,
+    /// and tearing down now would mostly drop that frame unread. <see cref="AcceptAsync"/> lingers instead.
+    /// </summary>
+    private static void AbortUnlessFailed(WebSocket socket)
+    {
+        if (socket.State != WebSocketState.Aborted)
+            socket.Abort();
     }
 
     private async Task Safe(Func<Task> work)
