@@ -443,7 +443,7 @@ public sealed class FuzzTests
                     (code == (int)WebSocketCloseStatus.InvalidPayloadData && type == WebSocketMessageType.Text && !Utf8.IsValid(frame))))
                     count($"frame closed {code}");
                 else
-                    failures.Enqueue($"{what}: {(close is null ? "no answer and no close code" : $"closed with {close}")}");
+                    failures.Enqueue($"{what}: {(close is null ? "no answer and no close" : close == -1 ? $"dropped without a close code ({ws.ClosedAsync(Timeout.InfiniteTimeSpan).Result.Reason})" : $"closed with {close}")}");
                 closing.Add(ws.DisposeAsync().AsTask());
                 ws = null;
             }
