@@ -254,10 +254,13 @@ public sealed class ConversationActions(Db db, Access access, ConversationDirect
     {
         if (staffIds.Count == 0)
             return;
-        var found = await db.QueryAsync<string>($"SELECT id FROM staff WHERE org_id = @orgId AND {db.Dialect.In("id", "@staffIds")}", new { orgId = user.OrgId, staffIds = staffIds.ToArray() }, ct);
+        // A JSON null in the list is nobody; it stays out of the query (Dapper cannot expand a list that starts with null).
+        var ids = staffIds.Where(id => id is not null).Distinct().ToArray();
+        var found = ids.Length == 0 ? [] :
+            await db.QueryAsync<string>($"SELECT id FROM staff WHERE org_id = @orgId AND {db.Dialect.In("id", "@staffIds")}", new { orgId = user.OrgId, staffIds = ids }, ct);
         var missing = staffIds.Except(found).ToList();
         if (missing.Count > 0)
             throw new ApiException(ErrorCodes.InvalidRequest, "The request is not valid.",
-                new Dictionary<string, string[]> { ["member_ids"] = [$"Not staff of your organization: {string.Join(", ", missing.Take(5))}"] });
+                new Dictionary<string, string[]> { ["member_ids"] = [$"Not staff of your organization: {string.Join(", ", missing.Take(5).Select(id => id ?? "null"))}"] });
     }
 }

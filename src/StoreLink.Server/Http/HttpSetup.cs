@@ -1,7 +1,9 @@
 using System.Data.Common;
+using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http.Json;
+using Microsoft.Net.Http.Headers;
 using StoreLink.Protocol;
 using StoreLink.Server.Data;
 
@@ -12,7 +14,11 @@ public static class HttpSetup
 {
     public static WebApplicationBuilder AddHttp(this WebApplicationBuilder builder)
     {
-        builder.Services.ConfigureHttpJsonOptions(o => ProtocolJson.Configure(o.SerializerOptions));
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            ProtocolJson.Configure(o.SerializerOptions);
+            o.SerializerOptions.Converters.Add(new CheckedJsonElementConverter());
+        });
         builder.Services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         builder.WebHost.ConfigureKestrel(o =>
         {
@@ -33,7 +39,54 @@ public static class HttpSetup
     {
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.Use(JsonCharset.CheckAsync);
         return app;
+    }
+}
+
+/// <summary>
+/// The charset of a JSON body, checked before binding: ASP.NET Core reads a body in any charset .NET can name, but
+/// throws (a 500) on one it cannot — a quoted <c>"utf-8"</c>, valid HTTP, among them. Quotes are dropped; a charset
+/// .NET does not know answers 415 <c>invalid_request</c>, as a body that is not JSON does.
+/// </summary>
+internal static class JsonCharset
+{
+    public static async Task CheckAsync(HttpContext context, RequestDelegate next)
+    {
+        if (MediaTypeHeaderValue.TryParse(context.Request.ContentType, out var media) && media.Charset.HasValue &&
+            (media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) || media.Suffix.Equals("json", StringComparison.OrdinalIgnoreCase)))
+        {
+            var charset = HeaderUtilities.RemoveQuotes(media.Charset).ToString();
+            if (!IsKnown(charset))
+            {
+                context.Response.StatusCode = StatusCodes.Status415UnsupportedMediaType;
+                await context.RequestServices.GetRequiredService<IProblemDetailsService>().WriteAsync(new ProblemDetailsContext
+                {
+                    HttpContext = context,
+                    ProblemDetails = { Status = 415, Title = "The request's charset is not one the server can read; send JSON in UTF-8.", Extensions = { ["code"] = ErrorCodes.InvalidRequest } },
+                });
+                return;
+            }
+            if (charset.Length != media.Charset.Length)
+            {
+                media.Charset = charset;
+                context.Request.ContentType = media.ToString();
+            }
+        }
+        await next(context);
+    }
+
+    private static bool IsKnown(string charset)
+    {
+        try
+        {
+            _ = Encoding.GetEncoding(charset);
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
     }
 }
 

@@ -102,7 +102,11 @@ public sealed class Connection(string id, CurrentUser user, WebSocket socket, in
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException or ObjectDisposedException)
         {
-            socket.Abort();
+            // A send also fails when the receiving side is closing the socket: a receive that failed (text that is not
+            // UTF-8) writes its close frame (1007), then aborts the socket. Aborting it here would drop the connection
+            // before that frame arrives; the read loop ends either way.
+            if (socket.State is not (WebSocketState.CloseSent or WebSocketState.Aborted))
+                socket.Abort();
         }
     }
 

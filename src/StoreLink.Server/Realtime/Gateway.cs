@@ -89,10 +89,30 @@ public sealed class Gateway
         try
         {
             await RunAsync(socket, buffer, http.RequestAborted);
+            if (socket.State == WebSocketState.Aborted)
+                await LingerAsync(http.RequestAborted);
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// A socket that failed is torn down when this request ends, and with it whatever it wrote last. When the socket
+    /// itself refused a frame (a text frame that is not UTF-8) it has just written its close frame, 1007; torn down at
+    /// once, that frame is mostly lost and the client sees a dropped connection instead. So the connection stays up
+    /// until the client leaves, two seconds at most.
+    /// </summary>
+    private async Task LingerAsync(CancellationToken clientGone)
+    {
+        using var linger = CancellationTokenSource.CreateLinkedTokenSource(clientGone, _stopping);
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(2), linger.Token);
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 
@@ -113,14 +133,16 @@ public sealed class Gateway
         if (user is null)
             return;
         using var connection = new Connection(Ids.New("con"), user, socket, _options.SendQueueFrames, _options.TypingPerSecond);
+        // Ready is queued before the connection is registered, so that it is the first frame: a push to the user
+        // (another staff member's presence, a message) cannot overtake it. The queue is empty, so this never waits.
+        await connection.SendAsync(Frames.Serialize(new
+        {
+            type = "ready", user = user.ToDto(), connection_id = connection.Id, heartbeat_seconds = _options.HeartbeatSeconds,
+        }), CancellationToken.None);
         _registry.Add(connection);
         var writer = connection.RunWriterAsync();
         try
         {
-            await connection.SendAsync(Frames.Serialize(new
-            {
-                type = "ready", user = user.ToDto(), connection_id = connection.Id, heartbeat_seconds = _options.HeartbeatSeconds,
-            }), aborted);
             await Safe(() => _presence.ConnectedAsync(user, CancellationToken.None));
             await ReadLoopAsync(connection, socket, buffer, aborted);
         }
@@ -153,9 +175,10 @@ public sealed class Gateway
             string? token = null;
             try
             {
-                using var doc = JsonDocument.Parse(buffer.AsMemory(0, length));
-                var root = doc.RootElement;
-                if (root.ValueKind == JsonValueKind.Object && TryString(root, "type") == "auth")
+                // A binary frame (length -1) is not an auth frame either.
+                using var doc = length < 0 ? null : JsonDocument.Parse(buffer.AsMemory(0, length));
+                var root = doc?.RootElement ?? default;
+                if (root.ValueKind == JsonValueKind.Object && JsonStrings.AreValid(root) && TryString(root, "type") == "auth")
                     token = TryString(root, "token");
             }
             catch (JsonException)
@@ -191,7 +214,7 @@ public sealed class Gateway
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException or TimeoutException or ObjectDisposedException)
         {
-            socket.Abort();
+            AbortUnlessFailed(socket);
         }
     }
 
@@ -262,6 +285,11 @@ public sealed class Gateway
         {
             doc.Dispose();
             return connection.SendAsync(Frames.Error(null, ErrorCodes.InvalidRequest, "A frame is a JSON object."), ct);
+        }
+        if (!JsonStrings.AreValid(root))
+        {
+            doc.Dispose();
+            return connection.SendAsync(Frames.Error(null, ErrorCodes.InvalidRequest, "The frame has a string that is not valid Unicode text (a lone surrogate escape)."), ct);
         }
         // Typing is answered by nobody and limited per connection; extra frames are dropped.
         if (TryString(root, "type") == "typing" && !connection.TypingAllowed())
@@ -398,8 +426,19 @@ public sealed class Gateway
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException or ObjectDisposedException)
         {
-            socket.Abort();
+            AbortUnlessFailed(socket);
         }
+    }
+
+    /// <summary>
+    /// Tears the socket down, unless a receive already failed on it (a part of a frame that is not UTF-8 arrived while
+    /// the server waited for the client's close): that failure aborted the socket after its last close frame went out,
+    /// and tearing down now would mostly drop that frame unread. <see cref="AcceptAsync"/> lingers instead.
+    /// </summary>
+    private static void AbortUnlessFailed(WebSocket socket)
+    {
+        if (socket.State != WebSocketState.Aborted)
+            socket.Abort();
     }
 
     private async Task Safe(Func<Task> work)

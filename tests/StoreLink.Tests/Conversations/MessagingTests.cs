@@ -295,4 +295,21 @@ public sealed class MessagingTests
         var history = (await agent.GetJsonAsync($"/v1/conversations/{groupId}/messages")).Json.EnumerateArray().Select(m => m.GetProperty("seq").GetInt64());
         Assert.Equal([1L, 2L], history);
     }
+
+    [Theory, MemberData(nameof(Databases))]
+    public async Task A_null_in_a_list_of_members_is_invalid_request(string db)
+    {
+        await using var app = await StoreLinkApp.CreateAsync(db);
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        var manager = (await (await app.LoginAsync("manager.digital@demo.local")).GetJsonAsync("/v1/me")).Str("id");
+        foreach (var members in new[] { "[null]", $"[null,\"{manager}\"]", $"[\"{manager}\",null]" })
+        {
+            var group = await agent.SendRawAsync(HttpMethod.Post, "/v1/conversations", $"{{\"kind\":\"group\",\"name\":\"g\",\"member_ids\":{members}}}");
+            Assert.True(group is { Status: 400, Code: "invalid_request" }, $"{members}: {group}");
+        }
+        var groupId = (await agent.PostJsonAsync("/v1/conversations", new { kind = "group", name = "g", member_ids = new[] { manager } })).Str("id");
+        var add = await agent.SendRawAsync(HttpMethod.Post, $"/v1/conversations/{groupId}/members", "{\"user_ids\":[null]}");
+        Assert.Equal((400, "invalid_request"), (add.Status, add.Code));
+        Assert.Empty(app.Log.Errors);
+    }
 }

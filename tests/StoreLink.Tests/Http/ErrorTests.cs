@@ -45,6 +45,55 @@ public sealed class ErrorTests
     }
 
     [Fact]
+    public async Task A_json_charset_that_is_unknown_is_refused_and_a_quoted_one_is_read()
+    {
+        await using var app = await StoreLinkApp.CreateAsync(TestDatabases.Sqlite);
+        var client = app.Anonymous();
+        async Task<ApiResponse> Login(string contentType)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/v1/auth/login")
+            {
+                Content = new ByteArrayContent(Encoding.UTF8.GetBytes("{\"login\":\"admin@demo.local\",\"password\":\"demo1234\"}")),
+            };
+            request.Content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+            return await client.SendJsonAsync(request);
+        }
+        foreach (var unknown in new[] { "application/json; charset=bogus", "application/json; charset=\"\"", "application/problem+json; charset=x-nothing" })
+        {
+            var refused = await Login(unknown);
+            Assert.True(refused is { Status: 415, Code: "invalid_request", ContentType: "application/problem+json" }, $"{unknown}: {refused}");
+        }
+        // Quotes around a parameter value are valid HTTP: charset="utf-8" is charset=utf-8.
+        Assert.Equal(200, (await Login("application/json; charset=\"utf-8\"")).Status);
+        Assert.Equal(200, (await Login("application/json; charset=UTF-8")).Status);
+        Assert.Empty(app.Log.Errors);
+    }
+
+    [Fact]
+    public async Task A_string_that_is_not_unicode_text_is_invalid_request()
+    {
+        await using var app = await StoreLinkApp.CreateAsync(TestDatabases.Sqlite);
+        var customer = await app.VisitorAsync("demo-digital");
+        var id = (await customer.PostJsonAsync("/v1/conversations", new { store_key = "demo-digital" })).Str("id");
+        var admin = await app.LoginAsync("admin@demo.local");
+        // A lone surrogate is valid JSON text but no Unicode text; message bodies and attributes are kept as JSON.
+        foreach (var (client, path, body) in new[]
+        {
+            (customer, $"/v1/conversations/{id}/messages", "{\"client_msg_id\":\"a\",\"kind\":\"text\",\"body\":{\"text\":\"\\ud800\"}}"),
+            (customer, $"/v1/conversations/{id}/messages", "{\"client_msg_id\":\"b\",\"kind\":\"image\",\"body\":{\"attachment_id\":\"a\\udc00b\"}}"),
+            (customer, $"/v1/conversations/{id}/messages", "{\"client_msg_id\":\"c\",\"kind\":\"text\",\"body\":{\"text\":\"ok\",\"\\udfff\":1}}"),
+            (admin, "/v1/customers", "{\"external_id\":\"X1\",\"attributes\":{\"note\":\"\\ud83d\"}}"),
+            (admin, "/v1/customers", "{\"external_id\":\"\\ud83d\"}"),
+        })
+        {
+            var response = await client.SendRawAsync(HttpMethod.Post, path, body);
+            Assert.True(response is { Status: 400, Code: "invalid_request" }, $"{body}: {response}");
+        }
+        Assert.Empty((await customer.GetJsonAsync($"/v1/conversations/{id}/messages")).Json.EnumerateArray());
+        Assert.Empty(app.Log.Errors);
+    }
+
+    [Fact]
     public async Task An_oversized_body_is_too_large()
     {
         await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);

@@ -90,7 +90,11 @@ public sealed class GatewayTests
         await using var ws = await app.ConnectAsync(StoreLinkApp.TokenOf(customer));
         foreach (var bad in new[] { "{", "not json", "[]", "42", "{\"type\":5}", "{\"no_type\":true}", "{\"type\":\"fly\",\"rid\":\"a\"}", "{\"type\":\"send\",\"rid\":7}",
                      "{\"type\":\"send\",\"rid\":\"b\",\"conversation_id\":[]}", "{\"type\":\"sync\",\"rid\":\"c\",\"positions\":[1]}", "{\"type\":\"read\",\"rid\":\"d\",\"conversation_id\":\"x\",\"seq\":\"1\"}",
-                     "{\"type\":\"auth\",\"rid\":\"e\",\"token\":\"again\"}" })
+                     "{\"type\":\"auth\",\"rid\":\"e\",\"token\":\"again\"}",
+                     // Lone surrogates: valid JSON, no text. Wherever they are, the frame is invalid, not a fault.
+                     "{\"type\":\"\\ud800\"}", "{\"type\":\"ping\",\"rid\":\"\\udc00\"}", "{\"type\":\"sync\",\"rid\":\"f\",\"positions\":{\"\\ud83d\":1}}",
+                     $"{{\"type\":\"send\",\"rid\":\"g\",\"conversation_id\":\"{id}\",\"client_msg_id\":\"g\",\"kind\":\"text\",\"body\":{{\"text\":\"\\udfff\"}}}}",
+                     "{\"type\":\"typing\",\"conversation_id\":\"\\ud800\"}" })
         {
             await ws.SendRawAsync(bad);
             var error = await ws.NextOfTypeAsync("error");
@@ -111,6 +115,28 @@ public sealed class GatewayTests
         await using var ws = await app.ConnectAsync(StoreLinkApp.TokenOf(customer));
         await ws.SendRawAsync("{\"type\":\"ping\",\"rid\":\"" + new string('x', 70_000) + "\"}");
         Assert.Equal(4008, (await ws.ClosedAsync()).Code);
+
+        // Also as the first frame, and with a part past the limit that is not UTF-8: the socket fails on that part
+        // while the server waits for the client's close, and the 4008 must still reach the client.
+        async Task<int?> OversizedAsync(bool signedIn, bool brokenTail)
+        {
+            await using var client = signedIn ? await app.ConnectAsync(StoreLinkApp.TokenOf(customer)) : await WsClient.ConnectAsync(app.ServerUri);
+            var frame = System.Text.Encoding.UTF8.GetBytes("{\"type\":\"ping\",\"rid\":\"" + new string('x', 70_000) + "\"}");
+            if (brokenTail)
+                frame[^10] = 0xFF;
+            try
+            {
+                await client.SendBytesAsync(frame);
+            }
+            catch (Exception e) when (e is WebSocketException or OperationCanceledException)
+            {
+                // The server may stop reading before the whole frame is sent; the close code is what counts.
+            }
+            return (await client.ClosedAsync()).Code;
+        }
+        var codes = await Task.WhenAll(Enumerable.Range(0, 16).Select(i => OversizedAsync(signedIn: i % 2 == 0, brokenTail: i % 4 < 2)));
+        Assert.All(codes, code => Assert.Equal(4008, code));
+        Assert.Empty(app.Log.Errors);
     }
 
     [Fact]
@@ -130,6 +156,17 @@ public sealed class GatewayTests
             Assert.Equal(4001, (await first.ClosedAsync()).Code);
         }
         var admin = await app.LoginAsync("admin@demo.local");
+        var token = StoreLinkApp.TokenOf(admin);
+        await using (var binary = await WsClient.ConnectAsync(app.ServerUri))
+        {
+            await binary.SendBytesAsync(System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { type = "auth", token })), WebSocketMessageType.Binary);
+            Assert.Equal(4001, (await binary.ClosedAsync()).Code);
+        }
+        await using (var surrogate = await WsClient.ConnectAsync(app.ServerUri))
+        {
+            await surrogate.SendRawAsync($"{{\"type\":\"auth\",\"token\":\"{token}\",\"name\":\"\\ud800\"}}");
+            Assert.Equal(4001, (await surrogate.ClosedAsync()).Code);
+        }
         var key = (await admin.PostJsonAsync("/v1/api-clients", new { name = "k", permissions = new[] { "customers:read" } })).Str("key");
         await using (var apiKey = await WsClient.ConnectAsync(app.ServerUri))
         {
@@ -139,6 +176,69 @@ public sealed class GatewayTests
         // Not a WebSocket request at all: a problem document.
         var plain = await app.Anonymous().GetJsonAsync("/v1/ws");
         Assert.Equal((400, "invalid_request"), (plain.Status, plain.Code));
+        Assert.Empty(app.Log.Errors);
+    }
+
+    [Fact]
+    public async Task A_text_frame_that_is_not_utf8_closes_with_1007_that_the_client_receives()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        var (customer, id) = await MessagingTests.OpenAsync(app);
+        var token = StoreLinkApp.TokenOf(customer);
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        // Pushes keep the agents' writers busy: the close must survive a frame being written at the same moment.
+        using var stop = new CancellationTokenSource();
+        var pushes = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+                await MessagingTests.SendAsync(customer, id, "push");
+        });
+
+        async Task<int?> BreakAsync(bool signedIn, int i)
+        {
+            await using var ws = signedIn ? await app.ConnectAsync(StoreLinkApp.TokenOf(agent)) : await WsClient.ConnectAsync(app.ServerUri);
+            var frame = System.Text.Encoding.UTF8.GetBytes(signedIn ? "{\"type\":\"ping\",\"rid\":\"abcdefghij\"}" : JsonSerializer.Serialize(new { type = "auth", token }));
+            frame[3 + i % 10] = 0xFF;
+            await ws.SendBytesAsync(frame);
+            return (await ws.ClosedAsync()).Code;
+        }
+        // The socket sends 1007 and gives up; torn down at once, the client mostly saw a dropped connection instead.
+        var codes = await Task.WhenAll(Enumerable.Range(0, 24).Select(i => BreakAsync(signedIn: i % 2 == 1, i)));
+        await stop.CancelAsync();
+        await pushes;
+        Assert.All(codes, code => Assert.Equal(1007, code));
+        Assert.Empty(app.Log.Errors);
+    }
+
+    [Fact]
+    public async Task Ready_is_the_first_frame_even_while_pushes_stream_to_the_user()
+    {
+        // Typing is the cheapest push (no database write); unlimited here, a customer's typing floods the store's staff.
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite, new Dictionary<string, string?> { ["Realtime:TypingPerSecond"] = "1000000" });
+        var (customer, id) = await MessagingTests.OpenAsync(app);
+        var agent = StoreLinkApp.TokenOf(await app.LoginAsync("agent.digital@demo.local"));
+        using var stop = new CancellationTokenSource();
+        var typist = Task.Run(async () =>
+        {
+            await using var ws = await app.ConnectAsync(StoreLinkApp.TokenOf(customer));
+            var typing = JsonSerializer.Serialize(new { type = "typing", conversation_id = id });
+            for (var i = 1; !stop.IsCancellationRequested; i++)
+            {
+                await ws.SendRawAsync(typing);
+                // Paced by a round trip now and then, so the pushes stream rather than pile up in queues.
+                if (i % 20 == 0)
+                    await ws.RequestAsync(new { type = "ping" });
+            }
+        });
+        var first = new List<string>();
+        for (var i = 0; i < 60; i++)
+        {
+            await using var ws = await WsClient.ConnectAsync(app.ServerUri);
+            first.Add(Type(await ws.AuthAsync(agent)));
+        }
+        await stop.CancelAsync();
+        await typist;
+        Assert.True(first.All(type => type == "ready"), $"First frames: {string.Join(", ", first.Where(t => t != "ready"))} ({first.Count(t => t != "ready")} of {first.Count} not ready)");
     }
 
     [Fact]
