@@ -112,6 +112,7 @@ public sealed class LoadRun
         var ws = new UriBuilder(_target.Url) { Scheme = _target.Url.Scheme == "https" ? "wss" : "ws", Path = "/v1/ws" }.Uri;
         using var invoker = new HttpMessageInvoker(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(15) });
 
+        var framesBeforeReady = Wire.FramesBeforeReady;
         Log($"[{_target.Name}] opening {_pairs.Length * 2} pair sockets");
         await Parallel.ForEachAsync(_pairs, new ParallelOptions { MaxDegreeOfParallelism = _options.ConnectConcurrency, CancellationToken = setup }, async (pair, token) =>
         {
@@ -134,6 +135,7 @@ public sealed class LoadRun
             Log($"[{_target.Name}] {_idle.Count} idle sockets open in {clock.Elapsed.TotalSeconds:0.0} s");
         }
         result.IdleConnected = _idle.Count;
+        result.FramesBeforeReady = Wire.FramesBeforeReady - framesBeforeReady;
         // Let the connection-time work (presence of the agents, their pushes) finish before measuring.
         await Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None);
         result.ServerRssMbAfterIdle = Rss();

@@ -27,6 +27,12 @@ public sealed class RunResult
     public long AckedInWindow { get; set; }
     public double AckedPerSecond { get; set; }
     public double DeliveredPerSecond { get; set; }
+    /// <summary>
+    /// Whether the target answered at the offered rate (within 2 %). When it did not, the backlog grows for the
+    /// whole run, latencies grow with it and are no steady state, and what is still queued when the grace period
+    /// ends counts as lost.
+    /// </summary>
+    public bool KeptUp => Pairs == 0 || AckedPerSecond >= 0.98 * RateTarget;
     public LoadRun.Latency? AckMs { get; set; }
     public LoadRun.Latency? DeliveryMs { get; set; }
     public LoadRun.Latency? SendLagMs { get; set; }
@@ -55,6 +61,8 @@ public sealed class RunResult
     public long Misrouted { get; set; }
     public long DoubleAcks { get; set; }
     public long UnexpectedCloses { get; set; }
+    /// <summary>Pushes that reached a new socket before its ready frame.</summary>
+    public long FramesBeforeReady { get; set; }
 
     public Dictionary<string, long> FramesToCustomers { get; set; } = [];
     public Dictionary<string, long> FramesToAgents { get; set; } = [];
@@ -76,7 +84,8 @@ public sealed class RunResult
             if (value != 0)
                 failures.Add($"{Target}: {value} {what}");
         }
-        Check(Lost, "lost (acked, never delivered to the agent)");
+        Check(Lost, KeptUp ? "lost (acked, not delivered to the agent within the grace period)"
+            : "lost (acked, not delivered to the agent within the grace period; the target did not keep up, so they may only be late)");
         Check(Duplicated, "delivered twice");
         Check(Reordered, "delivered out of order");
         Check(Mismatched, "delivered with another seq than acked");
@@ -112,6 +121,7 @@ public static class Report
             ("target rate (msg/s)", r => F(r.RateTarget, 0), null),
             ("acked (msg/s, measured window)", r => F(r.AckedPerSecond, 1), r => r.AckedPerSecond),
             ("delivered (msg/s)", r => F(r.DeliveredPerSecond, 1), null),
+            ("kept up with the offered rate", r => r.KeptUp ? "yes" : "NO: overloaded", null),
             ("ack latency p50 / p99 / p99.9 (ms)", r => L(r.AckMs), r => r.AckMs?.P99),
             ("ack latency max (ms)", r => F(r.AckMs?.Max, 1), null),
             ("delivery p50 / p99 / p99.9 (ms)", r => L(r.DeliveryMs), r => r.DeliveryMs?.P99),
@@ -126,6 +136,7 @@ public static class Report
             ("sent / acked / delivered", r => $"{r.Sent} / {r.Acked} / {r.Delivered}", null),
             ("lost / duplicated / reordered", r => $"{r.Lost} / {r.Duplicated} / {r.Reordered}", null),
             ("unacked / errors / closed by server", r => $"{r.Unacked} / {r.Errors} / {r.UnexpectedCloses}", null),
+            ("frames before ready (at connect)", r => r.FramesBeforeReady.ToString(CultureInfo.InvariantCulture), null),
             ("frames to customers", r => Frames(r.FramesToCustomers), null),
             ("frames to agents", r => Frames(r.FramesToAgents), null),
         };
