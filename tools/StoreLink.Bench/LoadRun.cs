@@ -19,7 +19,7 @@ public sealed record Target(string Name, Uri Url, int? Pid, bool InBenchProcess,
 /// </summary>
 public sealed class LoadRun
 {
-    private static readonly double s_ticksPerMs = Stopwatch.Frequency / 1000.0;
+    private static readonly double _ticksPerMs = Stopwatch.Frequency / 1000.0;
 
     private readonly BenchOptions _options;
     private readonly Target _target;
@@ -427,12 +427,13 @@ public sealed class LoadRun
         }
     }
 
-    private sealed record CpuSample(double? Target, double Bench, long Ticks, TimeSpan GcPause, int GcCount);
+    private sealed record CpuSample(double? Target, double Bench, double? Machine, long Ticks, TimeSpan GcPause, int GcCount);
 
     private CpuSample Sample()
     {
         double? target = _target.Pid is { } pid && !_target.InBenchProcess ? ProcStat.CpuSeconds(pid) : null;
-        return new(target, ProcStat.CpuSeconds(Environment.ProcessId) ?? 0, Stopwatch.GetTimestamp(), GC.GetTotalPauseDuration(), GC.CollectionCount(0));
+        return new(target, ProcStat.CpuSeconds(Environment.ProcessId) ?? 0, ProcStat.MachineBusySeconds(), Stopwatch.GetTimestamp(),
+            GC.GetTotalPauseDuration(), GC.CollectionCount(0));
     }
 
     private void ApplyCpu(RunResult result, CpuSample before, CpuSample after)
@@ -443,6 +444,9 @@ public sealed class LoadRun
         result.ServerCpuSeconds = after.Target - before.Target;
         result.BenchCpuSeconds = after.Bench - before.Bench;
         result.ServerCpuIncludedInBench = _target.InBenchProcess;
+        // Whatever else kept the machine's cores busy meanwhile (other processes, the kernel's own threads).
+        if (after.Machine - before.Machine is { } machine && result.WindowSeconds > 0)
+            result.OtherCores = Math.Max(0, machine - (result.ServerCpuSeconds ?? 0) - result.BenchCpuSeconds) / result.WindowSeconds;
     }
 
     private double? Rss() => _target.Pid is { } pid && !_target.InBenchProcess ? ProcStat.RssBytes(pid) / (1024.0 * 1024) : null;
@@ -557,8 +561,8 @@ public sealed class LoadRun
             if (ticks.Count == 0)
                 return new Latency(0, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN);
             ticks.Sort();
-            double At(double q) => ticks[Math.Clamp((int)Math.Ceiling(q * ticks.Count) - 1, 0, ticks.Count - 1)] / s_ticksPerMs;
-            return new Latency(ticks.Count, ticks.Average() / s_ticksPerMs, At(0.50), At(0.99), At(0.999), ticks[^1] / s_ticksPerMs);
+            double At(double q) => ticks[Math.Clamp((int)Math.Ceiling(q * ticks.Count) - 1, 0, ticks.Count - 1)] / _ticksPerMs;
+            return new Latency(ticks.Count, ticks.Average() / _ticksPerMs, At(0.50), At(0.99), At(0.999), ticks[^1] / _ticksPerMs);
         }
     }
 }

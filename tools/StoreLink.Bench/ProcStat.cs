@@ -28,6 +28,25 @@ public static class ProcStat
         return (utime + stime) / TicksPerSecond;
     }
 
+    /// <summary>
+    /// CPU seconds the whole machine was busy so far (user, nice, system, irq, softirq, steal from /proc/stat),
+    /// to tell how much of the window other processes took: the bench and the server share the machine with them.
+    /// </summary>
+    public static double? MachineBusySeconds()
+    {
+        try
+        {
+            var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            long Field(int i) => i < fields.Length ? long.Parse(fields[i], CultureInfo.InvariantCulture) : 0;
+            // cpu user nice system idle iowait irq softirq steal
+            return (Field(1) + Field(2) + Field(3) + Field(6) + Field(7) + Field(8)) / TicksPerSecond;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Resident set size in bytes, or null when the process is gone.</summary>
     public static long? RssBytes(int pid)
     {

@@ -43,6 +43,8 @@ public sealed class RunResult
     public double? BenchCpuPer1000 { get; set; }
     /// <summary>True when the target ran inside the bench process, so its CPU is part of the bench's.</summary>
     public bool ServerCpuIncludedInBench { get; set; }
+    /// <summary>Average cores other processes kept busy during the window; more than a little makes the run suspect.</summary>
+    public double? OtherCores { get; set; }
     /// <summary>The bench's own garbage-collection pauses in the measured window, to tell its stalls from the target's.</summary>
     public double BenchGcPauseMs { get; set; }
     public int BenchGcCount { get; set; }
@@ -130,6 +132,7 @@ public static class Report
             ("server CPU (s in window)", r => r.ServerCpuIncludedInBench ? "in bench" : F(r.ServerCpuSeconds, 2), null),
             ("server CPU s / 1,000 msgs", r => F(r.ServerCpuPer1000, 4), r => r.ServerCpuPer1000),
             ("bench CPU s / 1,000 msgs", r => F(r.BenchCpuPer1000, 4), null),
+            ("other processes (cores busy, avg)", r => F(r.OtherCores, 2), null),
             ("bench GC: collections / pause (ms)", r => $"{r.BenchGcCount} / {F(r.BenchGcPauseMs, 1)}", null),
             ("server RSS MB: start / +idle / end", r => $"{F(r.ServerRssMbBeforeIdle, 0)} / {F(r.ServerRssMbAfterIdle, 0)} / {F(r.ServerRssMbAtEnd, 0)}", null),
             ("idle sockets opened in (s)", r => F(r.IdleConnectSeconds, 1), null),
