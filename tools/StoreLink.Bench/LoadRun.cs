@@ -286,6 +286,8 @@ public sealed class LoadRun
                 continue;
             if (!int.TryParse(info.Rid, NumberStyles.None, CultureInfo.InvariantCulture, out var k) || k >= pair.Capacity)
             {
+                if (info.Type == "error")
+                    pair.Errors++;
                 Problem($"pair {pair.Index}: answer to an unknown rid: {Encoding.UTF8.GetString(buffer, 0, frame.Value.Length)}");
                 continue;
             }

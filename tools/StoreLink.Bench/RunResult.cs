@@ -136,6 +136,7 @@ public static class Report
             ("bench GC: collections / pause (ms)", r => $"{r.BenchGcCount} / {F(r.BenchGcPauseMs, 1)}", null),
             ("server RSS MB: start / +idle / end", r => $"{F(r.ServerRssMbBeforeIdle, 0)} / {F(r.ServerRssMbAfterIdle, 0)} / {F(r.ServerRssMbAtEnd, 0)}", null),
             ("idle sockets opened in (s)", r => F(r.IdleConnectSeconds, 1), null),
+            ("server open files (end)", r => r.ServerOpenFiles?.ToString(CultureInfo.InvariantCulture) ?? "-", null),
             ("sent / acked / delivered", r => $"{r.Sent} / {r.Acked} / {r.Delivered}", null),
             ("lost / duplicated / reordered", r => $"{r.Lost} / {r.Duplicated} / {r.Reordered}", null),
             ("unacked / errors / closed by server", r => $"{r.Unacked} / {r.Errors} / {r.UnexpectedCloses}", null),
@@ -152,7 +153,7 @@ public static class Report
             text.Append(label.PadRight(width));
             for (var i = 0; i < runs.Count; i++)
                 text.Append(value(runs[i]).PadRight(columns[i]));
-            if (ratio && ratioOf is not null && ratioOf(runs[0]) is { } relay && ratioOf(runs[1]) is { } server && relay > 0)
+            if (ratio && ratioOf is not null && ratioOf(runs[0]) is { } relay && ratioOf(runs[1]) is { } server && relay > 0 && double.IsFinite(server / relay))
                 text.Append(CultureInfo.InvariantCulture, $"×{server / relay:0.00} server/relay");
             text.AppendLine();
         }
