@@ -136,15 +136,27 @@ public sealed class LoadRun
         }
         result.IdleConnected = _idle.Count;
         result.FramesBeforeReady = Wire.FramesBeforeReady - framesBeforeReady;
-        // Let the connection-time work (presence of the agents, their pushes) finish before measuring.
+        // Let the connection-time work (presence of the agents, their pushes) finish before measuring, and promote
+        // everything the set-up allocated now, so no full collection of the bench's heap falls into the window.
         await Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None);
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         result.ServerRssMbAfterIdle = Rss();
 
-        // From here on only the hard limit stops the run: the set-up deadline no longer applies.
-        if (_pairs.Length > 0)
-            await LoadAsync(result, CancellationToken.None);
-        else
-            await MeasureIdleOnlyAsync(result, CancellationToken.None);
+        // From here on only the hard limit stops the run: the set-up deadline no longer applies. While the load
+        // runs the bench's GC avoids blocking full collections, whose pauses would count as the target's latency.
+        var latencyMode = System.Runtime.GCSettings.LatencyMode;
+        System.Runtime.GCSettings.LatencyMode = System.Runtime.GCLatencyMode.SustainedLowLatency;
+        try
+        {
+            if (_pairs.Length > 0)
+                await LoadAsync(result, CancellationToken.None);
+            else
+                await MeasureIdleOnlyAsync(result, CancellationToken.None);
+        }
+        finally
+        {
+            System.Runtime.GCSettings.LatencyMode = latencyMode;
+        }
 
         result.ServerRssMbAtEnd = Rss();
         result.ServerOpenFiles = _target.Pid is { } pid && !_target.InBenchProcess ? ProcStat.OpenFiles(pid) : null;
