@@ -20,6 +20,7 @@ public sealed class BenchOptions
     public int IdleUsers { get; private set; } = 100;
     public int TextBytes { get; private set; } = 64;
     public int ConnectConcurrency { get; private set; } = 32;
+    public double WaitIdleSeconds { get; private set; }
 
     /// <summary>Run the load against the bare relay, then against the server, and report the ratio.</summary>
     public bool Baseline { get; private set; }
@@ -43,7 +44,7 @@ public sealed class BenchOptions
 
     /// <summary>Time after which the whole bench gives up, whatever state it is in.</summary>
     public TimeSpan HardLimit =>
-        TimeSpan.FromSeconds((SetupSeconds + WarmupSeconds + DurationSeconds + GraceSeconds + 60) * (Baseline ? 2 : 1));
+        TimeSpan.FromSeconds((WaitIdleSeconds + SetupSeconds + WarmupSeconds + DurationSeconds + GraceSeconds + 60) * (Baseline ? 2 : 1));
 
     public static string Usage => """
         StoreLink.Bench — open-loop load generator for the StoreLink WebSocket gateway.
@@ -61,6 +62,8 @@ public sealed class BenchOptions
           --text-bytes B       length of each message text (default 64)
           --connect-concurrency C  sockets opened at once while setting up (default 32)
           --setup-timeout S    limit for signing in and connecting everything (default 300, at most 900)
+          --wait-idle S        before each run, wait up to S seconds for the machine to be idle (under 5 % busy for 3 s);
+                               on a machine shared with other work the figures are otherwise theirs too (default 0)
 
         Target
           (default)            start the server from its Release build on a free 127.0.0.1 port, fresh data directory, demo seed
@@ -102,6 +105,7 @@ public sealed class BenchOptions
                 case "--idle-users": o.IdleUsers = Int(name, Value(), 1, 1_000_000); break;
                 case "--text-bytes": o.TextBytes = Int(name, Value(), 48, 16_000); break;
                 case "--connect-concurrency": o.ConnectConcurrency = Int(name, Value(), 1, 1024); break;
+                case "--wait-idle": o.WaitIdleSeconds = Number(name, Value(), 0, 3600); break;
                 case "--baseline": o.Baseline = true; break;
                 case "--baseline-only": o.BaselineOnly = true; break;
                 case "--relay-in-process": o.RelayInProcess = true; break;

@@ -47,6 +47,20 @@ public static class ProcStat
         }
     }
 
+    /// <summary>Waits until the machine has been idle for 3 s, or the time is up; answers whether it was.</summary>
+    public static async Task<bool> WaitIdleAsync(TimeSpan limit)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed < limit)
+        {
+            var before = MachineBusySeconds();
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            if (MachineBusySeconds() - before is not { } busy || busy < 0.05 * 3 * Environment.ProcessorCount)
+                return true;
+        }
+        return false;
+    }
+
     /// <summary>Resident set size in bytes, or null when the process is gone.</summary>
     public static long? RssBytes(int pid)
     {

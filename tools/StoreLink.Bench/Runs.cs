@@ -7,6 +7,7 @@ public static class Runs
 {
     public static async Task<RunResult> RelayAsync(BenchOptions options, string runId)
     {
+        await WaitIdleAsync(options);
         using var setup = new CancellationTokenSource(TimeSpan.FromSeconds(options.SetupSeconds));
         if (options.RelayInProcess)
         {
@@ -27,6 +28,7 @@ public static class Runs
 
     public static async Task<RunResult> StoreLinkAsync(BenchOptions options, string runId)
     {
+        await WaitIdleAsync(options);
         using var setup = new CancellationTokenSource(TimeSpan.FromSeconds(options.SetupSeconds));
         ChildProcess? child = null;
         try
@@ -73,6 +75,15 @@ public static class Runs
             return Path.Combine(dir.FullName, "src", "StoreLink.Server", "bin", "Release", "net10.0", "StoreLink.Server.dll");
         }
         throw new SetupException("Cannot find the repository (StoreLink.slnx) above the bench; pass --server-dll.");
+    }
+
+    private static async Task WaitIdleAsync(BenchOptions options)
+    {
+        if (options.WaitIdleSeconds <= 0)
+            return;
+        Log($"waiting up to {options.WaitIdleSeconds:0} s for the machine to be idle");
+        Log(await ProcStat.WaitIdleAsync(TimeSpan.FromSeconds(options.WaitIdleSeconds))
+            ? "the machine is idle" : "the machine is still busy; running anyway (see \"other processes\" in the results)");
     }
 
     private static void Log(string text) => Console.Error.WriteLine($"{DateTime.Now:HH:mm:ss} {text}");
