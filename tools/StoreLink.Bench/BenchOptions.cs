@@ -21,6 +21,7 @@ public sealed class BenchOptions
     public int TextBytes { get; private set; } = 64;
     public int ConnectConcurrency { get; private set; } = 32;
     public double WaitIdleSeconds { get; private set; }
+    public bool Ramp { get; private set; }
 
     /// <summary>Run the load against the bare relay, then against the server, and report the ratio.</summary>
     public bool Baseline { get; private set; }
@@ -56,6 +57,9 @@ public sealed class BenchOptions
           --rate R             messages per second, total over all pairs, scheduled by the clock (default 1000)
           --duration S         measured seconds after the warm-up (default 30, at most 600)
           --warmup S           seconds of load before measuring (default 5, at most 120)
+          --ramp               climb from a tenth of the rate to the full rate during the warm-up instead of starting at
+                               full rate: a freshly started server runs unoptimized code for its first seconds, and a
+                               backlog built then would still be draining in the measured window
           --grace S            after the load stops, how long to wait for outstanding acks and pushes (default 10, at most 60)
           --idle M             extra authenticated connections that only stay open (default 0)
           --idle-users K       distinct visitor tokens the idle connections share (default 100)
@@ -106,6 +110,7 @@ public sealed class BenchOptions
                 case "--text-bytes": o.TextBytes = Int(name, Value(), 48, 16_000); break;
                 case "--connect-concurrency": o.ConnectConcurrency = Int(name, Value(), 1, 1024); break;
                 case "--wait-idle": o.WaitIdleSeconds = Number(name, Value(), 0, 3600); break;
+                case "--ramp": o.Ramp = true; break;
                 case "--baseline": o.Baseline = true; break;
                 case "--baseline-only": o.BaselineOnly = true; break;
                 case "--relay-in-process": o.RelayInProcess = true; break;

@@ -108,7 +108,7 @@ public sealed class LoadRun
     public async Task<RunResult> RunAsync(CancellationToken setup)
     {
         var result = new RunResult { Target = _target.Name, Url = _target.Url.ToString(), Provider = _target.Provider, Pairs = _pairs.Length,
-            RateTarget = _options.Rate, WarmupSeconds = _options.WarmupSeconds, DurationSeconds = _options.DurationSeconds, IdleRequested = _options.Idle };
+            RateTarget = _options.Rate, WarmupSeconds = _options.WarmupSeconds, Ramp = _options.Ramp, DurationSeconds = _options.DurationSeconds, IdleRequested = _options.Idle };
         var ws = new UriBuilder(_target.Url) { Scheme = _target.Url.Scheme == "https" ? "wss" : "ws", Path = "/v1/ws" }.Uri;
         using var invoker = new HttpMessageInvoker(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(15) });
 
@@ -206,7 +206,8 @@ public sealed class LoadRun
 
         var senders = _pairs.Select(p => Task.Run(() => SendLoopAsync(p), CancellationToken.None)).ToArray();
         var scheduler = new Thread(() => Schedule(start, measureTo)) { IsBackground = true, Name = "bench scheduler", Priority = ThreadPriority.Highest };
-        Log($"[{_target.Name}] load: {_options.Rate} msg/s over {_pairs.Length} pairs, {_options.WarmupSeconds} s warm-up + {_options.DurationSeconds} s measured");
+        Log($"[{_target.Name}] load: {_options.Rate} msg/s over {_pairs.Length} pairs, {_options.WarmupSeconds} s warm-up" +
+            (_options.Ramp ? $" climbing from {_options.Rate / 10} msg/s" : "") + $" + {_options.DurationSeconds} s measured");
         scheduler.Start();
 
         await DelayUntilAsync(measureFrom, ct);
@@ -236,9 +237,28 @@ public sealed class LoadRun
         ApplyCpu(result, before, Sample());
     }
 
+    /// <summary>
+    /// Seconds after the start at which message g is due. At a constant rate R that is g / R. With <c>--ramp</c> the
+    /// rate climbs linearly from R/10 to R over the warm-up W: the first N(t) = r0·t + (R − r0)·t² / 2W messages are
+    /// due by t, solved here for t; after the warm-up the rate is R.
+    /// </summary>
+    private double DueSeconds(long g)
+    {
+        var rate = _options.Rate;
+        var warmup = _options.WarmupSeconds;
+        if (!_options.Ramp || warmup <= 0)
+            return g / rate;
+        var r0 = rate / 10;
+        var rampMessages = (r0 + rate) * warmup / 2;
+        if (g >= rampMessages)
+            return warmup + (g - rampMessages) / rate;
+        var a = (rate - r0) / (2 * warmup);
+        return (-r0 + Math.Sqrt(r0 * r0 + 4 * a * g)) / (2 * a);
+    }
+
     private void Schedule(long start, long end)
     {
-        var perMessage = Stopwatch.Frequency / _options.Rate;
+        var frequency = (double)Stopwatch.Frequency;
         var count = _pairs.Length;
         long g = 0;
         while (true)
@@ -246,7 +266,7 @@ public sealed class LoadRun
             var now = Stopwatch.GetTimestamp();
             while (true)
             {
-                var due = start + (long)(g * perMessage);
+                var due = start + (long)(DueSeconds(g) * frequency);
                 if (due >= end)
                     return;
                 if (due > now)

@@ -14,6 +14,7 @@ public sealed class RunResult
     public int Pairs { get; set; }
     public double RateTarget { get; set; }
     public double WarmupSeconds { get; set; }
+    public bool Ramp { get; set; }
     public double DurationSeconds { get; set; }
     public double WindowSeconds { get; set; }
     public int IdleRequested { get; set; }
