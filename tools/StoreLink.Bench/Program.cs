@@ -47,7 +47,7 @@ try
     if (!options.BaselineOnly)
         runs.Add(await Runs.StoreLinkAsync(options, runId));
 }
-catch (SetupException e)
+catch (Exception e) when (e is SetupException or System.Net.WebSockets.WebSocketException or HttpRequestException or OperationCanceledException)
 {
     Console.Error.WriteLine($"Set-up failed: {e.Message}");
     return 2;
