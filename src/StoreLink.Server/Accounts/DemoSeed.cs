@@ -78,6 +78,19 @@ public sealed class DemoSeed(Db db, IPasswordHasher<StaffRow> hasher, TimeProvid
                 """, new { id = stores[key], org, key, name, kind, hours, ms }, t);
         }
 
+        foreach (var (key, shortcut, title, body) in new[]
+        {
+            ("demo-digital", "hi", "问候", "{customer.name}您好，我是{store.name}的{agent.name}，很高兴为您服务。"),
+            ("demo-digital", "repair", "送修说明", "请带上设备和购买凭证到店检测，检测免费，维修前会先报价，经您确认后再维修。"),
+            ("demo-digital", "bye", "结束语", "感谢您的咨询，{customer.name}，祝您生活愉快！如有问题随时联系{store.name}。"),
+            ("demo-bags", "hi", "问候", "{customer.name}您好，{store.name}为您服务。批发起订量为 10 件，请问需要哪款？"),
+            ("demo-shoes", "hi", "问候", "{customer.name}您好，{store.name}为您服务。请发一张鞋子的照片，我们帮您评估护理方案。"),
+        })
+            await c.ExecuteAsync("""
+                INSERT INTO canned_replies (id, store_id, shortcut, title, body, created_at, updated_at)
+                VALUES (@id, @storeId, @shortcut, @title, @body, @ms, @ms)
+                """, new { id = Ids.New("cnr", clock), storeId = stores[key], shortcut, title, body, ms }, t);
+
         var names = new Dictionary<string, string>
         {
             ["admin@demo.local"] = "系统管理员", ["manager.digital@demo.local"] = "数码店长", ["agent.digital@demo.local"] = "数码客服",

@@ -8,7 +8,8 @@ using StoreLink.Server.Realtime;
 namespace StoreLink.Server.Conversations;
 
 /// <summary>Opening conversations, listing them, and the members of group conversations.</summary>
-public sealed class ConversationActions(Db db, Access access, ConversationDirectory directory, IEventBus bus, Desk.DeskSignals signals, TimeProvider clock)
+public sealed class ConversationActions(
+    Db db, Access access, ConversationDirectory directory, IEventBus bus, Desk.DeskSignals signals, Desk.Csat csat, TimeProvider clock)
 {
     public const int MaxGroupMembers = 500;
 
@@ -180,6 +181,7 @@ public sealed class ConversationActions(Db db, Access access, ConversationDirect
                 conversation.Audience with { StoreId = conversation.Facts.StoreId }), ct);
             // The agent has room for the next waiting customer.
             signals.Drain(conversation.Facts.StoreId!);
+            await csat.SendCardAsync(conversation.Facts, ct);
         }
         return result;
     }

@@ -86,9 +86,12 @@ public sealed record ConversationFacts(string Id, string OrgId, string Kind, str
     };
 }
 
-public sealed class MessageRow
+public class MessageRow
 {
     public const string Columns = "id, conversation_id, seq, sender_id, sender_kind, sender_name, client_msg_id, kind, body, created_at, recalled_at";
+
+    /// <summary><see cref="Columns"/> of a table alias, for joins.</summary>
+    public static string ColumnsOf(string alias) => string.Join(", ", Columns.Split(", ").Select(c => $"{alias}.{c}"));
 
     public string Id { get; set; } = "";
     public string ConversationId { get; set; } = "";

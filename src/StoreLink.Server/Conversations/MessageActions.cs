@@ -26,7 +26,8 @@ public sealed class MessageActions(
         var clientMsgId = request.ClientMsgId;
         if (string.IsNullOrWhiteSpace(clientMsgId) || clientMsgId.Length > 64)
             throw Invalid("client_msg_id", "Required: an id the client chose for this message (at most 64 characters), reused on every retry.");
-        var (kind, body, attachmentId) = await ValidateAsync(user, request.Kind, request.Body, ct);
+        var mentions = await MentionsAsync(user, conversation, request, ct);
+        var (kind, body, attachmentId) = await ValidateAsync(user, request.Kind, request.Body, mentions, ct);
         var service = conversation.Facts.Kind == ConversationKinds.Service;
         if (service && user.IsStaff && conversation.AssigneeId is { } assignee && assignee != user.Id &&
             !(conversation.WatcherIds ?? []).Contains(user.Id) && !user.HasStoreRole(conversation.Facts.StoreId!, Roles.Manager))
@@ -39,6 +40,8 @@ public sealed class MessageActions(
             clientMsgId, kind, body, attachmentId, clock.GetUtcNow().ToUnixTimeMilliseconds(),
             Reopen: user.IsCustomer && conversation.State is "resolved" or "pending", connectionId);
         var result = await writer.SendAsync(message, ct);
+        if (result.Created && mentions is { Count: > 0 })
+            await NotifyMentionedAsync(conversation.Facts, result.Message, mentions, ct);
         if (result.Created && service && user.IsCustomer)
             await router.OnCustomerMessageAsync(conversation.Facts, kind == MessageKinds.Text ? request.Body?.GetProperty("text").GetString() : null,
                 reopened: message.Reopen && conversation.State == "resolved", ct);
@@ -89,6 +92,63 @@ public sealed class MessageActions(
         return message.ToDto();
     }
 
+    public const int MaxMentions = 20;
+
+    /// <summary>
+    /// The colleagues a text note names in <c>body.mentions</c>: staff of the conversation's store, only in a notes
+    /// thread (the customer never sees a notes thread, so never a mention).
+    /// </summary>
+    private async Task<IReadOnlyList<string>?> MentionsAsync(CurrentUser user, ConversationAccess conversation, SendMessageRequest request, CancellationToken ct)
+    {
+        if (request.Body is not { ValueKind: JsonValueKind.Object } b || !b.TryGetProperty("mentions", out var value) || value.ValueKind == JsonValueKind.Null)
+            return null;
+        if (conversation.Facts.Kind != ConversationKinds.Notes || request.Kind != MessageKinds.Text)
+            throw Invalid("body.mentions", "Colleagues are mentioned in text notes of a notes thread.");
+        if (value.ValueKind != JsonValueKind.Array || value.GetArrayLength() > MaxMentions || value.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.String))
+            throw Invalid("body.mentions", $"A list of at most {MaxMentions} staff ids.");
+        var ids = value.EnumerateArray().Select(e => e.GetString()!).Where(id => id != user.Id).Distinct().ToList();
+        if (ids.Count == 0 || ids.Any(id => id.Length > 64))
+            return ids.Count == 0 ? null : throw Invalid("body.mentions", "Not a staff id.");
+        var known = await db.QueryAsync<string>($"""
+            SELECT DISTINCT s.id FROM staff s JOIN staff_roles r ON r.staff_id = s.id
+            WHERE s.org_id = @orgId AND s.disabled_at IS NULL AND {db.Dialect.In("s.id", "@ids")}
+              AND (r.store_id = @storeId OR r.role = 'org_admin')
+            """, new { orgId = user.OrgId, storeId = conversation.Facts.StoreId, ids }, ct);
+        var unknown = ids.Except(known).ToList();
+        if (unknown.Count > 0)
+            throw Invalid("body.mentions", $"Not staff of this store: {string.Join(", ", unknown)}.");
+        return ids;
+    }
+
+    /// <summary>Each mentioned colleague gets a <c>mention</c> push (whether or not they follow the conversation) and a row for their list.</summary>
+    private async Task NotifyMentionedAsync(ConversationFacts notes, MessageDto message, IReadOnlyList<string> mentions, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        await db.InTransactionAsync(async (c, t) =>
+        {
+            foreach (var staffId in mentions)
+                await c.ExecuteAsync("""
+                    INSERT INTO mentions (message_id, staff_id, conversation_id, parent_id, created_at)
+                    VALUES (@messageId, @staffId, @conversationId, @parentId, @now) ON CONFLICT DO NOTHING
+                    """, new { messageId = message.Id, staffId, conversationId = notes.Id, parentId = notes.ParentId, now }, t);
+        }, ct);
+        await bus.PublishAsync(new RealtimeEvent(RealtimeEventKind.Push, new Audience(mentions),
+            Frames.Serialize(new { type = "mention", conversation_id = notes.Id, parent_id = notes.ParentId, message })), ct);
+    }
+
+    /// <summary>"Who is viewing": staff tell colleagues they have a conversation open (<c>active</c>) or closed it.</summary>
+    public async Task ViewingAsync(CurrentUser user, string conversationId, bool active, string connectionId, CancellationToken ct)
+    {
+        var conversation = await access.ConversationAsync(user, conversationId, ct);
+        if (!user.IsStaff)
+            throw ApiException.Forbidden("Only staff tell colleagues what they are viewing.");
+        var audience = conversation.Audience;
+        // Colleagues only: the customer of a service conversation never learns who is looking.
+        audience = audience with { UserIds = audience.UserIds.Where(id => id != conversation.Facts.CustomerId).ToList() };
+        await bus.PublishAsync(new RealtimeEvent(RealtimeEventKind.Push, audience,
+            Frames.Serialize(new { type = "viewing", conversation_id = conversationId, user_id = user.Id, name = user.Name, active }), connectionId), ct);
+    }
+
     public async Task TypingAsync(CurrentUser user, string conversationId, string connectionId, CancellationToken ct)
     {
         var conversation = await access.ConversationAsync(user, conversationId, ct);
@@ -96,7 +156,8 @@ public sealed class MessageActions(
     }
 
     /// <summary>Checks a client's message body and returns the stored form: only the known members, normalized.</summary>
-    private async Task<(string Kind, string Body, string? AttachmentId)> ValidateAsync(CurrentUser user, string? kind, JsonElement? body, CancellationToken ct)
+    private async Task<(string Kind, string Body, string? AttachmentId)> ValidateAsync(
+        CurrentUser user, string? kind, JsonElement? body, IReadOnlyList<string>? mentions, CancellationToken ct)
     {
         if (kind is MessageKinds.Card or MessageKinds.System)
             throw Invalid("kind", "card and system messages are written by the server only.");
@@ -111,7 +172,17 @@ public sealed class MessageActions(
                 var length = text.EnumerateRunes().Count();
                 if (length > options.Value.MaxTextLength)
                     throw new ApiException(ErrorCodes.TooLarge, $"A text message is at most {options.Value.MaxTextLength} characters; this one has {length}.");
-                return (kind, Json(w => w.WriteString("text", text)), null);
+                return (kind, Json(w =>
+                {
+                    w.WriteString("text", text);
+                    if (mentions is { Count: > 0 })
+                    {
+                        w.WriteStartArray("mentions");
+                        foreach (var id in mentions)
+                            w.WriteStringValue(id);
+                        w.WriteEndArray();
+                    }
+                }), null);
 
             case MessageKinds.Image or MessageKinds.Video or MessageKinds.File or MessageKinds.Voice:
                 var attachment = await OwnAttachmentAsync(user, String(b, "attachment_id"), ct);

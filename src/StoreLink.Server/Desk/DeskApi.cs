@@ -7,6 +7,10 @@ public static class DeskApi
 {
     public static void MapDesk(this IEndpointRouteBuilder app)
     {
+        CannedReplies.Map(app);
+        Csat.Map(app);
+        CustomerPanel.Map(app);
+        Mentions.Map(app);
         var queues = app.MapGroup("/v1").RequireAuthorization().WithTags("Desk");
         queues.MapGet("/stores/{id}/queues", async (string id, CurrentUser user, Access access, QueueActions actions, CancellationToken ct) =>
             TypedResults.Ok(await actions.ListAsync((await access.StoreAsync(user, id, ct)).Id, ct)));

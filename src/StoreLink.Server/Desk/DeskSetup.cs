@@ -8,6 +8,9 @@ public static class DeskSetup
         builder.Services.AddSingleton<Router>();
         builder.Services.AddSingleton<QueueActions>();
         builder.Services.AddSingleton<DeskActions>();
+        builder.Services.AddSingleton<CannedReplies>();
+        builder.Services.AddSingleton<Csat>();
+        builder.Services.AddSingleton<CustomerPanel>();
         builder.Services.AddHostedService<DrainLoop>();
         return builder;
     }

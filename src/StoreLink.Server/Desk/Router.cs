@@ -241,11 +241,16 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
     }
 
     /// <summary>A message written by the server into a service conversation (auto replies, assignment notices).</summary>
-    public async Task PostSystemAsync(ConversationFacts facts, string text, CancellationToken ct)
+    public Task PostSystemAsync(ConversationFacts facts, string text, CancellationToken ct) =>
+        PostAsync(facts, MessageKinds.System, new { text }, ct);
+
+    /// <summary>A system or card message written by the server; it never reopens the conversation.</summary>
+    public async Task<MessageDto> PostAsync(ConversationFacts facts, string kind, object body, CancellationToken ct)
     {
-        var body = JsonSerializer.Serialize(new { text }, ProtocolJson.Options);
-        await writer.SendAsync(new NewMessage(Ids.New("msg", clock), facts, facts.Audience(null), SystemSender, "system", "系统消息",
-            null, MessageKinds.System, body, null, Now, Reopen: false, null), ct);
+        var json = JsonSerializer.Serialize(body, ProtocolJson.Options);
+        var sent = await writer.SendAsync(new NewMessage(Ids.New("msg", clock), facts, facts.Audience(null), SystemSender, "system", "系统消息",
+            null, kind, json, null, Now, Reopen: false, null), ct);
+        return sent.Message;
     }
 
     public async Task PublishConversationAsync(string conversationId, ConversationFacts facts, CancellationToken ct)

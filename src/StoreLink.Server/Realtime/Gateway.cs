@@ -291,8 +291,8 @@ public sealed class Gateway
             doc.Dispose();
             return connection.SendAsync(Frames.Error(null, ErrorCodes.InvalidRequest, "The frame has a string that is not valid Unicode text (a lone surrogate escape)."), ct);
         }
-        // Typing is answered by nobody and limited per connection; extra frames are dropped.
-        if (TryString(root, "type") == "typing" && !connection.TypingAllowed())
+        // Typing and viewing are answered by nobody and limited per connection; extra frames are dropped.
+        if (TryString(root, "type") is "typing" or "viewing" && !connection.TypingAllowed())
         {
             doc.Dispose();
             return ValueTask.CompletedTask;
@@ -335,6 +335,10 @@ public sealed class Gateway
                 case "typing":
                     await _messages.TypingAsync(user, Required(root, "conversation_id"), connection.Id, ct);
                     break;
+                case "viewing":
+                    var active = !root.TryGetProperty("active", out var activeElement) || activeElement.ValueKind != JsonValueKind.False;
+                    await _messages.ViewingAsync(user, Required(root, "conversation_id"), active, connection.Id, ct);
+                    break;
                 case "presence":
                     var presence = await _presence.SetStatusAsync(user, Str(root, "status"), ct);
                     await connection.SendAsync(Frames.Serialize(new { type = "ok", rid, status = presence.Status }), ct);
@@ -345,7 +349,7 @@ public sealed class Gateway
                 case "auth":
                     throw ApiException.Invalid("Already authenticated.");
                 default:
-                    throw ApiException.Invalid("Unknown frame type: send, sync, read, delivered, recall, typing, presence or ping.");
+                    throw ApiException.Invalid("Unknown frame type: send, sync, read, delivered, recall, typing, viewing, presence or ping.");
             }
         }
         catch (ApiException e)
