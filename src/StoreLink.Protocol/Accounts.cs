@@ -15,7 +15,13 @@ public sealed record StoreDto(
 
     /// <summary>Target for resolving a conversation, in business minutes.</summary>
     public int SlaResolutionMinutes { get; init; } = 480;
+
+    /// <summary>When non-urgent notifications to customers wait (local time); null: never.</summary>
+    public QuietHoursDto? QuietHours { get; init; }
 }
+
+/// <summary>Quiet hours, local <c>HH:mm</c>; <c>start</c> after <c>end</c> spans midnight (21:00–08:30).</summary>
+public sealed record QuietHoursDto(string? Start, string? End);
 
 /// <summary><c>POST /v1/stores</c>. Business hours are keyed <c>mon</c> … <c>sun</c>.</summary>
 public sealed record CreateStoreRequest(
@@ -25,7 +31,7 @@ public sealed record CreateStoreRequest(
 /// <summary><c>PATCH /v1/stores/{id}</c>: members left out stay as they are.</summary>
 public sealed record UpdateStoreRequest(
     string? Name, string? Kind, string? TimeZone, Dictionary<string, List<HoursRange>>? BusinessHours,
-    int? SlaFirstResponseMinutes = null, int? SlaResolutionMinutes = null);
+    int? SlaFirstResponseMinutes = null, int? SlaResolutionMinutes = null, QuietHoursDto? QuietHours = null);
 
 /// <summary>A staff member.</summary>
 public sealed record StaffDto(
@@ -76,6 +82,11 @@ public static class Permissions
     /// <summary>Read stores.</summary>
     public const string StoresRead = "stores:read";
 
+    /// <summary>Read work items (tickets, orders, care jobs) and their timelines.</summary>
+    public const string WorkItemsRead = "work_items:read";
+    /// <summary>Create work items and change their state, fields and assignment.</summary>
+    public const string WorkItemsWrite = "work_items:write";
+
     /// <summary>Every permission there is.</summary>
-    public static readonly IReadOnlyList<string> All = [CustomersRead, CustomersWrite, StoresRead];
+    public static readonly IReadOnlyList<string> All = [CustomersRead, CustomersWrite, StoresRead, WorkItemsRead, WorkItemsWrite];
 }

@@ -5,6 +5,7 @@ using StoreLink.Server.Desk;
 using StoreLink.Server.Host;
 using StoreLink.Server.Http;
 using StoreLink.Server.Realtime;
+using StoreLink.Server.Workflows;
 
 // `--demo` seeds the demo outside Development; `admin …` runs an administrative command and exits.
 var demo = args.Contains("--demo");
@@ -18,6 +19,7 @@ builder.AddAccounts();
 builder.AddConversations();
 builder.AddRealtime();
 builder.AddDesk();
+builder.AddWorkflows();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();
@@ -37,6 +39,7 @@ app.MapAccounts();
 app.MapConversationsFeature();
 app.MapRealtime();
 app.MapDesk();
+app.MapWorkflows();
 
 app.PrintBannerOnStart();
 await app.RunAsync();

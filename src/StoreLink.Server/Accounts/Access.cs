@@ -156,6 +156,40 @@ public sealed class Access(Db db, ConversationDirectory conversations)
         throw ApiException.NotFound("The attachment");
     }
 
+    /// <summary>
+    /// A work item: staff with a role in its store (org admins: all), API clients of its organization (and store, when
+    /// scoped) with <c>work_items:read</c>, and its own customer.
+    /// </summary>
+    public async Task<Workflows.WorkItemRow> WorkItemAsync(CurrentUser user, string workItemId, CancellationToken ct)
+    {
+        var item = workItemId.Length > 64 ? null
+            : await db.QuerySingleOrDefaultAsync<Workflows.WorkItemRow>($"SELECT {Workflows.WorkItemRow.Columns} FROM work_items WHERE id = @workItemId", new { workItemId }, ct);
+        if (item is null)
+            throw ApiException.NotFound("The work item");
+        if (item.OrgId != user.OrgId)
+            throw ApiException.NotFound("The work item");
+        if (user.IsCustomer && item.CustomerId != user.Id)
+            throw ApiException.NotFound("The work item");
+        if (user.IsStaff && !user.HasStoreRole(item.StoreId))
+            throw ApiException.NotFound("The work item");
+        if (user.IsApiClient && user.StoreId is not null && user.StoreId != item.StoreId)
+            throw ApiException.NotFound("The work item");
+        user.RequirePermission(Permissions.WorkItemsRead);
+        return item;
+    }
+
+    /// <summary>A workflow template of the caller's organization; customers may read the ones of their organization too.</summary>
+    public async Task<Workflows.TemplateRow> WorkflowTemplateAsync(CurrentUser user, string templateId, CancellationToken ct)
+    {
+        var row = templateId.Length > 64 ? null
+            : await db.QuerySingleOrDefaultAsync<Workflows.TemplateRow>($"SELECT {Workflows.TemplateRow.Columns} FROM workflow_templates WHERE id = @templateId", new { templateId }, ct);
+        if (row is null)
+            throw ApiException.NotFound("The workflow template");
+        if (row.OrgId != user.OrgId)
+            throw ApiException.NotFound("The workflow template");
+        return row;
+    }
+
     /// <summary>Org admins only; everyone else of the organization gets <c>forbidden</c>.</summary>
     public static void RequireOrgAdmin(CurrentUser user)
     {

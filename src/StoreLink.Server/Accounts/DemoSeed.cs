@@ -78,6 +78,9 @@ public sealed class DemoSeed(Db db, IPasswordHasher<StaffRow> hasher, TimeProvid
                 """, new { id = stores[key], org, key, name, kind, hours, ms }, t);
         }
 
+        // Cards about work items wait for the morning unless urgent.
+        await c.ExecuteAsync("UPDATE stores SET quiet_start = '21:00', quiet_end = '08:30'", transaction: t);
+
         foreach (var (key, shortcut, title, body) in new[]
         {
             ("demo-digital", "hi", "问候", "{customer.name}您好，我是{store.name}的{agent.name}，很高兴为您服务。"),

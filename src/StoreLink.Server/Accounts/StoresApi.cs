@@ -96,10 +96,19 @@ public sealed class StoreActions(Db db, Access access, Desk.DeskSignals signals,
             v.Add("sla_resolution_minutes", "1 to 100000 business minutes.");
         else if (body.SlaResolutionMinutes is not null)
             store.SlaResolutionMinutes = body.SlaResolutionMinutes.Value;
+        if (body.QuietHours is { } quiet)
+        {
+            // Both empty: no quiet hours. Otherwise two different local times.
+            var none = string.IsNullOrEmpty(quiet.Start) && string.IsNullOrEmpty(quiet.End);
+            if (!none && (!TimeOnly.TryParseExact(quiet.Start, "HH:mm", out var start) || !TimeOnly.TryParseExact(quiet.End, "HH:mm", out var end) || start == end))
+                v.Add("quiet_hours", "start and end as HH:mm local time, different (21:00 and 08:30 span midnight); both empty for none.");
+            (store.QuietStart, store.QuietEnd) = none ? (null, null) : (quiet.Start, quiet.End);
+        }
         v.ThrowIfAny();
         await db.ExecuteAsync("""
             UPDATE stores SET name = @Name, kind = @Kind, time_zone = @TimeZone, business_hours = @BusinessHours,
-                sla_first_response_minutes = @SlaFirstResponseMinutes, sla_resolution_minutes = @SlaResolutionMinutes
+                sla_first_response_minutes = @SlaFirstResponseMinutes, sla_resolution_minutes = @SlaResolutionMinutes,
+                quiet_start = @QuietStart, quiet_end = @QuietEnd
             WHERE id = @Id
             """, store, ct);
         // New hours may open the store: waiting conversations get their chance.

@@ -68,17 +68,33 @@ public sealed class Db : IAsyncDisposable
         }
     }
 
-    /// <summary>Runs <paramref name="work"/> in one transaction and commits it; rolls back on any exception.</summary>
+    /// <summary>
+    /// Runs <paramref name="work"/> in one transaction and commits it; rolls back on any exception. On PostgreSQL a
+    /// serialization failure or deadlock (concurrent transactions that cannot both commit) runs the work again, so
+    /// <paramref name="work"/> must touch nothing but the database.
+    /// </summary>
     public async Task<T> InTransactionAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken ct = default)
     {
-        await using var connection = await OpenAsync(ct);
-        // SQLite: BEGIN IMMEDIATE (the provider's default) takes the write lock up front, so two writers
-        // queue on the busy timeout instead of failing on a read-to-write upgrade.
-        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.Serializable, ct);
-        var result = await work(connection, transaction);
-        await transaction.CommitAsync(ct);
-        return result;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await using var connection = await OpenAsync(ct);
+                // SQLite: BEGIN IMMEDIATE (the provider's default) takes the write lock up front, so two writers
+                // queue on the busy timeout instead of failing on a read-to-write upgrade.
+                await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.Serializable, ct);
+                var result = await work(connection, transaction);
+                await transaction.CommitAsync(ct);
+                return result;
+            }
+            catch (Npgsql.PostgresException e) when (e.SqlState is "40001" or "40P01" && attempt < MaxAttempts)
+            {
+                await Task.Delay(Random.Shared.Next(1, 10 * attempt), ct);
+            }
+        }
     }
+
+    private const int MaxAttempts = 8;
 
     public Task InTransactionAsync(Func<DbConnection, DbTransaction, Task> work, CancellationToken ct = default) =>
         InTransactionAsync<bool>(async (c, t) => { await work(c, t); return true; }, ct);

@@ -245,11 +245,12 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         PostAsync(facts, MessageKinds.System, new { text }, ct);
 
     /// <summary>A system or card message written by the server; it never reopens the conversation.</summary>
-    public async Task<MessageDto> PostAsync(ConversationFacts facts, string kind, object body, CancellationToken ct)
+    /// <paramref name="clientMsgId"/> makes a post idempotent: posting again with it stores nothing new.
+    public async Task<MessageDto> PostAsync(ConversationFacts facts, string kind, object body, CancellationToken ct, string? clientMsgId = null)
     {
         var json = JsonSerializer.Serialize(body, ProtocolJson.Options);
         var sent = await writer.SendAsync(new NewMessage(Ids.New("msg", clock), facts, facts.Audience(null), SystemSender, "system", "系统消息",
-            null, kind, json, null, Now, Reopen: false, null), ct);
+            clientMsgId, kind, json, null, Now, Reopen: false, null), ct);
         return sent.Message;
     }
 

@@ -1,0 +1,14 @@
+namespace StoreLink.Server.Workflows;
+
+public static class WorkflowsSetup
+{
+    public static WebApplicationBuilder AddWorkflows(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<Templates>();
+        builder.Services.AddSingleton<Notifier>();
+        builder.Services.AddSingleton<WorkItemActions>();
+        builder.Services.AddSingleton<Drafts>();
+        builder.Services.AddHostedService<NotifierLoop>();
+        return builder;
+    }
+}
