@@ -31,7 +31,13 @@ public sealed class MessageActions(
         var service = conversation.Facts.Kind == ConversationKinds.Service;
         if (service && user.IsStaff && conversation.AssigneeId is { } assignee && assignee != user.Id &&
             !(conversation.WatcherIds ?? []).Contains(user.Id) && !user.HasStoreRole(conversation.Facts.StoreId!, Roles.Manager))
+        {
+            // A retry of a message stored before a colleague took over still answers the stored message.
+            if (await db.QuerySingleOrDefaultAsync<MessageRow>($"SELECT {MessageRow.Columns} FROM messages WHERE sender_id = @senderId AND client_msg_id = @clientMsgId AND conversation_id = @conversationId",
+                    new { senderId = user.Id, clientMsgId, conversationId }, ct) is { } stored)
+                return new SendResult(stored.ToDto(), Created: false);
             throw ApiException.Forbidden("A colleague serves this conversation: ask them or a manager to transfer it, or follow it as a watcher.");
+        }
         if (service && user.IsStaff && conversation.AssigneeId is null && conversation.State != "resolved")
             await router.ClaimAsync(conversation.Facts, user.Id, ct);
 

@@ -215,6 +215,24 @@ public sealed class WorkingTogetherTests
         Assert.Equal((404, "not_found"), await StatusAsync(agent.GetJsonAsync("/v1/desk/conversations/cnv_nope/customer")));
     }
 
+    [Theory, MemberData(nameof(Databases))]
+    public async Task A_retry_of_a_reply_sent_before_a_reassignment_answers_the_stored_message(string db)
+    {
+        await using var app = await StoreLinkApp.CreateAsync(db);
+        var (customer, id) = await MessagingTests.OpenAsync(app);
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        var manager = await app.LoginAsync("manager.digital@demo.local");
+        await MessagingTests.SendAsync(customer, id, "在吗");
+        var first = await MessagingTests.SendAsync(agent, id, "您好", "reply-1");
+        Assert.Equal(201, first.Status);
+        var managerId = (await manager.GetJsonAsync("/v1/me")).Str("id");
+        Assert.Equal(200, (await manager.PostJsonAsync($"/v1/desk/conversations/{id}/assign", new { agent_id = managerId })).Status);
+
+        var retry = await MessagingTests.SendAsync(agent, id, "您好", "reply-1");
+        Assert.Equal((200, first.Str("id")), (retry.Status, retry.Str("id")));
+        Assert.Equal((403, "forbidden"), await StatusAsync(MessagingTests.SendAsync(agent, id, "还有问题吗", "reply-2")));
+    }
+
     private static Task<ApiResponse> Note(HttpClient staff, string conversationId, string text, object mentions) =>
         staff.PostJsonAsync($"/v1/conversations/{conversationId}/messages",
             new { client_msg_id = Guid.NewGuid().ToString("N"), kind = "text", body = new { text, mentions } });
