@@ -246,10 +246,11 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
 
     /// <summary>A system or card message written by the server; it never reopens the conversation.</summary>
     /// <paramref name="clientMsgId"/> makes a post idempotent: posting again with it stores nothing new.
-    public async Task<MessageDto> PostAsync(ConversationFacts facts, string kind, object body, CancellationToken ct, string? clientMsgId = null)
+    /// Group conversations pass their members' <paramref name="audience"/>.
+    public async Task<MessageDto> PostAsync(ConversationFacts facts, string kind, object body, CancellationToken ct, string? clientMsgId = null, Audience? audience = null)
     {
         var json = JsonSerializer.Serialize(body, ProtocolJson.Options);
-        var sent = await writer.SendAsync(new NewMessage(Ids.New("msg", clock), facts, facts.Audience(null), SystemSender, "system", "系统消息",
+        var sent = await writer.SendAsync(new NewMessage(Ids.New("msg", clock), facts, audience ?? facts.Audience(null), SystemSender, "system", "系统消息",
             clientMsgId, kind, json, null, Now, Reopen: false, null), ct);
         return sent.Message;
     }

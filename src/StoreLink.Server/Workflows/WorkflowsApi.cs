@@ -49,6 +49,7 @@ public static class WorkflowsApi
         item.MapPost("/migrate", async (string id, MigrateRequest body, CurrentUser user, WorkItemActions items, CancellationToken ct) =>
             TypedResults.Ok(await items.MigrateAsync(user, id, body, ct)));
 
+        StockAlerts.Map(app);
         api.MapGet("/conversations/{id}/work-item-draft", async (string id, string? kind, CurrentUser user, Drafts drafts, CancellationToken ct) =>
             TypedResults.Ok(await drafts.DraftAsync(user, id, kind, ct)));
     }

@@ -8,6 +8,7 @@ public static class WorkflowsSetup
         builder.Services.AddSingleton<Notifier>();
         builder.Services.AddSingleton<WorkItemActions>();
         builder.Services.AddSingleton<Drafts>();
+        builder.Services.AddSingleton<StockAlerts>();
         builder.Services.AddHostedService<NotifierLoop>();
         return builder;
     }

@@ -311,6 +311,29 @@ public sealed class WorkflowTests
         Assert.Equal((200, 2), (migrated.Status, migrated.Json.GetProperty("template_version").GetInt32()));
     }
 
+    [Theory, MemberData(nameof(Databases))]
+    public async Task Low_stock_alerts_reach_the_store_staff_group_once_per_alert_id(string db)
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(db);
+        var agent = await app.LoginAsync("agent.bags@demo.local");
+        var store = await StoreIdAsync(agent, "demo-bags");
+        await using var socket = await app.ConnectAsync(StoreLinkApp.TokenOf(agent));
+        var alert = new { sku = "BP-001", name = "商务双肩包", quantity = 3, threshold = 10, alert_id = "erp-77" };
+        var first = await agent.PostJsonAsync($"/v1/stores/{store}/stock-alerts", alert);
+        Assert.Equal(200, first.Status);
+        Assert.Equal("库存预警：商务双肩包（BP-001）剩余 3 件，低于预警线 10 件，请及时补货。", first.Json.GetProperty("body").GetProperty("text").GetString());
+        var pushed = await socket.NextAsync(f => f.GetProperty("type").GetString() == "message");
+        Assert.Equal(first.Str("conversation_id"), pushed.GetProperty("message").GetProperty("conversation_id").GetString());
+        Assert.Equal(first.Str("id"), (await agent.PostJsonAsync($"/v1/stores/{store}/stock-alerts", alert)).Str("id"));
+
+        var group = await agent.GetJsonAsync($"/v1/conversations/{first.Str("conversation_id")}");
+        Assert.Equal(("group", "库存预警 · 箱包批发店"), (group.Str("kind"), group.Str("name")));
+        Assert.Single((await agent.GetJsonAsync($"/v1/conversations/{group.Str("id")}/messages")).Json.EnumerateArray());
+        Assert.Equal(404, (await (await app.LoginAsync("agent.shoes@demo.local")).GetJsonAsync($"/v1/conversations/{group.Str("id")}")).Status);
+        Assert.Equal(400, (await agent.PostJsonAsync($"/v1/stores/{store}/stock-alerts", new { sku = "x" })).Status);
+        Assert.Equal(404, (await (await app.VisitorAsync("demo-bags")).PostJsonAsync($"/v1/stores/{store}/stock-alerts", alert)).Status); // customers do not see stores by id
+    }
+
     private static async Task<(HttpClient Customer, string ConversationId)> CustomerAsync(StoreLinkApp app, string sub, string storeKey)
     {
         var token = Jwt.Sign(new { sub, exp = DateTimeOffset.UtcNow.AddYears(1).ToUnixTimeSeconds() }, DemoSeed.RetailIdentitySecret);

@@ -4,6 +4,8 @@
 -- Quiet hours, local time of the store (HH:mm); both NULL = none. Non-urgent cards wait for quiet_end.
 ALTER TABLE stores ADD COLUMN quiet_start TEXT;
 ALTER TABLE stores ADD COLUMN quiet_end TEXT;
+-- The staff group where the store's stock alerts go (created with the first alert).
+ALTER TABLE stores ADD COLUMN alert_conversation_id TEXT;
 
 CREATE TABLE workflow_templates (
     id              TEXT PRIMARY KEY,
