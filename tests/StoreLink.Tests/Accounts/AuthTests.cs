@@ -16,7 +16,7 @@ public sealed class AuthTests
             var response = await app.Anonymous().PostJsonAsync("/v1/auth/login", new { login, password = "demo1234" });
             Assert.Equal(200, response.Status);
             Assert.StartsWith("sla_", response.Str("access_token"));
-            Assert.True(DateTimeOffset.Parse(response.Str("expires_at")) > DateTimeOffset.UtcNow.AddHours(1));
+            Assert.True(DateTimeOffset.Parse(response.Str("expires_at")) > TestClock.Now.AddHours(1));
             var user = response.Json.GetProperty("user");
             Assert.Equal("staff", user.GetProperty("kind").GetString());
             var roles = user.GetProperty("roles").EnumerateArray().ToList();

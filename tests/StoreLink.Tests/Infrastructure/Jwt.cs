@@ -23,7 +23,7 @@ public static class Jwt
         return $"{header}.{body}.{B64(signature)}";
     }
 
-    public static long In(TimeSpan from) => DateTimeOffset.UtcNow.Add(from).ToUnixTimeSeconds();
+    public static long In(TimeSpan from) => TestClock.Now.Add(from).ToUnixTimeSeconds(); // the servers' clock
 
     private static string B64(byte[] bytes) => Base64Url.EncodeToString(bytes);
 }

@@ -336,7 +336,7 @@ public sealed class WorkflowTests
 
     private static async Task<(HttpClient Customer, string ConversationId)> CustomerAsync(StoreLinkApp app, string sub, string storeKey)
     {
-        var token = Jwt.Sign(new { sub, exp = DateTimeOffset.UtcNow.AddYears(1).ToUnixTimeSeconds() }, DemoSeed.RetailIdentitySecret);
+        var token = Jwt.Sign(new { sub, exp = TestClock.Now.AddYears(1).ToUnixTimeSeconds() }, DemoSeed.RetailIdentitySecret);
         var auth = await app.Anonymous().PostJsonAsync("/v1/auth/customer", new { store_key = storeKey, identity_token = token });
         Assert.Equal(200, auth.Status);
         var customer = app.WithToken(auth.Json.GetProperty("access_token").GetString()!);
