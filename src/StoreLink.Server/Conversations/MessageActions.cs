@@ -18,7 +18,15 @@ namespace StoreLink.Server.Conversations;
 public sealed class MessageActions(
     Db db, Access access, MessageWriter writer, Desk.Router router, IEventBus bus, TimeProvider clock, IOptions<MessageOptions> options)
 {
-    public async Task<SendResult> SendAsync(CurrentUser user, string conversationId, SendMessageRequest request, string? connectionId, CancellationToken ct)
+    public async Task<SendResult> SendAsync(CurrentUser user, string conversationId, SendMessageRequest request, string? connectionId, CancellationToken ct) =>
+        await (await BeginSendAsync(user, conversationId, request, connectionId, ct)).CompleteAsync();
+
+    /// <summary>
+    /// Checks a send and queues it for the writer; what it returns completes the send. Callers that pipeline (the
+    /// gateway) check and queue a connection's sends one after another, so they are stored in the order they were
+    /// sent, and complete them in the same order.
+    /// </summary>
+    public async Task<PendingSend> BeginSendAsync(CurrentUser user, string conversationId, SendMessageRequest request, string? connectionId, CancellationToken ct)
     {
         if (user.IsApiClient)
             throw ApiException.Forbidden("API keys cannot send messages yet.");
@@ -35,7 +43,7 @@ public sealed class MessageActions(
             // A retry of a message stored before a colleague took over still answers the stored message.
             if (await db.QuerySingleOrDefaultAsync<MessageRow>($"SELECT {MessageRow.Columns} FROM messages WHERE sender_id = @senderId AND client_msg_id = @clientMsgId AND conversation_id = @conversationId",
                     new { senderId = user.Id, clientMsgId, conversationId }, ct) is { } stored)
-                return new SendResult(stored.ToDto(), Created: false);
+                return new PendingSend(Task.FromResult(new SendResult(stored.ToDto(), Created: false)), null);
             throw ApiException.Forbidden("A colleague serves this conversation: ask them or a manager to transfer it, or follow it as a watcher.");
         }
         if (service && user.IsStaff && conversation.AssigneeId is null && conversation.State != "resolved")
@@ -45,13 +53,17 @@ public sealed class MessageActions(
             Ids.New("msg", clock), conversation.Facts, conversation.Audience, user.Id, user.IsCustomer ? "customer" : "staff", user.Name,
             clientMsgId, kind, body, attachmentId, clock.GetUtcNow().ToUnixTimeMilliseconds(),
             Reopen: user.IsCustomer && conversation.State is "resolved" or "pending", connectionId);
-        var result = await writer.SendAsync(message, ct);
-        if (result.Created && mentions is { Count: > 0 })
-            await NotifyMentionedAsync(conversation.Facts, result.Message, mentions, ct);
-        if (result.Created && service && user.IsCustomer)
-            await router.OnCustomerMessageAsync(conversation.Facts, kind == MessageKinds.Text ? request.Body?.GetProperty("text").GetString() : null,
-                reopened: message.Reopen && conversation.State == "resolved", ct);
-        return result;
+        var committed = await writer.EnqueueAsync(message, ct);
+        var reopened = message.Reopen && conversation.State == "resolved";
+        return new PendingSend(committed, async result =>
+        {
+            if (result.Created && mentions is { Count: > 0 })
+                await NotifyMentionedAsync(conversation.Facts, result.Message, mentions, ct);
+            // A conversation that is served or already waits needs no routing (the writer saw its state at commit).
+            if (result.Created && service && user.IsCustomer && (reopened || (result.AssigneeId is null && !result.Waiting)))
+                await router.OnCustomerMessageAsync(conversation.Facts, kind == MessageKinds.Text ? request.Body?.GetProperty("text").GetString() : null,
+                    reopened, ct);
+        });
     }
 
     /// <summary>Moves the caller's read (and so delivered) or delivered watermark forward, up to the last message.</summary>
@@ -278,4 +290,16 @@ public sealed class MessageActions(
 
     private static ApiException Invalid(string field, string message) =>
         new(ErrorCodes.InvalidRequest, "The request is not valid.", new Dictionary<string, string[]> { [field] = [message] });
+}
+
+/// <summary>A send that passed its checks and is queued: <see cref="CompleteAsync"/> waits for the commit and does what follows it.</summary>
+public sealed class PendingSend(Task<SendResult> committed, Func<SendResult, Task>? afterCommit)
+{
+    public async Task<SendResult> CompleteAsync()
+    {
+        var result = await committed;
+        if (afterCommit is not null)
+            await afterCommit(result);
+        return result;
+    }
 }

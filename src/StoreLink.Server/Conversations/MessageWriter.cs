@@ -14,7 +14,11 @@ public sealed record NewMessage(
     string Id, ConversationFacts Conversation, Audience Audience, string SenderId, string SenderKind, string SenderName,
     string? ClientMsgId, string Kind, string Body, string? AttachmentId, long CreatedAt, bool Reopen, string? ExceptConnectionId);
 
-public sealed record SendResult(MessageDto Message, bool Created);
+/// <summary>
+/// A stored message; for a new one in a service conversation also its desk state as committed (the assignee, and
+/// whether it waits in a queue), so the router need not read it again.
+/// </summary>
+public sealed record SendResult(MessageDto Message, bool Created, string? AssigneeId = null, bool Waiting = false);
 
 /// <summary>A receipt watermark to move forward (never back).</summary>
 public sealed record Watermark(ConversationFacts Conversation, Audience Audience, string UserId, string UserKind, long ReadSeq, long DeliveredSeq, string? ExceptConnectionId);
@@ -26,6 +30,12 @@ public sealed record Watermark(ConversationFacts Conversation, Audience Audience
 /// inside that transaction, under the conversation's row lock on PostgreSQL and SQLite's write lock, so they are
 /// gapless whatever the number of senders and nodes. A batch that fails is retried one write at a time, so a bad
 /// write fails alone.
+/// <para>
+/// The loop runs on a thread of its own with one long-lived connection and the same command objects for every
+/// batch: the database calls are synchronous (Microsoft.Data.Sqlite's async methods are anyway), so a commit never
+/// holds one of the few thread-pool threads that serve the sockets, and SQLite compiles each statement once
+/// instead of once per message. A failure drops the connection; the next batch opens a new one.
+/// </para>
 /// </summary>
 public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILogger<MessageWriter> logger) : BackgroundService
 {
@@ -36,6 +46,7 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
         SingleReader = true,
         FullMode = BoundedChannelFullMode.Wait,
     });
+    private Statements? _statements;
 
     private abstract class Write
     {
@@ -62,13 +73,20 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
         public override void Fail(Exception e) => Done.TrySetException(e);
     }
 
-    /// <summary>Writes a message; answers after it is committed (or found already stored under its client id).</summary>
-    public async Task<SendResult> SendAsync(NewMessage message, CancellationToken ct)
+    /// <summary>
+    /// Queues a message (waiting only for room in the queue) and returns the task of its commit: it completes once
+    /// the message is committed, or found already stored under its client id. Writes are committed in the order
+    /// they were queued.
+    /// </summary>
+    public async Task<Task<SendResult>> EnqueueAsync(NewMessage message, CancellationToken ct)
     {
         var write = new SendWrite(message);
         await EnqueueAsync(write, ct);
-        return await write.Done.Task;
+        return write.Done.Task;
     }
+
+    /// <summary>Writes a message; answers after it is committed (or found already stored under its client id).</summary>
+    public async Task<SendResult> SendAsync(NewMessage message, CancellationToken ct) => await await EnqueueAsync(message, ct);
 
     public async Task<ReceiptDto> MarkAsync(Watermark watermark, CancellationToken ct)
     {
@@ -89,17 +107,24 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
         }
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var batch = new List<Write>(MaxBatch);
-        // Runs until the queue is completed at shutdown and drained: nothing accepted is left unanswered.
-        while (await _queue.Reader.WaitToReadAsync(CancellationToken.None))
+        var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
         {
-            while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var write))
-                batch.Add(write);
-            await WriteBatchAsync(batch);
-            batch.Clear();
-        }
+            try
+            {
+                Run();
+                stopped.TrySetResult();
+            }
+            catch (Exception e)
+            {
+                stopped.TrySetException(e);
+            }
+        })
+        { IsBackground = true, Name = "StoreLink message writer" };
+        thread.Start();
+        return stopped.Task;
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
@@ -108,15 +133,37 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
         await base.StopAsync(cancellationToken);
     }
 
-    private async Task WriteBatchAsync(List<Write> batch)
+    private void Run()
     {
-        // One lock order for every batch on every node: conversations by id, then receipts.
+        var batch = new List<Write>(MaxBatch);
+        try
+        {
+            // Runs until the queue is completed at shutdown and drained: nothing accepted is left unanswered.
+            // Blocking is the point of this thread: it waits for work without taking a thread-pool thread.
+            while (_queue.Reader.WaitToReadAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult())
+            {
+                while (batch.Count < MaxBatch && _queue.Reader.TryRead(out var write))
+                    batch.Add(write);
+                WriteBatch(batch);
+                batch.Clear();
+            }
+        }
+        finally
+        {
+            DropConnection();
+        }
+    }
+
+    private void WriteBatch(List<Write> batch)
+    {
+        // One lock order for every batch on every node: conversations by id, then receipts. The sort is stable, so
+        // the writes of one conversation keep the order they were queued in.
         var ordered = batch.OrderBy(w => w is SendWrite ? 0 : 1)
             .ThenBy(w => w is SendWrite s ? s.Message.Conversation.Id : ((WatermarkWrite)w).Watermark.Conversation.Id, StringComparer.Ordinal)
             .ToList();
         try
         {
-            await CommitAsync(ordered);
+            Commit(ordered);
         }
         catch (Exception e) when (ordered.Count > 1)
         {
@@ -125,49 +172,65 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
             {
                 try
                 {
-                    await CommitAsync([write]);
+                    Commit([write]);
                 }
                 catch (Exception single)
                 {
                     write.Fail(Translate(single));
                 }
             }
-            return;
         }
         catch (Exception e)
         {
             ordered[0].Fail(Translate(e));
-            return;
         }
     }
 
-    private async Task CommitAsync(List<Write> writes)
+    private void Commit(List<Write> writes)
     {
-        await using (var connection = await db.OpenAsync())
-        await using (var transaction = await connection.BeginTransactionAsync())
+        try
         {
-            foreach (var write in writes)
+            var s = _statements ??= new Statements(db.Open());
+            using (var transaction = s.Connection.BeginTransaction())
             {
-                if (write is SendWrite send)
-                    await ApplyAsync(connection, transaction, send);
-                else
-                    await ApplyAsync(connection, transaction, (WatermarkWrite)write);
+                s.Use(transaction);
+                foreach (var write in writes)
+                {
+                    if (write is SendWrite send)
+                        Apply(s, transaction, send);
+                    else
+                        Apply(s, transaction, (WatermarkWrite)write);
+                }
+                transaction.Commit();
             }
-            await transaction.CommitAsync();
+        }
+        catch
+        {
+            // Whatever broke (a constraint, a lost connection), the next attempt starts on a fresh connection.
+            DropConnection();
+            throw;
         }
         // Notify only after commit, in commit order.
         foreach (var write in writes)
             foreach (var e in write.Events)
-                await PublishAsync(e);
+                Publish(e);
         foreach (var write in writes)
             write.Succeed();
     }
 
-    private async ValueTask PublishAsync(RealtimeEvent e)
+    private void DropConnection()
+    {
+        _statements?.Dispose();
+        _statements = null;
+    }
+
+    private void Publish(RealtimeEvent e)
     {
         try
         {
-            await bus.PublishAsync(e);
+            var published = bus.PublishAsync(e);
+            if (!published.IsCompletedSuccessfully)
+                published.AsTask().GetAwaiter().GetResult();
         }
         catch (Exception error)
         {
@@ -185,69 +248,114 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
 
     private const string FindByClientIdSql = $"SELECT {MessageRow.Columns} FROM messages WHERE sender_id = @SenderId AND client_msg_id = @ClientMsgId";
 
-    // Also: a customer's message reopens a resolved or pending conversation, and the first message of each side is
-    // timed for the SLA clocks; the assignee and watchers come back to address the push.
-    private const string TakeSeqSql = """
-        UPDATE conversations SET last_seq = last_seq + 1, updated_at = @CreatedAt,
-            state = CASE WHEN @Reopen AND state IN ('resolved', 'pending') THEN 'open' ELSE state END,
-            first_customer_at = CASE WHEN @fromCustomer AND first_customer_at IS NULL THEN @CreatedAt ELSE first_customer_at END,
-            first_response_at = CASE WHEN @fromStaff AND first_response_at IS NULL AND first_customer_at IS NOT NULL THEN @CreatedAt ELSE first_response_at END
-        WHERE id = @conversationId
-        RETURNING last_seq, state, assignee_id, watcher_ids
-        """;
+    /// <summary>The writer's connection and its statements, each built once and run with new values for every write.</summary>
+    private sealed class Statements : IDisposable
+    {
+        public Statements(DbConnection connection)
+        {
+            Connection = connection;
+            FindId = Command("SELECT id FROM messages WHERE sender_id = @sender AND client_msg_id = @client", "sender", "client");
+            // Also: a customer's message reopens a resolved or pending conversation, and the first message of each side
+            // is timed for the SLA clocks; the desk state comes back to address the push and to spare the router a read.
+            TakeSeq = Command("""
+                UPDATE conversations SET last_seq = last_seq + 1, updated_at = @now,
+                    state = CASE WHEN @reopen AND state IN ('resolved', 'pending') THEN 'open' ELSE state END,
+                    first_customer_at = CASE WHEN @fromCustomer AND first_customer_at IS NULL THEN @now ELSE first_customer_at END,
+                    first_response_at = CASE WHEN @fromStaff AND first_response_at IS NULL AND first_customer_at IS NOT NULL THEN @now ELSE first_response_at END
+                WHERE id = @conversation
+                RETURNING last_seq, state, assignee_id, watcher_ids, waiting_since
+                """, "now", "reopen", "fromCustomer", "fromStaff", "conversation");
+            Insert = Command("""
+                INSERT INTO messages (id, conversation_id, seq, sender_id, sender_kind, sender_name, client_msg_id, kind, body, created_at)
+                VALUES (@id, @conversation, @seq, @sender, @senderKind, @senderName, @client, @kind, @body, @now)
+                ON CONFLICT (sender_id, client_msg_id) DO NOTHING
+                RETURNING id
+                """, "id", "conversation", "seq", "sender", "senderKind", "senderName", "client", "kind", "body", "now");
+            Mark = Command("""
+                INSERT INTO conversation_members (conversation_id, user_id, user_kind, is_member, read_seq, delivered_seq, joined_at)
+                VALUES (@conversation, @user, @userKind, 0, @read, @delivered, @now)
+                ON CONFLICT (conversation_id, user_id) DO UPDATE SET
+                    read_seq = CASE WHEN excluded.read_seq > conversation_members.read_seq THEN excluded.read_seq ELSE conversation_members.read_seq END,
+                    delivered_seq = CASE WHEN excluded.delivered_seq > conversation_members.delivered_seq THEN excluded.delivered_seq ELSE conversation_members.delivered_seq END
+                WHERE excluded.read_seq > conversation_members.read_seq OR excluded.delivered_seq > conversation_members.delivered_seq
+                RETURNING read_seq, delivered_seq
+                """, "conversation", "user", "userKind", "read", "delivered", "now");
+        }
 
-    private const string InsertSql = """
-        INSERT INTO messages (id, conversation_id, seq, sender_id, sender_kind, sender_name, client_msg_id, kind, body, created_at)
-        VALUES (@Id, @conversationId, @seq, @SenderId, @SenderKind, @SenderName, @ClientMsgId, @Kind, @Body, @CreatedAt)
-        ON CONFLICT (sender_id, client_msg_id) DO NOTHING
-        RETURNING id
-        """;
+        public DbConnection Connection { get; }
+        public DbCommand FindId { get; }
+        public DbCommand TakeSeq { get; }
+        public DbCommand Insert { get; }
+        public DbCommand Mark { get; }
 
-    private const string WatermarkSql = """
-        INSERT INTO conversation_members (conversation_id, user_id, user_kind, is_member, read_seq, delivered_seq, joined_at)
-        VALUES (@conversationId, @userId, @userKind, 0, @read, @delivered, @now)
-        ON CONFLICT (conversation_id, user_id) DO UPDATE SET
-            read_seq = CASE WHEN excluded.read_seq > conversation_members.read_seq THEN excluded.read_seq ELSE conversation_members.read_seq END,
-            delivered_seq = CASE WHEN excluded.delivered_seq > conversation_members.delivered_seq THEN excluded.delivered_seq ELSE conversation_members.delivered_seq END
-        WHERE excluded.read_seq > conversation_members.read_seq OR excluded.delivered_seq > conversation_members.delivered_seq
-        RETURNING read_seq, delivered_seq
-        """;
+        private DbCommand Command(string sql, params string[] parameters)
+        {
+            var command = Connection.CreateCommand();
+            command.CommandText = sql;
+            foreach (var name in parameters)
+            {
+                var parameter = command.CreateParameter();
+                parameter.ParameterName = name;
+                command.Parameters.Add(parameter);
+            }
+            return command;
+        }
 
-    private async Task ApplyAsync(DbConnection c, DbTransaction t, SendWrite write)
+        public void Use(DbTransaction transaction)
+        {
+            foreach (var command in new[] { FindId, TakeSeq, Insert, Mark })
+                command.Transaction = transaction;
+        }
+
+        public static DbCommand With(DbCommand command, params object?[] values)
+        {
+            for (var i = 0; i < values.Length; i++)
+                command.Parameters[i].Value = values[i] ?? DBNull.Value;
+            return command;
+        }
+
+        public void Dispose()
+        {
+            foreach (var command in new[] { FindId, TakeSeq, Insert, Mark })
+                command.Dispose();
+            Connection.Dispose();
+        }
+    }
+
+    private void Apply(Statements s, DbTransaction t, SendWrite write)
     {
         var m = write.Message;
         var conversationId = m.Conversation.Id;
-        if (m.ClientMsgId is not null && await c.QuerySingleOrDefaultAsync<MessageRow>(FindByClientIdSql, m, t) is { } existing)
+        if (m.ClientMsgId is not null && Statements.With(s.FindId, m.SenderId, m.ClientMsgId).ExecuteScalar() is not (null or DBNull))
         {
-            write.Result = new SendResult(existing.ToDto(), Created: false);
+            write.Result = new SendResult(s.Connection.QuerySingle<MessageRow>(FindByClientIdSql, m, t).ToDto(), Created: false);
             return;
         }
 
-        var (seq, state, assignee, watchers) = await c.QuerySingleAsync<(long, string, string?, string)>(TakeSeqSql, new
+        long seq;
+        string state, watchers;
+        string? assignee;
+        bool waiting;
+        using (var taken = Statements.With(s.TakeSeq, m.CreatedAt, m.Reopen, m.SenderKind == "customer", m.SenderKind == "staff", conversationId).ExecuteReader())
         {
-            m.CreatedAt, m.Reopen, conversationId, fromCustomer = m.SenderKind == "customer", fromStaff = m.SenderKind == "staff",
-        }, t);
-        var inserted = await c.QuerySingleOrDefaultAsync<string>(InsertSql, new
-        {
-            m.Id, conversationId, seq, m.SenderId, m.SenderKind, m.SenderName, m.ClientMsgId, m.Kind, m.Body, m.CreatedAt,
-        }, t);
-        if (inserted is null)
+            if (!taken.Read())
+                throw ApiException.NotFound("The conversation");
+            (seq, state, assignee, watchers, waiting) = (taken.GetInt64(0), taken.GetString(1), taken.IsDBNull(2) ? null : taken.GetString(2), taken.GetString(3), !taken.IsDBNull(4));
+        }
+        var inserted = Statements.With(s.Insert, m.Id, conversationId, seq, m.SenderId, m.SenderKind, m.SenderName, m.ClientMsgId, m.Kind, m.Body, m.CreatedAt).ExecuteScalar();
+        if (inserted is null or DBNull)
         {
             // Another node stored the same client id between our look-up and our insert: give the seq back
             // (we still hold the conversation's lock, so nobody took a later one) and answer the stored message.
-            await c.ExecuteAsync("UPDATE conversations SET last_seq = last_seq - 1 WHERE id = @conversationId", new { conversationId }, t);
-            var stored = await c.QuerySingleAsync<MessageRow>(FindByClientIdSql, m, t);
-            write.Result = new SendResult(stored.ToDto(), Created: false);
+            s.Connection.Execute("UPDATE conversations SET last_seq = last_seq - 1 WHERE id = @conversationId", new { conversationId }, t);
+            write.Result = new SendResult(s.Connection.QuerySingle<MessageRow>(FindByClientIdSql, m, t).ToDto(), Created: false);
             return;
         }
         if (m.AttachmentId is not null)
-            await c.ExecuteAsync("INSERT INTO message_attachments (message_id, attachment_id) VALUES (@Id, @AttachmentId)", m, t);
+            s.Connection.Execute("INSERT INTO message_attachments (message_id, attachment_id) VALUES (@Id, @AttachmentId)", m, t);
         // The sender has read what they wrote (the server and bots keep no watermarks).
         if (m.SenderKind is "customer" or "staff")
-            await c.QuerySingleOrDefaultAsync<(long, long)?>(WatermarkSql, new
-            {
-                conversationId, userId = m.SenderId, userKind = m.SenderKind, read = seq, delivered = seq, now = m.CreatedAt,
-            }, t);
+            Statements.With(s.Mark, conversationId, m.SenderId, m.SenderKind, seq, seq, m.CreatedAt).ExecuteNonQuery();
 
         var message = new MessageRow
         {
@@ -258,26 +366,25 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
         var audience = m.Conversation.Kind == ConversationKinds.Service
             ? m.Conversation.Audience(null, assignee, JsonSerializer.Deserialize<string[]>(watchers) ?? [])
             : m.Audience;
-        write.Result = new SendResult(message, Created: true);
+        write.Result = new SendResult(message, Created: true, assignee, waiting);
         var events = new List<RealtimeEvent> { Frames.MessageEvent(message, audience, m.ExceptConnectionId) };
         if (m.Reopen && state == "open")
         {
-            var row = await c.QuerySingleAsync<ConversationRow>($"SELECT {ConversationRow.Columns} FROM conversations WHERE id = @conversationId", new { conversationId }, t);
+            var row = s.Connection.QuerySingle<ConversationRow>($"SELECT {ConversationRow.Columns} FROM conversations WHERE id = @conversationId", new { conversationId }, t);
             events.Add(Frames.ConversationEvent(row.ToPushDto(), audience));
         }
         write.Events = [.. events];
     }
 
-    private async Task ApplyAsync(DbConnection c, DbTransaction t, WatermarkWrite write)
+    private void Apply(Statements s, DbTransaction t, WatermarkWrite write)
     {
         var w = write.Watermark;
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        var moved = await c.QuerySingleOrDefaultAsync<(long Read, long Delivered)?>(WatermarkSql, new
-        {
-            conversationId = w.Conversation.Id, userId = w.UserId, userKind = w.UserKind, read = w.ReadSeq,
-            delivered = Math.Max(w.DeliveredSeq, w.ReadSeq), now,
-        }, t);
-        var (read, delivered) = moved ?? await c.QuerySingleAsync<(long, long)>(
+        (long Read, long Delivered)? moved = null;
+        using (var reader = Statements.With(s.Mark, w.Conversation.Id, w.UserId, w.UserKind, w.ReadSeq, Math.Max(w.DeliveredSeq, w.ReadSeq), now).ExecuteReader())
+            if (reader.Read())
+                moved = (reader.GetInt64(0), reader.GetInt64(1));
+        var (read, delivered) = moved ?? s.Connection.QuerySingle<(long, long)>(
             "SELECT read_seq, delivered_seq FROM conversation_members WHERE conversation_id = @conversationId AND user_id = @userId",
             new { conversationId = w.Conversation.Id, userId = w.UserId }, t);
         write.Result = new ReceiptDto(w.Conversation.Id, w.UserId, read, delivered);

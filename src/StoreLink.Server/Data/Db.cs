@@ -1,5 +1,6 @@
 using System.Data;
 using System.Data.Common;
+using System.Runtime.CompilerServices;
 using Dapper;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
@@ -55,17 +56,43 @@ public sealed class Db : IAsyncDisposable
         {
             if (_postgres is not null)
                 return await _postgres.OpenConnectionAsync(ct);
-
-            var connection = new SqliteConnection(_connectionString);
-            await connection.OpenAsync(ct);
-            // Per-connection settings; journal_mode=WAL is persistent and set once by the migration runner.
-            await connection.ExecuteAsync("PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;");
-            return connection;
+            // Microsoft.Data.Sqlite opens synchronously whatever the method.
+            return OpenSqlite();
         }
         catch (Exception e) when (e is DbException or TimeoutException or System.Net.Sockets.SocketException)
         {
             throw new DatabaseUnavailableException($"Cannot open the database ({Describe()}): {e.Message}", e);
         }
+    }
+
+    /// <summary>The same, synchronously: for the message writer's own thread.</summary>
+    public DbConnection Open()
+    {
+        try
+        {
+            return _postgres is not null ? _postgres.OpenConnection() : OpenSqlite();
+        }
+        catch (Exception e) when (e is DbException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            throw new DatabaseUnavailableException($"Cannot open the database ({Describe()}): {e.Message}", e);
+        }
+    }
+
+    // SQLite handles that already have their per-connection settings; a pooled connection keeps its handle.
+    private static readonly ConditionalWeakTable<SQLitePCL.sqlite3, object> Configured = [];
+
+    private SqliteConnection OpenSqlite()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        // Per-connection settings, once per physical connection (they stay while the pool keeps it);
+        // journal_mode=WAL is persistent and set once by the migration runner.
+        if (!Configured.TryGetValue(connection.Handle!, out _))
+        {
+            connection.Execute("PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;");
+            Configured.AddOrUpdate(connection.Handle!, Configured); // the value is never read
+        }
+        return connection;
     }
 
     /// <summary>

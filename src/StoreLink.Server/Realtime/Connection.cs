@@ -34,11 +34,16 @@ public sealed class Connection(string id, CurrentUser user, WebSocket socket, in
         FullMode = BoundedChannelFullMode.Wait,
     });
     private readonly CancellationTokenSource _sendAbort = new();
+    private readonly SemaphoreSlim _sendSlots = new(MaxSendsInFlight);
+    private Task _answers = Task.CompletedTask;
     private Timer? _abortTimer;
     private int _closeCode;
     private string _closeReason = "";
     private long _typingSecond;
     private int _typingCount;
+
+    /// <summary>How many of a connection's sends may wait for their commit at once (the gateway pipelines sends).</summary>
+    public const int MaxSendsInFlight = 64;
 
     public string Id { get; } = id;
     public CurrentUser User { get; } = user;
@@ -62,6 +67,17 @@ public sealed class Connection(string id, CurrentUser user, WebSocket socket, in
         {
         }
     }
+
+    /// <summary>Done when every send answered so far has had its answer queued (read loop only).</summary>
+    public Task AnswersSent => _answers;
+
+    /// <summary>Waits for room among the sends in flight (read loop only).</summary>
+    public Task EnterSendAsync(CancellationToken ct) => _sendSlots.WaitAsync(ct);
+
+    public void LeaveSend() => _sendSlots.Release();
+
+    /// <summary>Appends an answer that goes out after the answers before it (read loop only).</summary>
+    public void ChainAnswer(Func<Task, Task> answer) => _answers = answer(_answers);
 
     /// <summary>Whether one more typing frame fits in this second's allowance (read loop only).</summary>
     public bool TypingAllowed()
@@ -114,5 +130,6 @@ public sealed class Connection(string id, CurrentUser user, WebSocket socket, in
     {
         _abortTimer?.Dispose();
         _sendAbort.Dispose();
+        _sendSlots.Dispose();
     }
 }

@@ -150,6 +150,7 @@ public sealed class Gateway
         {
             _registry.Remove(connection);
             connection.Close((int)WebSocketCloseStatus.NormalClosure, "");
+            await connection.AnswersSent; // sends still committing end here (their answers go nowhere now)
             await writer;
             await Safe(() => _presence.DisconnectedAsync(user, CancellationToken.None));
         }
@@ -311,21 +312,21 @@ public sealed class Gateway
             if (root.TryGetProperty("rid", out var ridElement) && ridElement.ValueKind != JsonValueKind.String)
                 throw ApiException.Invalid("rid is a string.");
             var user = connection.User;
-            switch (Str(root, "type"))
+            var type = Str(root, "type");
+            if (type == "send")
             {
-                case "send":
-                    var request = new SendMessageRequest(Str(root, "client_msg_id"), Str(root, "kind"),
-                        root.TryGetProperty("body", out var body) ? body.Clone() : null);
-                    // Once accepted, a send completes even if this socket goes away; the ack may then be lost,
-                    // and the client's retry with the same client_msg_id gets the stored message.
-                    var sent = await _messages.SendAsync(user, Required(root, "conversation_id"), request, connection.Id, CancellationToken.None);
-                    await connection.SendAsync(Frames.Serialize(new { type = "ok", rid, message = sent.Message }), ct);
-                    break;
+                await PipelineSendAsync(connection, root, rid, ct);
+                return;
+            }
+            // Every other frame is handled after the sends before it are answered, as if they had been handled one by one.
+            await connection.AnswersSent;
+            switch (type)
+            {
                 case "sync":
                     await SyncAsync(connection, root, rid, ct);
                     break;
                 case "read" or "delivered":
-                    var receipt = await _messages.MarkAsync(user, Required(root, "conversation_id"), Long(root, "seq"), Str(root, "type") == "read", connection.Id, ct);
+                    var receipt = await _messages.MarkAsync(user, Required(root, "conversation_id"), Long(root, "seq"), type == "read", connection.Id, ct);
                     await connection.SendAsync(Frames.Serialize(new { type = "ok", rid, read_seq = receipt.ReadSeq, delivered_seq = receipt.DeliveredSeq }), ct);
                     break;
                 case "recall":
@@ -352,18 +353,70 @@ public sealed class Gateway
                     throw ApiException.Invalid("Unknown frame type: send, sync, read, delivered, recall, typing, viewing, presence or ping.");
             }
         }
-        catch (ApiException e)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
-            await connection.SendAsync(Frames.Error(rid, e.Code, e.Errors is null ? e.Message : $"{e.Message} {string.Join(" ", e.Errors.Select(x => $"{x.Key}: {string.Join(" ", x.Value)}"))}"), ct);
+            await connection.SendAsync(ErrorFrame(connection, rid, e), ct);
         }
-        catch (DatabaseUnavailableException)
+    }
+
+    /// <summary>
+    /// A send is checked and queued for the writer now, in frame order — so a connection's messages are stored in the
+    /// order it sent them — but its commit is not waited for: the read loop goes on with the next frame, and the
+    /// writer can commit many sends of one connection together. The answers go out in frame order, each after its
+    /// commit. At most <see cref="Connection.MaxSendsInFlight"/> sends of a connection wait for their commit; past
+    /// that the read loop waits, and so does the client.
+    /// </summary>
+    private async Task PipelineSendAsync(Connection connection, JsonElement root, string? rid, CancellationToken ct)
+    {
+        Task<PendingSend> begun;
+        try
         {
-            await connection.SendAsync(Frames.Error(rid, ErrorCodes.Unavailable, "The database is not reachable; try again shortly."), ct);
+            var request = new SendMessageRequest(Str(root, "client_msg_id"), Str(root, "kind"),
+                root.TryGetProperty("body", out var body) ? body.Clone() : null);
+            // Once accepted, a send completes even if this socket goes away; the ack may then be lost,
+            // and the client's retry with the same client_msg_id gets the stored message.
+            begun = _messages.BeginSendAsync(connection.User, Required(root, "conversation_id"), request, connection.Id, CancellationToken.None);
+            await begun;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            _logger.LogError(e, "Frame failed on connection {Connection}", connection.Id);
-            await connection.SendAsync(Frames.Error(rid, ErrorCodes.Internal, "Something went wrong on the server."), ct);
+            begun = Task.FromException<PendingSend>(e); // answered in its turn, below
+        }
+        await connection.EnterSendAsync(ct);
+        connection.ChainAnswer(previous => AnswerSendAsync(previous, connection, rid, begun));
+    }
+
+    private async Task AnswerSendAsync(Task previous, Connection connection, string? rid, Task<PendingSend> begun)
+    {
+        await previous; // never fails: every answer catches its own
+        byte[] answer;
+        try
+        {
+            var sent = await (await begun).CompleteAsync();
+            answer = Frames.Serialize(new { type = "ok", rid, message = sent.Message });
+        }
+        catch (Exception e)
+        {
+            answer = ErrorFrame(connection, rid, e);
+        }
+        finally
+        {
+            connection.LeaveSend();
+        }
+        await connection.SendAsync(answer, CancellationToken.None);
+    }
+
+    private byte[] ErrorFrame(Connection connection, string? rid, Exception e)
+    {
+        switch (e)
+        {
+            case ApiException api:
+                return Frames.Error(rid, api.Code, api.Errors is null ? api.Message : $"{api.Message} {string.Join(" ", api.Errors.Select(x => $"{x.Key}: {string.Join(" ", x.Value)}"))}");
+            case DatabaseUnavailableException:
+                return Frames.Error(rid, ErrorCodes.Unavailable, "The database is not reachable; try again shortly.");
+            default:
+                _logger.LogError(e, "Frame failed on connection {Connection}", connection.Id);
+                return Frames.Error(rid, ErrorCodes.Internal, "Something went wrong on the server.");
         }
     }
 

@@ -50,6 +50,44 @@ public sealed class GatewayTests
     }
 
     [Theory, MemberData(nameof(Databases))]
+    public async Task A_burst_of_sends_on_one_socket_is_stored_and_answered_in_the_order_sent(string db)
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(db);
+        var (customer, id) = await MessagingTests.OpenAsync(app);
+        await using var ws = await app.ConnectAsync(StoreLinkApp.TokenOf(customer));
+
+        // 150 sends without waiting for any answer (more than a connection may have in flight at once); send 70 is
+        // invalid and send 71 repeats the client_msg_id of send 5.
+        const int count = 150;
+        for (var i = 0; i < count; i++)
+            await ws.SendRawAsync(JsonSerializer.Serialize(new
+            {
+                type = "send", rid = $"b{i}", conversation_id = id, client_msg_id = i == 71 ? "burst-5" : $"burst-{i}", kind = "text",
+                body = new { text = i == 70 ? "" : $"m{i}" },
+            }));
+        var answers = new List<JsonElement>();
+        while (answers.Count < count)
+            answers.Add(await ws.NextAsync(f => Type(f) is "ok" or "error"));
+
+        Assert.Equal(Enumerable.Range(0, count).Select(i => $"b{i}"), answers.Select(a => a.GetProperty("rid").GetString()));
+        Assert.Equal(("error", "invalid_request"), (Type(answers[70]), answers[70].GetProperty("code").GetString()));
+        Assert.Equal(answers[5].GetProperty("message").GetProperty("id").GetString(), answers[71].GetProperty("message").GetProperty("id").GetString());
+        var stored = answers.Where((_, i) => i is not (70 or 71)).Select(a => a.GetProperty("message")).ToList();
+        Assert.All(stored.Zip(stored.Skip(1)), p => Assert.True(p.First.GetProperty("seq").GetInt64() < p.Second.GetProperty("seq").GetInt64()));
+        var history = new List<JsonElement>();
+        for (long after = 0; ;)
+        {
+            var page = (await customer.GetJsonAsync($"/v1/conversations/{id}/messages?after_seq={after}&limit=200")).Json.EnumerateArray().ToList();
+            if (page.Count == 0)
+                break;
+            history.AddRange(page);
+            after = page[^1].GetProperty("seq").GetInt64();
+        }
+        Assert.Equal(Enumerable.Range(0, count).Where(i => i is not (70 or 71)).Select(i => $"burst-{i}"),
+            history.Where(m => m.GetProperty("sender").GetProperty("kind").GetString() == "customer").Select(m => m.GetProperty("client_msg_id").GetString()));
+    }
+
+    [Theory, MemberData(nameof(Databases))]
     public async Task Websocket_and_rest_refuse_the_same_things_with_the_same_codes(string db)
     {
         await using var app = await StoreLinkApp.CreateOnKestrelAsync(db);
