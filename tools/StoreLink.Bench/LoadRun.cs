@@ -350,8 +350,10 @@ public sealed class LoadRun
             var now = Stopwatch.GetTimestamp();
             buffer = frame.Value.Buffer;
             var info = Wire.Parse(buffer.AsSpan(0, frame.Value.Length));
-            Count(pair.AgentFrames, info.Type);
-            if (info.Type != "message")
+            // A message without a client id was written by the server (the notice that the agent took the
+            // conversation, an out-of-hours reply), not by the pair's customer: counted apart, not checked.
+            Count(pair.AgentFrames, info is { Type: "message", ClientMsgId: null } ? "message(server)" : info.Type);
+            if (info.Type != "message" || info.ClientMsgId is null)
                 continue;
             if (!TryMessageIndex(info.ClientMsgId, out var owner, out var k) || owner != pair.Index || k >= pair.Capacity)
             {
