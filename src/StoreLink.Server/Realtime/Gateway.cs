@@ -85,17 +85,10 @@ public sealed class Gateway
             KeepAliveInterval = TimeSpan.FromSeconds(_options.HeartbeatSeconds),
             KeepAliveTimeout = TimeSpan.FromSeconds(_options.HeartbeatSeconds),
         });
-        var buffer = ArrayPool<byte>.Shared.Rent(_options.MaxFrameBytes);
-        try
-        {
-            await RunAsync(socket, buffer, http.RequestAborted);
-            if (socket.State == WebSocketState.Aborted)
-                await LingerAsync(http.RequestAborted);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        using var buffer = new FrameBuffer(_options.MaxFrameBytes);
+        await RunAsync(socket, buffer, http.RequestAborted);
+        if (socket.State == WebSocketState.Aborted)
+            await LingerAsync(http.RequestAborted);
     }
 
     /// <summary>
@@ -127,7 +120,7 @@ public sealed class Gateway
             string.Equals(uri.Authority, http.Request.Host.Value, StringComparison.OrdinalIgnoreCase);
     }
 
-    private async Task RunAsync(WebSocket socket, byte[] buffer, CancellationToken aborted)
+    private async Task RunAsync(WebSocket socket, FrameBuffer buffer, CancellationToken aborted)
     {
         var user = await AuthenticateAsync(socket, buffer, aborted);
         if (user is null)
@@ -156,7 +149,7 @@ public sealed class Gateway
         }
     }
 
-    private async Task<CurrentUser?> AuthenticateAsync(WebSocket socket, byte[] buffer, CancellationToken aborted)
+    private async Task<CurrentUser?> AuthenticateAsync(WebSocket socket, FrameBuffer buffer, CancellationToken aborted)
     {
         // Cancelling a pending receive would abort the socket without a close frame; race it against the deadline instead.
         var receive = ReceiveAsync(socket, buffer, aborted);
@@ -177,7 +170,7 @@ public sealed class Gateway
             try
             {
                 // A binary frame (length -1) is not an auth frame either.
-                using var doc = length < 0 ? null : JsonDocument.Parse(buffer.AsMemory(0, length));
+                using var doc = length < 0 ? null : JsonDocument.Parse(buffer.Array.AsMemory(0, length));
                 var root = doc?.RootElement ?? default;
                 if (root.ValueKind == JsonValueKind.Object && JsonStrings.AreValid(root) && TryString(root, "type") == "auth")
                     token = TryString(root, "token");
@@ -223,14 +216,14 @@ public sealed class Gateway
     /// Receives one whole frame into the buffer; a close code instead when the socket closed or the frame is too
     /// large. A binary frame comes back with length -1 (the protocol speaks text frames only).
     /// </summary>
-    private async Task<(int Length, int? Close)> ReceiveAsync(WebSocket socket, byte[] buffer, CancellationToken ct)
+    private async Task<(int Length, int? Close)> ReceiveAsync(WebSocket socket, FrameBuffer buffer, CancellationToken ct)
     {
         var length = 0;
         while (true)
         {
-            if (length == _options.MaxFrameBytes)
+            if (length == buffer.Capacity && !buffer.TryGrow(length))
                 return (0, CloseCodes.TooLarge);
-            var result = await socket.ReceiveAsync(buffer.AsMemory(length, _options.MaxFrameBytes - length), ct);
+            var result = await socket.ReceiveAsync(buffer.Array.AsMemory(length, buffer.Capacity - length), ct);
             if (result.MessageType == WebSocketMessageType.Close)
                 return (0, (int)WebSocketCloseStatus.NormalClosure);
             length += result.Count;
@@ -243,7 +236,7 @@ public sealed class Gateway
     /// Handles the client's frames one at a time, in order (so a client's sends keep their order). Ends when the
     /// client closes, the socket fails, or — after the server closed the connection — the socket is aborted.
     /// </summary>
-    private async Task ReadLoopAsync(Connection connection, WebSocket socket, byte[] buffer, CancellationToken aborted)
+    private async Task ReadLoopAsync(Connection connection, WebSocket socket, FrameBuffer buffer, CancellationToken aborted)
     {
         try
         {
@@ -262,7 +255,8 @@ public sealed class Gateway
                 if (length < 0)
                     await connection.SendAsync(Frames.Error(null, ErrorCodes.InvalidRequest, "Frames are JSON text frames, not binary."), aborted);
                 else
-                    await HandleFrameAsync(connection, buffer.AsMemory(0, length), aborted);
+                    await HandleFrameAsync(connection, buffer.Array.AsMemory(0, length), aborted);
+                buffer.Shrink(); // the frame is handled: nothing refers to the buffer any more
             }
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException)
@@ -508,5 +502,42 @@ public sealed class Gateway
         {
             _logger.LogWarning(e, "Presence update failed");
         }
+    }
+
+    /// <summary>
+    /// The receive buffer of one socket: small while its frames are small (most sockets are idle most of the time,
+    /// and a buffer of the frame limit for each of 20,000 sockets would be over a gigabyte), grown up to the limit for
+    /// a large frame and given back after it.
+    /// </summary>
+    private sealed class FrameBuffer(int limit) : IDisposable
+    {
+        private const int Small = 4096;
+
+        public byte[] Array { get; private set; } = ArrayPool<byte>.Shared.Rent(Math.Min(Small, limit));
+
+        /// <summary>How much of <see cref="Array"/> a frame may use (a rented array can be longer than asked for).</summary>
+        public int Capacity => Math.Min(Array.Length, limit);
+
+        /// <summary>A larger array with the first <paramref name="length"/> bytes kept; false at the frame limit.</summary>
+        public bool TryGrow(int length)
+        {
+            if (Capacity >= limit)
+                return false;
+            var larger = ArrayPool<byte>.Shared.Rent(Math.Min(limit, Array.Length * 4));
+            Array.AsSpan(0, length).CopyTo(larger);
+            ArrayPool<byte>.Shared.Return(Array);
+            Array = larger;
+            return true;
+        }
+
+        public void Shrink()
+        {
+            if (Array.Length <= Small)
+                return;
+            ArrayPool<byte>.Shared.Return(Array);
+            Array = ArrayPool<byte>.Shared.Rent(Math.Min(Small, limit));
+        }
+
+        public void Dispose() => ArrayPool<byte>.Shared.Return(Array);
     }
 }

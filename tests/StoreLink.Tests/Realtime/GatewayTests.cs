@@ -151,6 +151,9 @@ public sealed class GatewayTests
         await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
         var (customer, _) = await MessagingTests.OpenAsync(app);
         await using var ws = await app.ConnectAsync(StoreLinkApp.TokenOf(customer));
+        // Up to the limit a frame is fine, large or small, one after another (the receive buffer grows and shrinks).
+        foreach (var size in new[] { 65_536 - 40, 10, 20_000, 5 })
+            Assert.Equal("ok", (await ws.RequestAsync(new { type = "ping", pad = new string('x', size) })).GetProperty("type").GetString());
         await ws.SendRawAsync("{\"type\":\"ping\",\"rid\":\"" + new string('x', 70_000) + "\"}");
         Assert.Equal(4008, (await ws.ClosedAsync()).Code);
 
