@@ -218,6 +218,50 @@ public sealed class AppointmentTests
     }
 
     [Theory, MemberData(nameof(Databases))]
+    public async Task In_quiet_hours_staff_changes_wait_for_the_morning_merged_unless_the_slot_is_too_close_and_the_customer_is_answered_at_once(string db)
+    {
+        await using var app = await StoreLinkApp.CreateAsync(db);
+        app.Clock.AdvanceToLocal(new TimeOnly(22, 0)); // the demo stores' quiet hours: 21:00–08:30
+        var shoes = await Shoes.OpenAsync(app);
+        var tomorrow = Today(app).AddDays(1);
+        await shoes.SaveAsync(new
+        {
+            slot_minutes = 60, services = new[] { Service("shoe_deep_clean", "鞋履深度清洁") }, weekly = new Dictionary<string, object[]>(),
+            dates = new Dictionary<string, object>
+            {
+                [$"{tomorrow:yyyy-MM-dd}"] = new { hours = new[] { new { open = "09:00", close = "12:00" } }, technicians = new[] { new { staff_id = shoes.TechId, per_slot = 3 } } },
+            },
+            reminders = Array.Empty<object>(),
+        });
+        var (customer, conversationId) = await CustomerAsync(app, "C1003");
+        var customerId = (await customer.GetJsonAsync("/v1/me")).Str("id");
+        var notifier = app.Services.GetRequiredService<Notifier>();
+        async Task<string> StaffBookAsync(int hour) => (await shoes.Agent.PostJsonAsync("/v1/appointments",
+            new { store_id = shoes.StoreId, customer_id = customerId, service = "shoe_deep_clean", starts_at = Local(tomorrow, hour) })).Str("id");
+
+        // 09:00 is too close to wait for 08:30: the customer hears now.
+        var early = await StaffBookAsync(9);
+        await CardAsync(customer, conversationId, early, "已预约");
+        // 10:00 can wait: booked and then moved during the night, one card in the morning with the latest state.
+        var later = await StaffBookAsync(10);
+        Assert.Equal(200, (await shoes.Agent.PostJsonAsync($"/v1/appointments/{later}/move", new { starts_at = Local(tomorrow, 11) })).Status);
+        await notifier.DeliverDueAsync(default);
+        Assert.Empty(await CardsAsync(customer, conversationId, later));
+        // What the customer does is answered at once.
+        var own = await customer.PostJsonAsync("/v1/appointments", new { store_key = "demo-shoes", service = "shoe_deep_clean", starts_at = Local(tomorrow, 10) });
+        Assert.Equal(201, own.Status);
+        await CardAsync(customer, conversationId, own.Str("id"), "已预约");
+
+        app.Clock.Advance(Local(tomorrow, 8, 31) - app.Clock.GetUtcNow());
+        await notifier.DeliverDueAsync(default);
+        await notifier.DeliverDueAsync(default);
+        var card = Assert.Single(await CardsAsync(customer, conversationId, later));
+        Assert.Equal("已改约", Field(card, "状态"));
+        Assert.StartsWith($"{tomorrow.Month}月{tomorrow.Day}日", Field(card, "时间"));
+        Assert.EndsWith("11:00–12:00", Field(card, "时间"));
+    }
+
+    [Theory, MemberData(nameof(Databases))]
     public async Task Concurrent_bookings_never_take_more_places_than_a_slot_has(string db)
     {
         await using var app = await StoreLinkApp.CreateAsync(db);
