@@ -27,8 +27,9 @@ public sealed class AppointmentTests
         var schedule = shoes.Schedule(agentDays: [Day(tomorrow)], closed: tomorrow.AddDays(1));
         Assert.Equal((403, "forbidden"), await StatusAsync(shoes.Agent.PutJsonAsync($"/v1/stores/{shoes.StoreId}/appointment-schedule", schedule)));
         Assert.Equal((404, "not_found"), await StatusAsync((await app.LoginAsync("tech.digital@demo.local")).PutJsonAsync($"/v1/stores/{shoes.StoreId}/appointment-schedule", schedule)));
-        var empty = await shoes.Agent.GetJsonAsync($"/v1/stores/{shoes.StoreId}/appointment-schedule");
-        Assert.Equal(0, empty.Json.GetProperty("version").GetInt32());
+        var demo = await shoes.Agent.GetJsonAsync($"/v1/stores/{shoes.StoreId}/appointment-schedule");
+        Assert.Equal((1, "Asia/Shanghai"), (demo.Json.GetProperty("version").GetInt32(), demo.Str("time_zone")));
+        Assert.Equal(["shoe_deep_clean", "color_repair"], demo.Json.GetProperty("definition").GetProperty("services").EnumerateArray().Select(s => s.GetProperty("key").GetString()));
         var digitalTech = (await (await app.LoginAsync("tech.digital@demo.local")).GetJsonAsync("/v1/me")).Str("id");
         var invalid = await shoes.Admin.PutJsonAsync($"/v1/stores/{shoes.StoreId}/appointment-schedule", new
         {
@@ -42,8 +43,8 @@ public sealed class AppointmentTests
             Assert.True(errors.TryGetProperty(path, out _), $"no error at {path}: {invalid.Body}");
 
         var saved = await shoes.Admin.PutJsonAsync($"/v1/stores/{shoes.StoreId}/appointment-schedule", schedule);
-        Assert.Equal((200, 1), (saved.Status, saved.Json.GetProperty("version").GetInt32()));
-        Assert.Equal(2, (await shoes.Admin.PutJsonAsync($"/v1/stores/{shoes.StoreId}/appointment-schedule", schedule)).Json.GetProperty("version").GetInt32());
+        Assert.Equal((200, 2), (saved.Status, saved.Json.GetProperty("version").GetInt32()));
+        Assert.Equal(3, (await shoes.Admin.PutJsonAsync($"/v1/stores/{shoes.StoreId}/appointment-schedule", schedule)).Json.GetProperty("version").GetInt32());
         Assert.Equal(60, (await shoes.Agent.GetJsonAsync($"/v1/stores/{shoes.StoreId}/appointment-schedule")).Json.GetProperty("definition").GetProperty("slot_minutes").GetInt32());
 
         // Tomorrow: 10–12 and 14–18 in hours of 60 minutes; the technician takes 2 a slot, the agent 1 (deep cleaning only, tomorrow only).
@@ -75,6 +76,11 @@ public sealed class AppointmentTests
         Assert.Equal((400, "invalid_request"), await StatusAsync(customer.GetJsonAsync($"/v1/appointment-slots?store_key=demo-shoes&from={today:yyyy-MM-dd}&to={today.AddDays(40):yyyy-MM-dd}")));
         var franchise = await app.VisitorAsync("demo-franchise");
         Assert.Equal((404, "not_found"), await StatusAsync(franchise.GetJsonAsync("/v1/appointment-slots?store_key=demo-shoes")));
+        // The demo's electronics store takes drop-offs with its technician and its agent, every 30 minutes of its opening hours.
+        var digital = (await customer.GetJsonAsync($"/v1/appointment-slots?store_key=demo-digital&service=device_drop_off&from={tomorrow:yyyy-MM-dd}&to={tomorrow:yyyy-MM-dd}")).Json;
+        Assert.Equal(("数码送修", 30), (digital.GetProperty("services")[0].GetProperty("label").GetString(), digital.GetProperty("slot_minutes").GetInt32()));
+        Assert.All(digital.GetProperty("slots").EnumerateArray(), s => Assert.Equal(2, s.GetProperty("capacity").GetInt32()));
+        Assert.True(digital.GetProperty("slots").GetArrayLength() >= 20);
         // A store without a schedule offers nothing, and booking there is refused plainly.
         var bags = await customer.GetJsonAsync("/v1/appointment-slots?store_key=demo-bags");
         Assert.Empty(bags.Json.GetProperty("slots").EnumerateArray());
