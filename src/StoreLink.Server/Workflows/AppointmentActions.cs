@@ -43,12 +43,8 @@ public sealed class AppointmentActions(Db db, Access access, Notifier notifier, 
             throw ApiException.Forbidden("The store's managers and org admins set its appointment schedule.");
         if (definition is null)
             throw ApiException.Invalid("The body is the schedule: {\"slot_minutes\",\"services\",\"weekly\",\"technicians\",\"dates\",\"reminders\",…}.");
-        var staff = (await db.QueryAsync<string>("""
-            SELECT DISTINCT s.id FROM staff s JOIN staff_roles r ON r.staff_id = s.id
-            WHERE s.disabled_at IS NULL AND s.org_id = @orgId AND (r.store_id = @storeId OR r.role = 'org_admin')
-            """, new { orgId = store.OrgId, storeId = store.Id }, ct)).ToHashSet();
         var v = new Validation();
-        AppointmentSchedule.Validate(v, definition, staff);
+        AppointmentSchedule.Validate(v, definition, await ActiveStaffAsync(store, ct));
         v.ThrowIfAny();
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         await db.ExecuteAsync("""
@@ -83,12 +79,13 @@ public sealed class AppointmentActions(Db db, Access access, Notifier notifier, 
         var slots = new List<AppointmentSchedule.Slot>();
         for (var date = first; date <= last; date = date.AddDays(1))
             slots.AddRange(AppointmentSchedule.SlotsOn(schedule, store, date).Where(s => Bookable(user, schedule, store, s.StartsAt) is null));
+        var active = await ActiveStaffAsync(store, ct);
         var booked = await BookedAsync(store.Id, slots, ct);
         var names = user.IsCustomer ? null : await StaffNamesAsync(slots.SelectMany(s => s.Technicians).Select(t => t.StaffId!), ct);
         var result = new List<SlotDto>();
         foreach (var slot in slots)
         {
-            var technicians = slot.For(service).ToList();
+            var technicians = slot.For(service).Where(t => active.Contains(t.StaffId!)).ToList();
             if (technicians.Count == 0)
                 continue;
             var capacity = technicians.Sum(t => t.Places);
@@ -138,7 +135,7 @@ public sealed class AppointmentActions(Db db, Access access, Notifier notifier, 
             ?? throw ApiException.Invalid("starts_at is not the start of a slot of the store's schedule.");
         if (Bookable(user, schedule, store, slot.StartsAt) is { } refusal)
             throw ApiException.Conflict(refusal);
-        var technicians = TechniciansFor(user, slot, body.Service!, body.TechnicianId);
+        var technicians = TechniciansFor(user, slot, body.Service!, body.TechnicianId, await ActiveStaffAsync(store, ct));
         string? workItemId = null;
         if (body.WorkItemId is not null)
         {
@@ -212,7 +209,7 @@ public sealed class AppointmentActions(Db db, Access access, Notifier notifier, 
             ?? throw ApiException.Invalid("starts_at is not the start of a slot of the store's schedule.");
         if (Bookable(user, schedule, store, slot.StartsAt) is { } refusal)
             throw ApiException.Conflict(refusal);
-        var technicians = TechniciansFor(user, slot, appointment.Service, body.TechnicianId);
+        var technicians = TechniciansFor(user, slot, appointment.Service, body.TechnicianId, await ActiveStaffAsync(store, ct));
         var now = clock.GetUtcNow();
         var previousTechnician = appointment.TechnicianId;
         var moved = await RetryAsync(() => db.InTransactionAsync(async (c, t) =>
@@ -225,6 +222,10 @@ public sealed class AppointmentActions(Db db, Access access, Notifier notifier, 
             RequireBooked(current, "改约 / moved");
             if (current.Version != appointment.Version)
                 throw ApiException.Conflict("该预约刚刚有变动，请刷新后再试。/ The appointment changed meanwhile; look at it again.");
+            if (await c.ExecuteScalarAsync<long>("""
+                    SELECT COUNT(*) FROM appointments WHERE store_id = @StoreId AND customer_id = @CustomerId AND starts_at = @target AND status = 'booked' AND id <> @Id
+                    """, new { current.StoreId, current.CustomerId, target, current.Id }, t) > 0)
+                throw ApiException.Conflict("您在该时段已有预约。/ You already have an appointment in this slot.");
             var into = new AppointmentRow { Id = current.Id, StoreId = current.StoreId, StartsAt = target, TechnicianId = current.TechnicianId };
             var (technicianId, place) = await TakePlaceAsync(c, t, into, technicians) ?? throw ApiException.Conflict(Full);
             await c.ExecuteAsync("""
@@ -326,6 +327,10 @@ public sealed class AppointmentActions(Db db, Access access, Notifier notifier, 
             where.Add("customer_id = @me");
         else if (storeId is not null)
             where.Add("store_id = @storeId");
+        else if (user.IsStaff && !user.IsOrgAdmin)
+            where.Add(db.Dialect.In("store_id", "@stores"));
+        else if (user.IsApiClient && user.StoreId is not null)
+            where.Add("store_id = @scoped");
         if (from is not null)
             where.Add("starts_at >= @fromMs");
         if (to is not null)
@@ -343,7 +348,7 @@ public sealed class AppointmentActions(Db db, Access access, Notifier notifier, 
             """, new
         {
             orgId = user.OrgId, me = user.Id, storeId, fromMs = from?.ToUnixTimeMilliseconds(), toMs = to?.ToUnixTimeMilliseconds(), status, customerId,
-            technicianId, workItemId, take = Math.Clamp(limit ?? 100, 1, 500),
+            technicianId, workItemId, stores = user.StoreIds.ToArray(), scoped = user.StoreId, take = Math.Clamp(limit ?? 100, 1, 500),
         }, ct);
         var visible = rows.Where(r => user.IsCustomer || (user.IsStaff ? user.HasStoreRole(r.StoreId) : user.StoreId is null || user.StoreId == r.StoreId)).ToList();
         return await ViewAsync(user, visible, ct);
@@ -419,10 +424,10 @@ public sealed class AppointmentActions(Db db, Access access, Notifier notifier, 
 
     private static string Hours(int minutes) => minutes % 60 == 0 ? $"{minutes / 60} 小时" : $"{minutes} 分钟";
 
-    /// <summary>The technicians of the slot for the service; staff may name one of them.</summary>
-    private static IReadOnlyList<TechnicianDef> TechniciansFor(CurrentUser user, AppointmentSchedule.Slot slot, string service, string? technicianId)
+    /// <summary>The technicians of the slot for the service who still work in the store; staff may name one of them.</summary>
+    private static IReadOnlyList<TechnicianDef> TechniciansFor(CurrentUser user, AppointmentSchedule.Slot slot, string service, string? technicianId, IReadOnlySet<string> active)
     {
-        var technicians = slot.For(service).ToList();
+        var technicians = slot.For(service).Where(t => active.Contains(t.StaffId!)).ToList();
         if (technicianId is null || user.IsCustomer)
             return technicians.Count > 0 ? technicians : throw ApiException.Conflict(Full);
         return technicians.Where(t => t.StaffId == technicianId).ToList() is { Count: > 0 } chosen ? chosen
@@ -480,6 +485,13 @@ public sealed class AppointmentActions(Db db, Access access, Notifier notifier, 
             throw ApiException.NotFound("The store");
         return store;
     }
+
+    /// <summary>Who may take appointments in the store: staff with a role there (org admins too) whose account is not disabled.</summary>
+    private async Task<IReadOnlySet<string>> ActiveStaffAsync(StoreRow store, CancellationToken ct) =>
+        (await db.QueryAsync<string>("""
+            SELECT DISTINCT s.id FROM staff s JOIN staff_roles r ON r.staff_id = s.id
+            WHERE s.disabled_at IS NULL AND s.org_id = @orgId AND (r.store_id = @storeId OR r.role = 'org_admin')
+            """, new { orgId = store.OrgId, storeId = store.Id }, ct)).ToHashSet();
 
     private async Task<ScheduleDefinition?> ScheduleAsync(string storeId, CancellationToken ct)
     {

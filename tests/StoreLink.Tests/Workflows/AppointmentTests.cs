@@ -76,6 +76,10 @@ public sealed class AppointmentTests
         Assert.Equal((400, "invalid_request"), await StatusAsync(customer.GetJsonAsync($"/v1/appointment-slots?store_key=demo-shoes&from={today:yyyy-MM-dd}&to={today.AddDays(40):yyyy-MM-dd}")));
         var franchise = await app.VisitorAsync("demo-franchise");
         Assert.Equal((404, "not_found"), await StatusAsync(franchise.GetJsonAsync("/v1/appointment-slots?store_key=demo-shoes")));
+        // A staff member who no longer works takes no appointments.
+        Assert.Equal(200, (await shoes.Admin.PatchJsonAsync($"/v1/staff/{shoes.AgentId}", new { disabled = true })).Status);
+        Assert.All(await SlotsAsync(customer, tomorrow, tomorrow, "shoe_deep_clean"), s => Assert.Equal(2, s.GetProperty("capacity").GetInt32()));
+
         // The demo's electronics store takes drop-offs with its technician and its agent, every 30 minutes of its opening hours.
         var digital = (await customer.GetJsonAsync($"/v1/appointment-slots?store_key=demo-digital&service=device_drop_off&from={tomorrow:yyyy-MM-dd}&to={tomorrow:yyyy-MM-dd}")).Json;
         Assert.Equal(("数码送修", 30), (digital.GetProperty("services")[0].GetProperty("label").GetString(), digital.GetProperty("slot_minutes").GetInt32()));
@@ -218,6 +222,10 @@ public sealed class AppointmentTests
         var second = await shoes.Agent.PostJsonAsync("/v1/appointments", new { store_id = shoes.StoreId, customer_id = customerId, service = "shoe_deep_clean", starts_at = Local(tomorrow, 10) });
         var mine = await shoes.Tech.GetJsonAsync($"/v1/appointments?technician_id=me&status=booked&from={Local(tomorrow, 0):O}&to={Local(tomorrow.AddDays(1), 0):O}".Replace("+", "%2B"));
         Assert.Equal([second.Str("id")], mine.Json.EnumerateArray().Select(a => a.GetProperty("id").GetString()));
+        var third = await customer.PostJsonAsync("/v1/appointments", new { store_key = "demo-shoes", service = "color_repair", starts_at = Local(tomorrow, 11) });
+        Assert.Equal(201, third.Status);
+        var twice = await shoes.Agent.PostJsonAsync($"/v1/appointments/{third.Str("id")}/move", new { starts_at = Local(tomorrow, 10) });
+        Assert.Equal((409, "conflict"), (twice.Status, twice.Code)); // one appointment per customer and slot
         Assert.Equal((403, "forbidden"), await StatusAsync(customer.PostJsonAsync($"/v1/appointments/{second.Str("id")}/status", new { status = "completed" })));
         Assert.Equal("completed", (await shoes.Tech.PostJsonAsync($"/v1/appointments/{second.Str("id")}/status", new { status = "completed" })).Str("status"));
         Assert.Equal((409, "conflict"), await StatusAsync(customer.PostJsonAsync($"/v1/appointments/{second.Str("id")}/cancel", new { })));
