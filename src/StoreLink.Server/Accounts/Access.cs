@@ -178,6 +178,28 @@ public sealed class Access(Db db, ConversationDirectory conversations)
         return item;
     }
 
+    /// <summary>
+    /// An appointment: its own customer, staff with a role in its store (org admins: all), API clients of its
+    /// organization (and store, when scoped) with <c>work_items:read</c>.
+    /// </summary>
+    public async Task<Workflows.AppointmentRow> AppointmentAsync(CurrentUser user, string appointmentId, CancellationToken ct)
+    {
+        var appointment = appointmentId.Length > 64 ? null
+            : await db.QuerySingleOrDefaultAsync<Workflows.AppointmentRow>($"SELECT {Workflows.AppointmentRow.Columns} FROM appointments WHERE id = @appointmentId", new { appointmentId }, ct);
+        if (appointment is null)
+            throw ApiException.NotFound("The appointment");
+        if (appointment.OrgId != user.OrgId)
+            throw ApiException.NotFound("The appointment");
+        if (user.IsCustomer && appointment.CustomerId != user.Id)
+            throw ApiException.NotFound("The appointment");
+        if (user.IsStaff && !user.HasStoreRole(appointment.StoreId))
+            throw ApiException.NotFound("The appointment");
+        if (user.IsApiClient && user.StoreId is not null && user.StoreId != appointment.StoreId)
+            throw ApiException.NotFound("The appointment");
+        user.RequirePermission(Permissions.WorkItemsRead);
+        return appointment;
+    }
+
     /// <summary>A workflow template of the caller's organization; customers may read the ones of their organization too.</summary>
     public async Task<Workflows.TemplateRow> WorkflowTemplateAsync(CurrentUser user, string templateId, CancellationToken ct)
     {

@@ -100,9 +100,10 @@ public sealed class DemoSeed(Db db, IPasswordHasher<StaffRow> hasher, TimeProvid
             ["tech.digital@demo.local"] = "数码维修师傅", ["agent.bags@demo.local"] = "箱包客服", ["agent.shoes@demo.local"] = "鞋履客服",
             ["tech.shoes@demo.local"] = "鞋履养护师傅", ["agent@franchise.demo.local"] = "加盟店客服",
         };
+        var staffIds = new Dictionary<string, string>();
         foreach (var (login, role, store) in Logins)
         {
-            var row = new StaffRow { Id = Ids.New("stf", clock), Login = login, Name = names[login] };
+            var row = new StaffRow { Id = staffIds[login] = Ids.New("stf", clock), Login = login, Name = names[login] };
             row.OrgId = store == "demo-franchise" ? franchise : retail;
             row.PasswordHash = hasher.HashPassword(row, Password);
             await c.ExecuteAsync("""
@@ -111,6 +112,19 @@ public sealed class DemoSeed(Db db, IPasswordHasher<StaffRow> hasher, TimeProvid
             await c.ExecuteAsync("INSERT INTO staff_roles (staff_id, store_id, role) VALUES (@id, @storeId, @role)",
                 new { id = row.Id, storeId = store is null ? null : stores[store], role }, t);
         }
+
+        // Appointments in the stores' opening hours: shoe care with the technician (2 a slot), drop-off at the digital store.
+        static Workflows.ServiceDef Service(string key, string zh, string en) => new(key, new() { ["zh-CN"] = zh, ["en"] = en });
+        foreach (var (key, schedule) in new[]
+        {
+            ("demo-shoes", new Workflows.ScheduleDefinition(60, [Service("shoe_deep_clean", "鞋履深度清洁", "Deep shoe cleaning"), Service("color_repair", "补色翻新", "Colour repair")],
+                null, [new(staffIds["tech.shoes@demo.local"], 2, null, null)], null, null, null, null, null)),
+            ("demo-digital", new Workflows.ScheduleDefinition(30, [Service("device_drop_off", "数码送修", "Device drop-off"), Service("battery_check", "电池检测", "Battery check")],
+                null, [new(staffIds["tech.digital@demo.local"], 1, null, null), new(staffIds["agent.digital@demo.local"], 1, null, ["device_drop_off"])], null, null, null, null, null)),
+        })
+            await c.ExecuteAsync("""
+                INSERT INTO appointment_schedules (store_id, definition, version, updated_by, updated_at) VALUES (@storeId, @definition, 1, @by, @ms)
+                """, new { storeId = stores[key], definition = System.Text.Json.JsonSerializer.Serialize(schedule, ProtocolJson.Options), by = staffIds["admin@demo.local"], ms }, t);
 
         var customers = new[]
         {

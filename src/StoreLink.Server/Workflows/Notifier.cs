@@ -17,7 +17,7 @@ namespace StoreLink.Server.Workflows;
 /// hours merge into one card showing the latest state. A notice's id is the card's <c>client_msg_id</c>, so a notice
 /// delivered twice (a crash between posting and deleting it, two nodes) is stored once.
 /// </summary>
-public sealed class Notifier(Db db, Templates templates, Router router, MessageWriter writer, ConversationDirectory directory, TimeProvider clock,
+public sealed partial class Notifier(Db db, Templates templates, Router router, MessageWriter writer, ConversationDirectory directory, TimeProvider clock,
     ILogger<Notifier> logger)
 {
     private readonly Channel<bool> _kick = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
@@ -100,6 +100,7 @@ public sealed class Notifier(Db db, Templates templates, Router router, MessageW
                 logger.LogWarning(e, "Reminder {Reminder} not delivered; retried on the next round", reminder.Id);
             }
         }
+        delivered += await DeliverAppointmentsDueAsync(now, ct);
         return delivered;
     }
 
@@ -197,12 +198,23 @@ public sealed class Notifier(Db db, Templates templates, Router router, MessageW
     /// </summary>
     public async Task<ConversationFacts> ConversationAsync(WorkItemRow item, CancellationToken ct)
     {
-        if (item.ConversationId is not null && await directory.FactsAsync(item.ConversationId, ct) is { } linked)
+        var facts = await ConversationAsync(item.OrgId, item.StoreId, item.CustomerId, item.ConversationId, ct);
+        await db.ExecuteAsync("UPDATE work_items SET conversation_id = @id WHERE id = @itemId AND conversation_id IS NULL", new { id = facts.Id, itemId = item.Id }, ct);
+        return facts;
+    }
+
+    /// <summary>
+    /// The customer's service conversation with the store: <paramref name="linkedId"/> if it still exists, else their
+    /// latest with the store (a new one when there is none).
+    /// </summary>
+    public async Task<ConversationFacts> ConversationAsync(string orgId, string storeId, string customerId, string? linkedId, CancellationToken ct)
+    {
+        if (linkedId is not null && await directory.FactsAsync(linkedId, ct) is { } linked)
             return linked;
         var id = await db.QuerySingleOrDefaultAsync<string>("""
             SELECT id FROM conversations WHERE kind = 'service' AND customer_id = @customerId AND store_id = @storeId
             ORDER BY CASE WHEN state = 'resolved' THEN 1 ELSE 0 END, updated_at DESC, id LIMIT 1
-            """, new { customerId = item.CustomerId, storeId = item.StoreId }, ct);
+            """, new { customerId, storeId }, ct);
         if (id is null)
         {
             id = Ids.New("cnv", clock);
@@ -212,17 +224,16 @@ public sealed class Notifier(Db db, Templates templates, Router router, MessageW
                 await c.ExecuteAsync("""
                     INSERT INTO conversations (id, org_id, kind, store_id, customer_id, state, created_by, created_at, updated_at)
                     VALUES (@id, @orgId, 'service', @storeId, @customerId, 'resolved', @customerId, @now, @now)
-                    """, new { id, orgId = item.OrgId, storeId = item.StoreId, customerId = item.CustomerId, now }, t);
+                    """, new { id, orgId, storeId, customerId, now }, t);
                 await c.ExecuteAsync("""
                     INSERT INTO conversations (id, org_id, kind, store_id, parent_id, state, created_by, created_at, updated_at)
                     VALUES (@notesId, @orgId, 'notes', @storeId, @id, 'open', @customerId, @now, @now)
-                    """, new { notesId = Ids.New("cnv", clock), id, orgId = item.OrgId, storeId = item.StoreId, customerId = item.CustomerId, now }, t);
+                    """, new { notesId = Ids.New("cnv", clock), id, orgId, storeId, customerId, now }, t);
                 await c.ExecuteAsync("""
                     INSERT INTO conversation_members (conversation_id, user_id, user_kind, is_member, joined_at) VALUES (@id, @customerId, 'customer', 1, @now)
-                    """, new { id, customerId = item.CustomerId, now }, t);
+                    """, new { id, customerId, now }, t);
             }, ct);
         }
-        await db.ExecuteAsync("UPDATE work_items SET conversation_id = @id WHERE id = @itemId AND conversation_id IS NULL", new { id, itemId = item.Id }, ct);
         return (await directory.FactsAsync(id, ct))!;
     }
 

@@ -154,6 +154,11 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             where.Add("customer_id = @me");
         else if (storeId is not null)
             where.Add("store_id = @storeId");
+        // Without a store: only the stores the caller may see, in the query itself, so the limit counts visible items.
+        else if (user.IsStaff && !user.IsOrgAdmin)
+            where.Add(db.Dialect.In("store_id", "@stores"));
+        else if (user.IsApiClient && user.StoreId is not null)
+            where.Add("store_id = @scoped");
         if (!user.IsCustomer && storeId is not null)
             await access.StoreAsync(user, storeId, ct);
         if (state is not null)
@@ -176,7 +181,7 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             SELECT {WorkItemRow.Columns} FROM work_items WHERE {string.Join(" AND ", where)} ORDER BY updated_at DESC, id LIMIT @take
             """, new
         {
-            orgId = user.OrgId, me = user.Id, storeId, state, category, assigneeId, kind, customerId,
+            orgId = user.OrgId, me = user.Id, storeId, state, category, assigneeId, kind, customerId, stores = user.StoreIds.ToArray(), scoped = user.StoreId,
             now = clock.GetUtcNow().ToUnixTimeMilliseconds(), take = Math.Clamp(limit ?? 100, 1, 500),
         }, ct);
         // Staff see the stores they work in; a scoped API key its store.

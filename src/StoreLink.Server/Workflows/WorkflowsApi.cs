@@ -50,6 +50,7 @@ public static class WorkflowsApi
             TypedResults.Ok(await items.MigrateAsync(user, id, body, ct)));
 
         StockAlerts.Map(app);
+        AppointmentsApi.Map(app);
         api.MapGet("/conversations/{id}/work-item-draft", async (string id, string? kind, CurrentUser user, Drafts drafts, CancellationToken ct) =>
             TypedResults.Ok(await drafts.DraftAsync(user, id, kind, ct)));
     }

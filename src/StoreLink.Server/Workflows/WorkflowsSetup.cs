@@ -9,6 +9,7 @@ public static class WorkflowsSetup
         builder.Services.AddSingleton<WorkItemActions>();
         builder.Services.AddSingleton<Drafts>();
         builder.Services.AddSingleton<StockAlerts>();
+        builder.Services.AddSingleton<AppointmentActions>();
         builder.Services.AddHostedService<NotifierLoop>();
         return builder;
     }
