@@ -254,6 +254,8 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
             Id = m.Id, ConversationId = conversationId, Seq = seq, SenderId = m.SenderId, SenderKind = m.SenderKind, SenderName = m.SenderName,
             ClientMsgId = m.ClientMsgId, Kind = m.Kind, Body = m.Body, CreatedAt = m.CreatedAt,
         }.ToDto();
+        // WEBHOOKS: message.created into the outbox, in this transaction — one statement (Integrations/Outbox.cs).
+        await Integrations.Outbox.MessageCreatedAsync(c, t, m.Conversation, message);
         // The audience as committed: an assignment that changed since the send was checked counts.
         var audience = m.Conversation.Kind == ConversationKinds.Service
             ? m.Conversation.Audience(null, assignee, JsonSerializer.Deserialize<string[]>(watchers) ?? [])
