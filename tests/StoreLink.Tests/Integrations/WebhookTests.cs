@@ -307,6 +307,28 @@ public sealed class WebhookTests
         await receiver.WaitForAsync(r => r.Accepted.Count == 1);
     }
 
+    [Fact]
+    public async Task Two_nodes_on_one_PostgreSQL_database_share_the_outbox_without_sending_an_event_twice()
+    {
+        await TestDatabases.RequirePostgresAsync();
+        await using var nodeA = await StoreLinkApp.CreateAsync(TestDatabases.Postgres, Settings());
+        await using var nodeB = new StoreLinkApp(nodeA.Database, settings: Settings(), keepDatabase: true);
+        nodeB.Start();
+        await using var receiver = await WebhookReceiver.StartAsync();
+        receiver.Behaviour = _ => (204, TimeSpan.FromMilliseconds(50));
+        await SubscribeAsync(await nodeA.LoginAsync("admin@demo.local"), receiver, ["message.created"]);
+        var (onA, conversationId) = await WorkflowsCustomerAsync(nodeA, "C1001", "demo-digital");
+        var onB = nodeB.WithToken(StoreLinkApp.TokenOf(onA));
+        var sent = new List<string>();
+        for (var i = 0; i < 40; i++)
+            sent.Add((await MessagingTests.SendAsync(i % 2 == 0 ? onA : onB, conversationId, $"第 {i} 条")).Str("id"));
+
+        await receiver.WaitForAsync(r => sent.All(id => r.Accepted.Any(h => h.Json.GetProperty("data").GetProperty("message").GetProperty("id").GetString() == id)));
+        await Task.Delay(1000);
+        // Both nodes dispatched (each is woken by its own commits), and no row was claimed by both.
+        Assert.Equal(receiver.Accepted.Count, receiver.Received.Count);
+    }
+
     internal static async Task<JsonElement> WaitForDeliveryAsync(HttpClient admin, string subscription, string eventId, Func<JsonElement, bool> done)
     {
         var until = DateTime.UtcNow.AddSeconds(20);
