@@ -49,13 +49,20 @@ public sealed class WebhookTargets(IOptionsMonitor<WebhookOptions> options)
     {
         if (IPAddress.TryParse(host.Trim('[', ']'), out var literal))
             return [literal];
+        // A resolver that does not answer must not hold a request (or an attempt) for long.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(5));
         try
         {
-            return await Dns.GetHostAddressesAsync(host, ct);
+            return await Dns.GetHostAddressesAsync(host, timeout.Token);
         }
         catch (SocketException e)
         {
             throw new WebhookTargetRefusedException($"The host {host} cannot be resolved ({e.SocketErrorCode}).");
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new WebhookTargetRefusedException($"The host {host} could not be resolved in time.");
         }
     }
 
