@@ -87,6 +87,9 @@ public static class Permissions
     /// <summary>Create work items and change their state, fields and assignment.</summary>
     public const string WorkItemsWrite = "work_items:write";
 
+    /// <summary>Manage the organization's webhook subscriptions and read their deliveries (organization-wide keys only).</summary>
+    public const string WebhooksManage = "webhooks:manage";
+
     /// <summary>Every permission there is.</summary>
-    public static readonly IReadOnlyList<string> All = [CustomersRead, CustomersWrite, StoresRead, WorkItemsRead, WorkItemsWrite];
+    public static readonly IReadOnlyList<string> All = [CustomersRead, CustomersWrite, StoresRead, WorkItemsRead, WorkItemsWrite, WebhooksManage];
 }

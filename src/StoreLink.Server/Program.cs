@@ -4,6 +4,7 @@ using StoreLink.Server.Data;
 using StoreLink.Server.Desk;
 using StoreLink.Server.Host;
 using StoreLink.Server.Http;
+using StoreLink.Server.Integrations;
 using StoreLink.Server.Realtime;
 using StoreLink.Server.Workflows;
 
@@ -20,6 +21,7 @@ builder.AddConversations();
 builder.AddRealtime();
 builder.AddDesk();
 builder.AddWorkflows();
+builder.AddIntegrations();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();
@@ -40,6 +42,7 @@ app.MapConversationsFeature();
 app.MapRealtime();
 app.MapDesk();
 app.MapWorkflows();
+app.MapIntegrations();
 
 app.PrintBannerOnStart();
 await app.RunAsync();

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using StoreLink.Protocol;
 using StoreLink.Server.Data;
 using StoreLink.Server.Http;
+using StoreLink.Server.Integrations;
 
 namespace StoreLink.Server.Accounts;
 
@@ -47,7 +48,7 @@ public static class CustomersApi
             var customer = await access.CustomerAsync(user, id, ct);
             return TypedResults.Ok(customer.ToDto(await actions.PurchasesAsync(customer.Id, ct)));
         });
-        group.MapPost("/", UpsertAsync);
+        group.MapPost("/", UpsertAsync).WithIdempotency();
     }
 
     private static async Task<Ok<CustomerDto[]>> SearchAsync(CurrentUser user, Db db, string? q, int? limit, CancellationToken ct)

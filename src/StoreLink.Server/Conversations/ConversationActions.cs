@@ -170,10 +170,17 @@ public sealed class ConversationActions(
             throw ApiException.Forbidden("Only staff resolve conversations.");
         if (conversation.Facts.Kind != ConversationKinds.Service)
             throw ApiException.Invalid("Only service conversations are resolved.");
-        var changed = await db.ExecuteAsync("""
-            UPDATE conversations SET state = 'resolved', resolved_at = @now, updated_at = @now, waiting_since = NULL
-            WHERE id = @conversationId AND state <> 'resolved'
-            """, new { conversationId, now = clock.GetUtcNow().ToUnixTimeMilliseconds() }, ct);
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var changed = await db.InTransactionAsync(async (c, t) =>
+        {
+            var changed = await c.ExecuteAsync("""
+                UPDATE conversations SET state = 'resolved', resolved_at = @now, updated_at = @now, waiting_since = NULL
+                WHERE id = @conversationId AND state <> 'resolved'
+                """, new { conversationId, now }, t);
+            if (changed > 0)
+                await Integrations.Outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationResolved, conversationId, now);
+            return changed;
+        }, ct);
         var result = await GetAsync(user, conversationId, ct);
         if (changed > 0)
         {

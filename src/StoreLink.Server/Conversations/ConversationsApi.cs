@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
 using StoreLink.Server.Http;
+using StoreLink.Server.Integrations;
 
 namespace StoreLink.Server.Conversations;
 
@@ -17,7 +18,7 @@ public static class ConversationsApi
             TypedResults.Ok(await actions.GetAsync(user, id, ct)));
         group.MapGet("/{id}/messages", async (string id, long? after_seq, long? before_seq, int? limit, CurrentUser user, ConversationActions actions, CancellationToken ct) =>
             TypedResults.Ok(await actions.HistoryAsync(user, id, after_seq, before_seq, limit, ct)));
-        group.MapPost("/{id}/messages", SendAsync);
+        group.MapPost("/{id}/messages", SendAsync).WithIdempotency();
         group.MapPost("/{id}/resolve", async (string id, CurrentUser user, ConversationActions actions, CancellationToken ct) =>
             TypedResults.Ok(await actions.ResolveAsync(user, id, ct)));
         group.MapPost("/{id}/read", async (string id, WatermarkRequest body, CurrentUser user, MessageActions actions, CancellationToken ct) =>

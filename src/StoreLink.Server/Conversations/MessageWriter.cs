@@ -280,6 +280,7 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
                 WHERE excluded.read_seq > conversation_members.read_seq OR excluded.delivered_seq > conversation_members.delivered_seq
                 RETURNING read_seq, delivered_seq
                 """, "conversation", "user", "userKind", "read", "delivered", "now");
+            Subscribed = Command(Integrations.Outbox.MessageCreatedSubscribedSql, "org");
         }
 
         public DbConnection Connection { get; }
@@ -287,6 +288,7 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
         public DbCommand TakeSeq { get; }
         public DbCommand Insert { get; }
         public DbCommand Mark { get; }
+        public DbCommand Subscribed { get; }
 
         private DbCommand Command(string sql, params string[] parameters)
         {
@@ -303,7 +305,7 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
 
         public void Use(DbTransaction transaction)
         {
-            foreach (var command in new[] { FindId, TakeSeq, Insert, Mark })
+            foreach (var command in new[] { FindId, TakeSeq, Insert, Mark, Subscribed })
                 command.Transaction = transaction;
         }
 
@@ -316,7 +318,7 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
 
         public void Dispose()
         {
-            foreach (var command in new[] { FindId, TakeSeq, Insert, Mark })
+            foreach (var command in new[] { FindId, TakeSeq, Insert, Mark, Subscribed })
                 command.Dispose();
             Connection.Dispose();
         }
@@ -362,6 +364,9 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
             Id = m.Id, ConversationId = conversationId, Seq = seq, SenderId = m.SenderId, SenderKind = m.SenderKind, SenderName = m.SenderName,
             ClientMsgId = m.ClientMsgId, Kind = m.Kind, Body = m.Body, CreatedAt = m.CreatedAt,
         }.ToDto();
+        // Outbound webhooks: message.created into the outbox, in this transaction, when the organization subscribed.
+        if (m.Conversation.Kind == ConversationKinds.Service && Statements.With(s.Subscribed, m.Conversation.OrgId).ExecuteScalar() is not (null or DBNull))
+            Integrations.Outbox.MessageCreated(s.Connection, t, m.Conversation, message);
         // The audience as committed: an assignment that changed since the send was checked counts.
         var audience = m.Conversation.Kind == ConversationKinds.Service
             ? m.Conversation.Audience(null, assignee, JsonSerializer.Deserialize<string[]>(watchers) ?? [])

@@ -64,20 +64,25 @@ public sealed class Csat(Db db, Access access, Router router, IEventBus bus, Tim
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var args = new { conversationId, resolvedAt, storeId, assigneeId, rating = body.Rating, comment, now };
         // One row per resolution; a double tap or a second device inserts nothing and updates the same row.
-        var first = await db.ExecuteAsync("""
-            INSERT INTO csat_ratings (conversation_id, resolved_at, store_id, agent_id, rating, comment, created_at)
-            VALUES (@conversationId, @resolvedAt, @storeId, @assigneeId, @rating, @comment, @now)
-            ON CONFLICT (conversation_id, resolved_at) DO NOTHING
-            """, args, ct) > 0;
-        if (!first)
-            await db.ExecuteAsync("""
-                UPDATE csat_ratings SET rating = @rating, comment = @comment, created_at = @now
-                WHERE conversation_id = @conversationId AND resolved_at = @resolvedAt
-                """, args, ct);
-        if (first)
-            await router.PostSystemAsync(conversation.Facts, "感谢您的评价！", ct);
         var rating = new CsatDto(conversationId, assigneeId, body.Rating!.Value, comment,
             DateTimeOffset.FromUnixTimeMilliseconds(resolvedAt.Value), DateTimeOffset.FromUnixTimeMilliseconds(now));
+        var first = await db.InTransactionAsync(async (c, t) =>
+        {
+            var first = await c.ExecuteAsync("""
+                INSERT INTO csat_ratings (conversation_id, resolved_at, store_id, agent_id, rating, comment, created_at)
+                VALUES (@conversationId, @resolvedAt, @storeId, @assigneeId, @rating, @comment, @now)
+                ON CONFLICT (conversation_id, resolved_at) DO NOTHING
+                """, args, t) > 0;
+            if (!first)
+                await c.ExecuteAsync("""
+                    UPDATE csat_ratings SET rating = @rating, comment = @comment, created_at = @now
+                    WHERE conversation_id = @conversationId AND resolved_at = @resolvedAt
+                    """, args, t);
+            await Integrations.Outbox.EnqueueAsync(c, t, WebhookEventTypes.CsatGiven, conversation.Facts.OrgId, storeId, new { rating }, now);
+            return first;
+        }, ct);
+        if (first)
+            await router.PostSystemAsync(conversation.Facts, "感谢您的评价！", ct);
         // The agent and the store's managers see the rating arrive.
         await bus.PublishAsync(new RealtimeEvent(RealtimeEventKind.Push,
             new Audience(assigneeId is null ? [] : [assigneeId], ManagersOf: storeId, OrgAdminsOf: conversation.Facts.OrgId),

@@ -69,10 +69,17 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
     /// <summary>A staff member answering a conversation nobody serves takes it.</summary>
     public async Task ClaimAsync(ConversationFacts facts, string staffId, CancellationToken ct)
     {
-        var changed = await db.ExecuteAsync("""
-            UPDATE conversations SET assignee_id = @staffId, assigned_at = @now, waiting_since = NULL
-            WHERE id = @id AND assignee_id IS NULL AND state <> 'resolved'
-            """, new { staffId, now = Now, id = facts.Id }, ct);
+        var now = Now;
+        var changed = await db.InTransactionAsync(async (c, t) =>
+        {
+            var changed = await c.ExecuteAsync("""
+                UPDATE conversations SET assignee_id = @staffId, assigned_at = @now, waiting_since = NULL
+                WHERE id = @id AND assignee_id IS NULL AND state <> 'resolved'
+                """, new { staffId, now, id = facts.Id }, t);
+            if (changed > 0)
+                await Integrations.Outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationAssigned, facts.Id, now);
+            return changed;
+        }, ct);
         if (changed > 0)
             await PublishConversationAsync(facts.Id, facts, ct);
     }
@@ -141,6 +148,7 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
                 """, new { staffId = agent.StaffId, now, id = conversation.Id }, t);
             if (changed == 0)
                 continue;
+            await Integrations.Outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationAssigned, conversation.Id, now);
             if (queue is not null && queue.Strategy == "round_robin")
             {
                 queue.RrCursor = agent.StaffId;

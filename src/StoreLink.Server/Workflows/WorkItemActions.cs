@@ -126,6 +126,7 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
                     }, true, initial.Urgent));
                     await notifier.ScheduleCardAsync(c, t, item.Id, store, initial.Urgent);
                     await notifier.ScheduleReminderAsync(c, t, item.Id, initial, item.StateEnteredAt);
+                    await OutboxAsync(c, t, item.Id, null, null, ct);
                 }, ct);
                 break;
             }
@@ -486,6 +487,7 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
                 await AppendAsync(c, t, item.Id, ActorOf(user), change);
                 if (change.Card)
                     await notifier.ScheduleCardAsync(c, t, item.Id, store, change.Urgent);
+                await OutboxAsync(c, t, item.Id, item.State, change, ct);
             }, ct);
         }
         catch (NotApplied)
@@ -498,6 +500,24 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             throw ApiException.Conflict(current != item.State ? "The work item changed meanwhile; look at it again." : "This was already done.");
         }
         await AfterChangeAsync(item.Id, ct);
+    }
+
+    /// <summary>
+    /// The change's webhook events, in its transaction, with the item as staff see it: created; a customer action;
+    /// and a state change whoever made it (<paramref name="fromState"/> null: the item was just created).
+    /// </summary>
+    private async Task OutboxAsync(DbConnection c, DbTransaction t, string workItemId, string? fromState, Change? change, CancellationToken ct)
+    {
+        var row = await c.QuerySingleAsync<WorkItemRow>($"SELECT {WorkItemRow.Columns} FROM work_items WHERE id = @workItemId", new { workItemId }, t);
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var view = (await ViewAsync(null, [row], ct))[0];
+        if (fromState is null)
+            await Integrations.Outbox.EnqueueAsync(c, t, WebhookEventTypes.WorkItemCreated, row.OrgId, row.StoreId, new { work_item = view }, now);
+        if (change?.Kind == "customer_action")
+            await Integrations.Outbox.EnqueueAsync(c, t, WebhookEventTypes.CustomerActionTaken, row.OrgId, row.StoreId, new { work_item = view, action = change.Data }, now);
+        if (fromState is not null && row.State != fromState)
+            await Integrations.Outbox.EnqueueAsync(c, t, WebhookEventTypes.WorkItemStateChanged, row.OrgId, row.StoreId,
+                new { work_item = view, from = fromState, to = row.State }, now);
     }
 
     private async Task AfterChangeAsync(string workItemId, CancellationToken ct)

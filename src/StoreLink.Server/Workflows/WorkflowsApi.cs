@@ -1,4 +1,5 @@
 using StoreLink.Server.Accounts;
+using StoreLink.Server.Integrations;
 
 namespace StoreLink.Server.Workflows;
 
@@ -25,7 +26,7 @@ public static class WorkflowsApi
         {
             var item = await items.CreateAsync(user, body, ct);
             return TypedResults.Created($"/v1/work-items/{item.Id}", item);
-        });
+        }).WithIdempotency();
         api.MapGet("/work-items", async (string? store_id, string? state, string? category, string? assignee_id, string? kind, string? customer_id,
                 bool? overdue, bool? open, int? limit, CurrentUser user, WorkItemActions items, CancellationToken ct) =>
             TypedResults.Ok(await items.ListAsync(user, store_id, state, category, assignee_id, kind, customer_id, overdue, open, limit, ct)));
@@ -33,19 +34,19 @@ public static class WorkflowsApi
         item.MapGet("", async (string id, CurrentUser user, WorkItemActions items, CancellationToken ct) =>
             TypedResults.Ok(await items.GetAsync(user, id, ct)));
         item.MapPatch("", async (string id, UpdateWorkItemRequest body, CurrentUser user, WorkItemActions items, CancellationToken ct) =>
-            TypedResults.Ok(await items.UpdateAsync(user, id, body, ct)));
+            TypedResults.Ok(await items.UpdateAsync(user, id, body, ct))).WithIdempotency();
         item.MapGet("/timeline", async (string id, CurrentUser user, WorkItemActions items, CancellationToken ct) =>
             TypedResults.Ok(await items.TimelineAsync(user, id, ct)));
         item.MapPost("/transition", async (string id, TransitionRequest body, CurrentUser user, WorkItemActions items, CancellationToken ct) =>
-            TypedResults.Ok(await items.TransitionAsync(user, id, body, ct)));
+            TypedResults.Ok(await items.TransitionAsync(user, id, body, ct))).WithIdempotency();
         item.MapPost("/follow", async (string id, CurrentUser user, WorkItemActions items, CancellationToken ct) =>
             TypedResults.Ok(await items.FollowAsync(user, id, follow: true, ct)));
         item.MapDelete("/follow", async (string id, CurrentUser user, WorkItemActions items, CancellationToken ct) =>
             TypedResults.Ok(await items.FollowAsync(user, id, follow: false, ct)));
         item.MapPost("/requests", async (string id, CreateRequestRequest body, CurrentUser user, WorkItemActions items, CancellationToken ct) =>
-            TypedResults.Created($"/v1/work-items/{id}", await items.CreateRequestAsync(user, id, body, ct)));
+            TypedResults.Created($"/v1/work-items/{id}", await items.CreateRequestAsync(user, id, body, ct))).WithIdempotency();
         item.MapPost("/actions", async (string id, CustomerActionRequest body, CurrentUser user, WorkItemActions items, CancellationToken ct) =>
-            TypedResults.Ok(await items.ActAsync(user, id, body, ct)));
+            TypedResults.Ok(await items.ActAsync(user, id, body, ct))).WithIdempotency();
         item.MapPost("/migrate", async (string id, MigrateRequest body, CurrentUser user, WorkItemActions items, CancellationToken ct) =>
             TypedResults.Ok(await items.MigrateAsync(user, id, body, ct)));
 

@@ -1,0 +1,51 @@
+using StoreLink.Server.Data;
+
+namespace StoreLink.Server.Integrations;
+
+public static class IntegrationsSetup
+{
+    public static WebApplicationBuilder AddIntegrations(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<WebhookOptions>().BindConfiguration("Webhooks")
+            .Validate(o => o.IsValid(), "Webhooks: times and limits must be positive; AllowedTargets are host names or CIDR ranges.").ValidateOnStart();
+        builder.Services.AddSingleton<WebhookTargets>();
+        builder.Services.AddSingleton<WebhookDispatcher>();
+        builder.Services.AddHostedService(s => s.GetRequiredService<WebhookDispatcher>());
+        builder.Services.AddSingleton<WebhookActions>();
+        builder.Services.AddHostedService<IntegrationsMaintenance>();
+        return builder;
+    }
+
+    public static void MapIntegrations(this IEndpointRouteBuilder app) => app.MapWebhooks();
+}
+
+/// <summary>Hourly: forgets idempotency keys past their 24 hours, and finished deliveries (with their attempts) after 30 days.</summary>
+internal sealed class IntegrationsMaintenance(Db db, TimeProvider clock, ILogger<IntegrationsMaintenance> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromHours(1), clock);
+        do
+        {
+            try
+            {
+                var now = clock.GetUtcNow();
+                await db.ExecuteAsync("DELETE FROM idempotency_keys WHERE started_at < @before",
+                    new { before = (now - IdempotencyFilter.Lifetime).ToUnixTimeMilliseconds() }, stoppingToken);
+                var before = now.AddDays(-30).ToUnixTimeMilliseconds();
+                await db.InTransactionAsync(async (c, t) =>
+                {
+                    await Dapper.SqlMapper.ExecuteAsync(c, """
+                        DELETE FROM webhook_attempts WHERE (subscription_id, event_id) IN
+                            (SELECT subscription_id, event_id FROM webhook_deliveries WHERE status <> 'pending' AND finished_at < @before)
+                        """, new { before }, t);
+                    await Dapper.SqlMapper.ExecuteAsync(c, "DELETE FROM webhook_deliveries WHERE status <> 'pending' AND finished_at < @before", new { before }, t);
+                }, stoppingToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning(e, "Integrations maintenance failed; will retry in an hour");
+            }
+        } while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+}

@@ -1,0 +1,112 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Options;
+
+namespace StoreLink.Server.Integrations;
+
+/// <summary>A webhook target the server refuses to call (a non-public address, SSRF).</summary>
+public sealed class WebhookTargetRefusedException(string message) : Exception(message);
+
+/// <summary>
+/// SSRF rules for webhook targets: only public unicast addresses, unless the operator allows private ones
+/// (<c>Webhooks:AllowPrivateTargets</c>) or names hosts or ranges (<c>Webhooks:AllowedTargets</c>). Checked when a
+/// subscription is saved and again on every connection, against the addresses the connection really uses, since DNS
+/// can change between the two (rebinding).
+/// </summary>
+public sealed class WebhookTargets(IOptionsMonitor<WebhookOptions> options)
+{
+    private static readonly IPNetwork[] NonPublic = [.. new[]
+    {
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24",
+        "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+        "::/128", "::1/128", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32", "fc00::/7", "fe80::/10", "ff00::/8",
+    }.Select(IPNetwork.Parse)];
+
+    public static bool IsPublic(IPAddress address)
+    {
+        if (address.IsIPv4MappedToIPv6)
+            address = address.MapToIPv4();
+        return !NonPublic.Any(n => n.Contains(address));
+    }
+
+    /// <summary>Whether the server may connect to <paramref name="address"/> for <paramref name="host"/>.</summary>
+    public bool IsAllowed(string host, IPAddress address)
+    {
+        var o = options.CurrentValue;
+        if (o.AllowPrivateTargets || IsPublic(address))
+            return true;
+        if (address.IsIPv4MappedToIPv6)
+            address = address.MapToIPv4();
+        foreach (var allowed in o.AllowedTargets)
+        {
+            if (allowed.Contains('/') ? IPNetwork.Parse(allowed).Contains(address) : string.Equals(allowed.Trim().TrimEnd('.'), host.TrimEnd('.'), StringComparison.OrdinalIgnoreCase))
+                return true;
+        }
+        return false;
+    }
+
+    private static async Task<IPAddress[]> LookupAsync(string host, CancellationToken ct)
+    {
+        if (IPAddress.TryParse(host.Trim('[', ']'), out var literal))
+            return [literal];
+        // A resolver that does not answer must not hold a request (or an attempt) for long.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(5));
+        try
+        {
+            return await Dns.GetHostAddressesAsync(host, timeout.Token);
+        }
+        catch (SocketException e)
+        {
+            throw new WebhookTargetRefusedException($"The host {host} cannot be resolved ({e.SocketErrorCode}).");
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new WebhookTargetRefusedException($"The host {host} could not be resolved in time.");
+        }
+    }
+
+    private static string Refusal(string host, IPAddress address) =>
+        $"The host {host} resolves to a non-public address ({address}); an operator may allow it with Webhooks:AllowPrivateTargets or Webhooks:AllowedTargets.";
+
+    /// <summary>The addresses of <paramref name="host"/> the server may use; refused when there is none.</summary>
+    public async Task<IPAddress[]> ResolveAsync(string host, CancellationToken ct)
+    {
+        var addresses = await LookupAsync(host, ct);
+        if (addresses.Length == 0)
+            throw new WebhookTargetRefusedException($"The host {host} has no address.");
+        var allowed = addresses.Where(a => IsAllowed(host, a)).ToArray();
+        return allowed.Length > 0 ? allowed : throw new WebhookTargetRefusedException(Refusal(host, addresses[0]));
+    }
+
+    /// <summary>When a subscription is saved every address of its host must be allowed, not just one.</summary>
+    public async Task CheckAsync(Uri url, CancellationToken ct)
+    {
+        var host = url.IdnHost;
+        var addresses = await LookupAsync(host, ct);
+        if (addresses.Length == 0)
+            throw new WebhookTargetRefusedException($"The host {host} has no address.");
+        if (addresses.FirstOrDefault(a => !IsAllowed(host, a)) is { } refused)
+            throw new WebhookTargetRefusedException(Refusal(host, refused));
+    }
+
+    /// <summary>
+    /// The handler's connect step: resolve, keep the allowed addresses, connect to one of them. Connecting to exactly
+    /// the addresses that were checked closes the gap between a check and the connection's own DNS look-up.
+    /// </summary>
+    public async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken ct)
+    {
+        var allowed = await ResolveAsync(context.DnsEndPoint.Host, ct);
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(allowed, context.DnsEndPoint.Port, ct);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+}
