@@ -22,6 +22,7 @@ public sealed class TestDatabases : IAsyncLifetime
 
     public static readonly string Root = Path.Combine(Path.GetTempPath(), "storelink-tests", Guid.NewGuid().ToString("N")[..12]);
     private static readonly SemaphoreSlim TemplateLock = new(1, 1);
+    private static readonly SemaphoreSlim ProbeLock = new(1, 1);
     private static string? _sqliteTemplate;
     private static string? _postgresTemplate;
     private static bool? _postgresAvailable;
@@ -105,7 +106,15 @@ public sealed class TestDatabases : IAsyncLifetime
 
     public static async Task RequirePostgresAsync()
     {
-        _postgresAvailable ??= await CanConnectAsync();
+        await ProbeLock.WaitAsync(); // one probe for the whole run, not one per test that starts at once
+        try
+        {
+            _postgresAvailable ??= await CanConnectAsync();
+        }
+        finally
+        {
+            ProbeLock.Release();
+        }
         if (_postgresAvailable.Value)
             return;
         var message = $"PostgreSQL is not reachable at '{new NpgsqlConnectionStringBuilder(PostgresServer) { Password = null }}'; set STORELINK_TEST_POSTGRES.";
@@ -116,15 +125,21 @@ public sealed class TestDatabases : IAsyncLifetime
 
     private static async Task<bool> CanConnectAsync()
     {
-        try
+        // A server that is there but slow to answer (a busy machine) gets a few tries before its half is given up.
+        for (var attempt = 1; ; attempt++)
         {
-            await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(PostgresServer) { Timeout = 3, Database = "postgres" }.ConnectionString);
-            await connection.OpenAsync();
-            return true;
-        }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
-        {
-            return false;
+            try
+            {
+                await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(PostgresServer) { Timeout = 5, Database = "postgres", Pooling = false }.ConnectionString);
+                await connection.OpenAsync();
+                return true;
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+            {
+                if (attempt == 3)
+                    return false;
+                await Task.Delay(TimeSpan.FromSeconds(1));
+            }
         }
     }
 
