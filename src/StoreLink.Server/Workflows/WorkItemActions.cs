@@ -359,6 +359,11 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
         var note = v.MaxLength("note", body.Note, 1000);
         v.ThrowIfAny();
         var photos = await CheckAttachmentsAsync(user, body.AttachmentIds, ct);
+        // They are posted as the customer's own image messages, and a message references only what its sender uploaded.
+        if (photos.Count > 0 && (await db.QueryAsync<string>($"SELECT uploader_id FROM attachments WHERE {db.Dialect.In("id", "@photos")}", new { photos }, ct))
+                .Any(u => u != user.Id))
+            throw new ApiException(ErrorCodes.InvalidRequest, "The request is not valid.",
+                new Dictionary<string, string[]> { ["attachment_ids"] = ["Photos you uploaded."] });
         if (key is "approve" or "decline")
         {
             var request = requestId is null ? null : await db.QuerySingleOrDefaultAsync<RequestRow>(
