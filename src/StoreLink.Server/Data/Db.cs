@@ -116,12 +116,14 @@ public sealed class Db : IAsyncDisposable
             }
             catch (Npgsql.PostgresException e) when (e.SqlState is "40001" or "40P01" && attempt < MaxAttempts)
             {
-                await Task.Delay(Random.Shared.Next(1, 10 * attempt), ct);
+                // Contenders for one row commit one per round: back off exponentially (with jitter, up to half a
+                // second) so that ten writers at once on a busy machine all get through instead of running out of tries.
+                await Task.Delay(Random.Shared.Next(1, Math.Min(5 << Math.Min(attempt, 7), 500)), ct);
             }
         }
     }
 
-    private const int MaxAttempts = 8;
+    private const int MaxAttempts = 25;
 
     public Task InTransactionAsync(Func<DbConnection, DbTransaction, Task> work, CancellationToken ct = default) =>
         InTransactionAsync<bool>(async (c, t) => { await work(c, t); return true; }, ct);

@@ -244,12 +244,33 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
         var assigned = changes.ContainsKey("assignee_id") || changes.ContainsKey("team");
         await CommitAsync(user, item, new Change(assigned ? "assigned" : "updated", changes, Card: assigned, Urgent: false), async (c, t) =>
         {
+            // Only what this request changes, onto the row as it is now (the version bump locked it): a concurrent
+            // change of other members, such as the customer's new address, is kept.
+            var current = await c.QuerySingleAsync<WorkItemRow>($"SELECT {WorkItemRow.Columns} FROM work_items WHERE id = @Id", item, t);
+            if (body.Title is not null)
+                current.Title = item.Title;
+            if (body.Category is not null)
+                current.Category = item.Category;
+            if (body.Priority is not null)
+                current.Priority = item.Priority;
+            if (body.Team is not null)
+                current.Team = item.Team;
+            if (body.DueAt is not null)
+                current.DueAt = item.DueAt;
+            if (changes.ContainsKey("assignee_id"))
+                current.AssigneeId = item.AssigneeId;
+            if (body.Fields is not null)
+            {
+                var merged = new Validation();
+                current.Fields = JsonSerializer.Serialize(CheckFields(merged, body.Fields, current.FieldMap));
+                merged.ThrowIfAny();
+            }
             await c.ExecuteAsync("""
                 UPDATE work_items SET title = @Title, category = @Category, priority = @Priority, fields = @Fields, team = @Team, due_at = @DueAt, assignee_id = @AssigneeId
                 WHERE id = @Id
-                """, item, t);
-            if (item.AssigneeId is not null)
-                await c.ExecuteAsync("INSERT INTO work_item_followers (work_item_id, staff_id) VALUES (@Id, @AssigneeId) ON CONFLICT DO NOTHING", item, t);
+                """, current, t);
+            if (changes.ContainsKey("assignee_id") && current.AssigneeId is not null)
+                await c.ExecuteAsync("INSERT INTO work_item_followers (work_item_id, staff_id) VALUES (@Id, @AssigneeId) ON CONFLICT DO NOTHING", current, t);
             return true;
         }, ct);
         return await GetAsync(user, item.Id, ct);
@@ -339,6 +360,11 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
         var note = v.MaxLength("note", body.Note, 1000);
         v.ThrowIfAny();
         var photos = await CheckAttachmentsAsync(user, body.AttachmentIds, ct);
+        // They are posted as the customer's own image messages, and a message references only what its sender uploaded.
+        if (photos.Count > 0 && (await db.QueryAsync<string>($"SELECT uploader_id FROM attachments WHERE {db.Dialect.In("id", "@photos")}", new { photos }, ct))
+                .Any(u => u != user.Id))
+            throw new ApiException(ErrorCodes.InvalidRequest, "The request is not valid.",
+                new Dictionary<string, string[]> { ["attachment_ids"] = ["Photos you uploaded."] });
         if (key is "approve" or "decline")
         {
             var request = requestId is null ? null : await db.QuerySingleOrDefaultAsync<RequestRow>(
@@ -379,7 +405,9 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
                 {
                     if (address is null)
                         return 1;
-                    var fields = item.FieldMap;
+                    // The fields as they are now, not as read before the transaction: a concurrent staff edit stays.
+                    var fields = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(
+                        await c.QuerySingleAsync<string>("SELECT fields FROM work_items WHERE id = @id", new { id = item.Id }, t)) ?? [];
                     fields["address"] = JsonSerializer.SerializeToElement(address);
                     return await c.ExecuteAsync("UPDATE work_items SET fields = @fields WHERE id = @id AND state = @state",
                         new { fields = JsonSerializer.Serialize(fields), id = item.Id, state = item.State }, t);

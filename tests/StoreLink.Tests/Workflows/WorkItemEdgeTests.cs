@@ -1,0 +1,62 @@
+using StoreLink.Tests.Infrastructure;
+
+namespace StoreLink.Tests.Workflows;
+
+/// <summary>
+/// Edges of work items: lists count only what the caller may see (a busy store does not crowd a quiet one out of the
+/// page), and photos posted in the customer's name are the customer's own.
+/// </summary>
+public sealed class WorkItemEdgeTests
+{
+    public static TheoryData<string> Databases => TestDatabases.Both;
+
+    [Theory, MemberData(nameof(Databases))]
+    public async Task A_staff_list_without_a_store_is_limited_after_leaving_out_other_stores(string db)
+    {
+        await using var app = await StoreLinkApp.CreateAsync(db);
+        var shoesAgent = await app.LoginAsync("agent.shoes@demo.local");
+        var digitalAgent = await app.LoginAsync("agent.digital@demo.local");
+        var admin = await app.LoginAsync("admin@demo.local");
+        var customer = (await (await app.VisitorAsync("demo-shoes")).GetJsonAsync("/v1/me")).Str("id");
+        var stores = (await admin.GetJsonAsync("/v1/stores")).Json.EnumerateArray().ToDictionary(s => s.GetProperty("store_key").GetString()!, s => s.GetProperty("id").GetString()!);
+
+        var shoes = await shoesAgent.PostJsonAsync("/v1/work-items", new { store_id = stores["demo-shoes"], kind = "care_job", customer_id = customer, title = "麂皮靴清洁" });
+        Assert.Equal(201, shoes.Status);
+        app.Clock.Advance(TimeSpan.FromSeconds(1));
+        foreach (var title in new[] { "手机进水", "平板碎屏" })
+            Assert.Equal(201, (await digitalAgent.PostJsonAsync("/v1/work-items", new { store_id = stores["demo-digital"], kind = "ticket", customer_id = customer, title })).Status);
+
+        // The newest items are the digital store's; the shoe store's agent still gets their own on a page of one.
+        var page = (await shoesAgent.GetJsonAsync("/v1/work-items?limit=1")).Json.EnumerateArray().ToList();
+        Assert.Equal([shoes.Str("id")], page.Select(i => i.GetProperty("id").GetString()));
+        Assert.Equal(2, (await digitalAgent.GetJsonAsync("/v1/work-items?limit=2")).Json.GetArrayLength());
+        Assert.Equal(2, (await admin.GetJsonAsync("/v1/work-items?limit=2")).Json.GetArrayLength());
+    }
+
+    [Theory, MemberData(nameof(Databases))]
+    public async Task A_customer_action_posts_only_photos_the_customer_uploaded(string db)
+    {
+        await using var app = await StoreLinkApp.CreateAsync(db);
+        var tech = await app.LoginAsync("tech.shoes@demo.local");
+        var admin = await app.LoginAsync("admin@demo.local");
+        var store = (await admin.GetJsonAsync("/v1/stores")).Json.EnumerateArray().Single(s => s.GetProperty("store_key").GetString() == "demo-shoes").GetProperty("id").GetString();
+        var customer = await app.VisitorAsync("demo-shoes");
+        var conversation = (await customer.PostJsonAsync("/v1/conversations", new { store_key = "demo-shoes" })).Str("id");
+        var job = (await tech.PostJsonAsync("/v1/work-items", new { store_id = store, kind = "care_job", customer_id = (await customer.GetJsonAsync("/v1/me")).Str("id"), title = "帆布鞋清洁", conversation_id = conversation })).Str("id");
+        foreach (var to in new[] { "deep_cleaning", "conditioning", "ready_for_pickup" })
+            Assert.Equal(200, (await tech.PostJsonAsync($"/v1/work-items/{job}/transition", new { to })).Status);
+        // The technician's photo reaches the chat with an extra-work request, so the customer may see it, but it is not theirs to post.
+        var theirs = (await Conversations.AttachmentTests.UploadAsync(tech, Conversations.AttachmentTests.Png, "鞋.png", "image/png")).Str("id");
+        Assert.Equal(201, (await tech.PostJsonAsync($"/v1/work-items/{job}/requests", new { title = "鞋带更换", price = "10", attachment_ids = new[] { theirs } })).Status);
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while ((await customer.GetAsync($"/v1/attachments/{theirs}")).StatusCode != System.Net.HttpStatusCode.OK)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "The request's photo never reached the chat.");
+            await Task.Delay(50);
+        }
+        var refused = await customer.PostJsonAsync($"/v1/work-items/{job}/actions", new { action = "rework", note = "还有污渍", attachment_ids = new[] { theirs } });
+        Assert.Equal((400, "invalid_request"), (refused.Status, refused.Code));
+        var mine = (await Conversations.AttachmentTests.UploadAsync(customer, Conversations.AttachmentTests.Png, "污渍.png", "image/png")).Str("id");
+        Assert.Equal(200, (await customer.PostJsonAsync($"/v1/work-items/{job}/actions", new { action = "rework", note = "还有污渍", attachment_ids = new[] { mine } })).Status);
+    }
+}
