@@ -5,6 +5,7 @@ using StoreLink.Server.Desk;
 using StoreLink.Server.Host;
 using StoreLink.Server.Http;
 using StoreLink.Server.Realtime;
+using StoreLink.Server.Web.Widget;
 using StoreLink.Server.Workflows;
 
 // `--demo` seeds the demo outside Development; `admin …` runs an administrative command and exits.
@@ -40,6 +41,7 @@ app.MapConversationsFeature();
 app.MapRealtime();
 app.MapDesk();
 app.MapWorkflows();
+app.MapWidget();
 
 app.PrintBannerOnStart();
 await app.RunAsync();

@@ -152,7 +152,7 @@ public sealed class BrowserSession : IAsyncDisposable
         page.Console += (_, message) =>
         {
             if (message.Type == "error")
-                _errors.Enqueue($"console: {message.Text}");
+                _errors.Enqueue($"console: {message.Text} ({message.Location})");
         };
         page.PageError += (_, error) => _errors.Enqueue($"page error: {error}");
         return page;
