@@ -125,7 +125,7 @@ public sealed record BrowserSessionOptions
 
     public double Longitude { get; init; } = 114.0579;
 
-    /// <summary>Further origins (e.g. a host page's) that get microphone and geolocation permission.</summary>
+    /// <summary>Further origins that get microphone and geolocation permission (secure ones only: https or loopback; Chromium refuses others).</summary>
     public IReadOnlyList<string> Origins { get; init; } = [];
 }
 

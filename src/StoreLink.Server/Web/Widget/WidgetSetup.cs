@@ -8,9 +8,12 @@ using StoreLink.Server.Desk;
 
 namespace StoreLink.Server.Web.Widget;
 
-/// <summary>A store's public face for the widget: name, hours in its time zone, open now, the next opening.</summary>
+/// <summary>
+/// A store's public face for the widget: name, hours in its time zone, open now, the next opening, and the server's
+/// time (the widget words "today"/"tomorrow" against it, not against the device's clock).
+/// </summary>
 public sealed record StoreProfileDto(string Id, string StoreKey, string Name, string TimeZone,
-    IReadOnlyDictionary<string, IReadOnlyList<HoursRange>> BusinessHours, bool OpenNow, DateTimeOffset? OpensAt);
+    IReadOnlyDictionary<string, IReadOnlyList<HoursRange>> BusinessHours, bool OpenNow, DateTimeOffset? OpensAt, DateTimeOffset Now);
 
 /// <summary>
 /// The customer widget: <c>/widget.js</c> (the one script tag a host page embeds), the standalone page
@@ -38,7 +41,7 @@ public static class WidgetSetup
             var now = clock.GetUtcNow();
             var open = !hours.HasHours || hours.IsOpen(now);
             return TypedResults.Ok(new StoreProfileDto(store.Id, store.StoreKey, store.Name, store.TimeZone, WeeklyHours.Parse(store.BusinessHours),
-                open, open ? null : hours.NextOpening(now)));
+                open, open ? null : hours.NextOpening(now), now));
         }).WithTags("Widget");
     }
 

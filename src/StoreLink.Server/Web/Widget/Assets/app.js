@@ -6,6 +6,7 @@ import { Api, ApiError } from "./api.js";
 import { Realtime } from "./realtime.js";
 import { Outbox, newClientMsgId, putBlob, getBlob } from "./outbox.js";
 import { pickLanguage, strings } from "./i18n.js";
+import { localStore, HostStore, MemoryStore } from "./storage.js";
 import { el, formatClock, formatOpening, jwtSubject, amapUrl } from "./dom.js";
 
 const params = new URLSearchParams(location.search);
@@ -18,6 +19,7 @@ document.documentElement.lang = lang;
 const api = new Api();
 const realtime = new Realtime(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/ws`);
 const storagePrefix = `storelink:${storeKey}:`;
+let storage = localStore() ?? new MemoryStore();
 
 const state = {
   profile: null,
@@ -122,6 +124,7 @@ function handshakeWithHost() {
       window.removeEventListener("message", onInit);
       clearTimeout(timer);
       setVisible(!!event.data.open);
+      if (!localStore()) storage = new HostStore(event.data.storage, (message) => window.parent.postMessage(message, "*"));
       resolve(event.data.token || null);
     });
     window.parent.postMessage({ type: "storelink:hello" }, "*");
@@ -136,7 +139,7 @@ window.addEventListener("message", async (event) => {
     identityToken = data.token;
     await boot();
   } else if (data.type === "storelink:logout") {
-    localStorage.removeItem(storagePrefix + "auth");
+    storage.removeItem(storagePrefix + "auth");
     identityToken = null;
     await boot();
   }
@@ -151,6 +154,7 @@ async function boot() {
   ui.list.replaceChildren();
   try {
     state.profile = await api.get(`/v1/stores/by-key/${encodeURIComponent(storeKey)}/profile`);
+    state.profileAt = performance.now();
   } catch (e) {
     if (e instanceof ApiError && e.status === 404) {
       ui.empty.textContent = t("store_missing");
@@ -162,7 +166,7 @@ async function boot() {
   ui.title.textContent = state.profile.name;
   document.title = state.profile.name;
   await signIn();
-  state.outbox = new Outbox(`${storagePrefix}${state.me.id}:outbox`);
+  state.outbox = new Outbox(storage, `${storagePrefix}${state.me.id}:outbox`);
   await loadConversation();
   renderStatus();
   refreshPresence();
@@ -194,7 +198,7 @@ async function signIn() {
   } catch (e) {
     if (!(e instanceof ApiError) || e.status !== 401) throw e;
     // The token was revoked or expired: a customer signs in again with its identity token, a visitor starts anew.
-    localStorage.removeItem(storagePrefix + "auth");
+    storage.removeItem(storagePrefix + "auth");
     if (identityToken && auth.kind === "customer") {
       const answer = await api.post("/v1/auth/customer", { store_key: storeKey, identity_token: identityToken });
       writeJson("auth", { token: answer.access_token, kind: "customer", sub: jwtSubject(identityToken), user: answer.user });
@@ -285,7 +289,7 @@ realtime.addEventListener("state", (event) => {
 
 realtime.addEventListener("unauthorized", async () => {
   // 4001: this token is dead. Sign in again (boot reconnects with the new token), never reuse it.
-  localStorage.removeItem(storagePrefix + "auth");
+  storage.removeItem(storagePrefix + "auth");
   await boot().catch(() => toast(t("error_session")));
 });
 
@@ -409,7 +413,7 @@ async function enqueueFile(blob, kind, extra) {
 
 function enqueue(message, clientMsgId = newClientMsgId(), blob = null) {
   const entry = { client_msg_id: clientMsgId, kind: message.kind, body: message.body, upload: message.upload ?? null,
-    state: "pending", created_at: new Date().toISOString() };
+    state: "pending", created_at: serverNow() };
   state.outbox.add(entry);
   if (blob) localBlobs.set(clientMsgId, blob);
   renderPending(entry);
@@ -798,10 +802,15 @@ function renderActions(message) {
 }
 
 // ---------- status, queue, receipts ----------
+// The server's clock as of now: its time at the last profile fetch plus what passed on this device since.
+function serverNow() {
+  return new Date(Date.parse(state.profile.now) + (performance.now() - state.profileAt)).toISOString();
+}
+
 function renderStatus() {
   const profile = state.profile;
   const hours = profile.open_now ? t("open_now")
-    : profile.opens_at ? t("closed_until", { time: formatOpening(profile.opens_at, profile.time_zone, t, lang) }) : t("closed");
+    : profile.opens_at ? t("closed_until", { time: formatOpening(profile.opens_at, profile.time_zone, t, lang, serverNow()) }) : t("closed");
   ui.status.textContent = `${hours} · ${state.staffOnline ? t("online") : t("offline_staff")}`;
   ui.presenceDot.classList.toggle("sl-on", !!state.staffOnline);
 }
@@ -814,6 +823,7 @@ async function refreshPresence() {
     ]);
     state.staffOnline = presence.online;
     state.profile = profile;
+    state.profileAt = performance.now();
     renderStatus();
   } catch {
     /* offline: keep what we showed */
@@ -836,7 +846,7 @@ function renderQueue() {
     return;
   }
   const lines = [queue.position === 1 ? t("queue_next") : t("queue_position", { ahead: queue.position - 1, position: queue.position })];
-  if (queue.opens_at) lines.push(t("queue_opens", { time: formatOpening(queue.opens_at, state.profile.time_zone, t, lang) }));
+  if (queue.opens_at) lines.push(t("queue_opens", { time: formatOpening(queue.opens_at, state.profile.time_zone, t, lang, serverNow()) }));
   else if (queue.estimated_wait_seconds != null) lines.push(t("queue_wait", { minutes: Math.max(1, Math.round(queue.estimated_wait_seconds / 60)) }));
   ui.queue.replaceChildren(...lines.map((line) => el("div", {}, line)));
   ui.queue.hidden = false;
@@ -923,11 +933,11 @@ function scrollToEnd(force = false) {
 }
 
 function readJson(name) {
-  try { return JSON.parse(localStorage.getItem(storagePrefix + name)); } catch { return null; }
+  try { return JSON.parse(storage.getItem(storagePrefix + name)); } catch { return null; }
 }
 
 function writeJson(name, value) {
-  localStorage.setItem(storagePrefix + name, JSON.stringify(value));
+  storage.setItem(storagePrefix + name, JSON.stringify(value));
 }
 
 // For tests and the host page's console: what the widget holds.

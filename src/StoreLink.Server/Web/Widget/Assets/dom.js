@@ -17,12 +17,13 @@ export function formatClock(iso, lang) {
 }
 
 // "今天 09:00" / "明天 09:00" / "周一 09:00" in the store's time zone.
-export function formatOpening(iso, timeZone, t, lang) {
+export function formatOpening(iso, timeZone, t, lang, nowIso) {
   const at = new Date(iso);
   const day = (d) => new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" }).format(d);
   const time = new Intl.DateTimeFormat(lang, { timeZone, hour: "2-digit", minute: "2-digit", hour12: false }).format(at);
-  const today = day(new Date());
-  const tomorrow = day(new Date(Date.now() + 86400000));
+  const now = nowIso ? Date.parse(nowIso) : Date.now();
+  const today = day(new Date(now));
+  const tomorrow = day(new Date(now + 86400000));
   if (day(at) === today) return `${t("today")} ${time}`;
   if (day(at) === tomorrow) return `${t("tomorrow")} ${time}`;
   const weekday = new Intl.DateTimeFormat("en-US", { timeZone, weekday: "short" }).format(at).toLowerCase();

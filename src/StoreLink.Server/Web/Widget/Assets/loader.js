@@ -1,7 +1,8 @@
 // StoreLink widget loader: <script src="https://chat.example.com/widget.js" data-store="demo-digital"></script>
 // Adds a launcher button and a chat panel to the host page. The panel is an iframe of this server's /chat/{store}
-// page, so the host page's CSS and scripts cannot reach into it, and its socket and storage belong to this server's
-// origin (no CORS or Realtime:AllowedOrigins entry is needed). The launcher lives in a shadow root for the same reason.
+// page, so the host page's CSS and scripts cannot reach into it, and its socket belongs to this server's origin (no
+// CORS or Realtime:AllowedOrigins entry is needed). The launcher lives in a shadow root for the same reason. When the
+// browser blocks storage in third-party iframes, the panel keeps its session in this page's localStorage instead.
 (function () {
   "use strict";
   if (window.StoreLink && window.StoreLink.__loaded) return;
@@ -51,6 +52,18 @@
     button.title = t("launcher");
   }).catch(function () { /* the label is cosmetic */ });
 
+  var prefix = "storelink:" + store + ":";
+  function hostStorage() {
+    var snapshot = {};
+    try {
+      for (var i = 0; i < localStorage.length; i++) {
+        var key = localStorage.key(i);
+        if (key.indexOf(prefix) === 0) snapshot[key] = localStorage.getItem(key);
+      }
+    } catch (e) { /* no storage on the host page either */ }
+    return snapshot;
+  }
+
   function ensureFrame() {
     if (frame) return;
     frame = document.createElement("iframe");
@@ -86,7 +99,7 @@
     if (data.type === "storelink:hello") {
       frameReady = true;
       // The identity token travels by postMessage to this server's origin only, never in a URL.
-      post({ type: "storelink:init", token: pendingIdentify ? pendingIdentify.token : null, open: isOpen });
+      post({ type: "storelink:init", token: pendingIdentify ? pendingIdentify.token : null, open: isOpen, storage: hostStorage() });
       pendingIdentify = null;
     } else if (data.type === "storelink:unread") {
       var count = Number(data.count) || 0;
@@ -94,6 +107,12 @@
       badge.textContent = count > 99 ? "99+" : String(count);
     } else if (data.type === "storelink:close") {
       close();
+    } else if (data.type === "storelink:storage" && typeof data.key === "string" && data.key.indexOf(prefix) === 0) {
+      // The panel's own storage is blocked (third-party iframe): it keeps its session and outbox here.
+      try {
+        if (data.value === null) localStorage.removeItem(data.key);
+        else localStorage.setItem(data.key, String(data.value));
+      } catch (e) { /* blocked here too: the panel keeps them in memory */ }
     }
   });
 

@@ -1,11 +1,12 @@
 // Messages the customer wrote that the server has not acknowledged yet. Each gets its client_msg_id when it is
 // written and keeps it until the server's ok (or the same message in history) removes it, so resending after a drop
-// or a reload can never create a second message. Entries live in localStorage (per store and user); the bytes of an
+// or a reload can never create a second message. Entries live in the widget's storage (storage.js; per store and user); the bytes of an
 // attachment not yet uploaded live in IndexedDB under the same id.
 export class Outbox {
-  constructor(key) {
+  constructor(storage, key) {
+    this.storage = storage;
     this.key = key;
-    this.entries = load(key);
+    this.entries = load(storage, key);
   }
 
   list() { return [...this.entries]; }
@@ -38,12 +39,12 @@ export class Outbox {
   next() { return this.entries.find((e) => e.state !== "failed"); }
 
   save() {
-    try { localStorage.setItem(this.key, JSON.stringify(this.entries)); } catch { /* storage full or blocked: memory only */ }
+    try { this.storage.setItem(this.key, JSON.stringify(this.entries)); } catch { /* storage full: memory only */ }
   }
 }
 
-function load(key) {
-  try { return JSON.parse(localStorage.getItem(key) || "[]"); } catch { return []; }
+function load(storage, key) {
+  try { return JSON.parse(storage.getItem(key) || "[]"); } catch { return []; }
 }
 
 export function newClientMsgId() {

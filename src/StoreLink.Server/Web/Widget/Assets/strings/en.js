@@ -36,7 +36,7 @@ export default {
   net_connecting: "Connecting…",
   load_earlier: "Show earlier messages",
   queue_position: "{ahead} customer(s) ahead of you, you are number {position}",
-  queue_next: "You are next",
+  queue_next: "You are next, please hold on",
   queue_wait: "Estimated wait about {minutes} min",
   queue_opens: "The store opens {time}; we will answer you first thing",
   choose_topic: "What is it about?",
