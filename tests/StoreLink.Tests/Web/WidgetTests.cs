@@ -35,13 +35,19 @@ public sealed class WidgetTests
         await page.GetByTestId("location").ClickAsync();
         await Expect(Mine(page)).ToHaveCountAsync(4);
         await Expect(page.Locator(".sl-mine[data-id] .sl-location")).ToContainTextAsync("22.54310, 114.05790");
+        await page.GetByTestId("file-input").SetInputFilesAsync(new FilePayload
+        {
+            Name = "发票.txt", MimeType = "text/plain", Buffer = System.Text.Encoding.UTF8.GetBytes("订单 SO-20260915-0001 发票抬头：演示公司"),
+        });
+        await Expect(Mine(page)).ToHaveCountAsync(5);
+        await Expect(page.Locator(".sl-mine[data-id] .sl-file-name")).ToHaveTextAsync("发票.txt");
 
         // The agent finds the three messages, in order, as the protocol says.
         var conversationId = await ConversationIdAsync(page);
         var agent = await app.LoginAsync("agent.digital@demo.local");
         var history = await MessagesAsync(agent, conversationId);
         var customerMessages = history.Where(m => m.GetProperty("sender").GetProperty("kind").GetString() == "customer").ToList();
-        Assert.Equal(["text", "image", "voice", "location"], customerMessages.Select(m => m.GetProperty("kind").GetString()));
+        Assert.Equal(["text", "image", "voice", "location", "file"], customerMessages.Select(m => m.GetProperty("kind").GetString()));
         var location = customerMessages[3].GetProperty("body");
         Assert.Equal((22.5431, 114.0579), (Math.Round(location.GetProperty("latitude").GetDouble(), 4), Math.Round(location.GetProperty("longitude").GetDouble(), 4)));
         Assert.Equal("image/png", customerMessages[1].GetProperty("body").GetProperty("content_type").GetString());
@@ -54,7 +60,7 @@ public sealed class WidgetTests
         await using var agentSocket = await app.ConnectAsync(StoreLinkApp.TokenOf(agent));
         await agentSocket.SendRawAsync(JsonSerializer.Serialize(new { type = "typing", conversation_id = conversationId }));
         await Expect(page.GetByTestId("typing")).ToBeVisibleAsync();
-        var lastSeq = customerMessages[3].GetProperty("seq").GetInt64();
+        var lastSeq = customerMessages[4].GetProperty("seq").GetInt64();
         await agentSocket.RequestAsync(new { type = "read", conversation_id = conversationId, seq = lastSeq });
         await Expect(page.Locator(".sl-mine[data-id] .sl-receipt").Last).ToHaveTextAsync("已读");
         Assert.Equal(200, (await agent.PostJsonAsync($"/v1/conversations/{conversationId}/messages",
@@ -78,6 +84,12 @@ public sealed class WidgetTests
         await Expect(page.Locator(".sl-msg[data-id]")).ToHaveCountAsync(before);
         var ids = await page.Locator(".sl-msg[data-id]").EvaluateAllAsync<string[]>("nodes => nodes.map(n => n.dataset.id)");
         Assert.Equal(ids.Length, ids.Distinct().Count());
+
+        // The agent recalls the answer: the widget shows that it was recalled, not what it said.
+        var answer = (await MessagesAsync(agent, conversationId)).Single(m => m.TryGetProperty("client_msg_id", out var c) && c.GetString() == "agent-answer-1");
+        Assert.Equal(200, (await agent.PostJsonAsync($"/v1/messages/{answer.GetProperty("id").GetString()}/recall")).Status);
+        await Expect(page.Locator(".sl-recalled")).ToHaveTextAsync("对方撤回了一条消息");
+        await Expect(page.Locator(".sl-theirs .sl-text")).ToHaveCountAsync(0);
         Assert.Empty(browser.Errors);
     }
 
@@ -282,6 +294,33 @@ public sealed class WidgetTests
         Assert.Equal("approved", item.Json.GetProperty("requests")[0].GetProperty("status").GetString());
         // The chat hears of it: the system answer and the next state's card arrive live.
         await Expect(page.GetByTestId("card-work_item").Last).ToContainTextAsync("维修中");
+    }
+
+    [Fact]
+    public async Task The_page_speaks_English_when_asked_and_an_unknown_store_is_not_found()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        var http = app.Anonymous();
+        Assert.Equal((404, "not_found"), await StatusAsync(http.GetJsonAsync("/v1/stores/by-key/no-such-store/profile")));
+        Assert.Equal(404, (int)(await http.GetAsync("/chat/no-such-store")).StatusCode);
+        var page = await http.GetAsync("/chat/demo-digital");
+        Assert.Contains("frame-ancestors *", page.Headers.GetValues("Content-Security-Policy").Single());
+        Assert.Equal("*", (await http.GetAsync("/widget/i18n.js")).Headers.GetValues("Access-Control-Allow-Origin").Single());
+
+        await using var browser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Locale = "en-US" });
+        await browser.Page.GotoAsync("/chat/demo-digital");
+        await Expect(browser.Page.GetByTestId("send")).ToHaveTextAsync("Send");
+        await Expect(browser.Page.GetByTestId("store-status")).ToContainTextAsync("Open now");
+        Assert.Equal("en", await browser.Page.EvaluateAsync<string>("() => document.documentElement.lang"));
+        // data-lang / ?lang= wins over the browser's language.
+        await browser.Page.GotoAsync("/chat/demo-digital?lang=zh-CN");
+        await Expect(browser.Page.GetByTestId("send")).ToHaveTextAsync("发送");
+    }
+
+    private static async Task<(int, string?)> StatusAsync(Task<ApiResponse> call)
+    {
+        var response = await call;
+        return (response.Status, response.Code);
     }
 
     private static async Task<List<string>> CustomerTextsAsync(HttpClient agent, string conversationId) =>

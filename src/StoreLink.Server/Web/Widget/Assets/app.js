@@ -7,7 +7,7 @@ import { Realtime } from "./realtime.js";
 import { Outbox, newClientMsgId, putBlob, getBlob } from "./outbox.js";
 import { pickLanguage, strings } from "./i18n.js";
 import { localStore, HostStore, MemoryStore } from "./storage.js";
-import { el, formatClock, formatOpening, jwtSubject, amapUrl } from "./dom.js";
+import { el, icon, Icons, formatClock, formatOpening, jwtSubject, amapUrl } from "./dom.js";
 
 const params = new URLSearchParams(location.search);
 const storeKey = document.body.dataset.store;
@@ -674,7 +674,7 @@ function renderBody(message) {
     }
     case "file": {
       const name = body.name ?? message.pending?.upload?.name ?? t("file");
-      const link = el("a", { class: "sl-file", href: "#" }, el("span", { class: "sl-file-icon" }, "📄"),
+      const link = el("a", { class: "sl-file", href: "#" }, icon(Icons.file, "sl-file-icon"),
         el("span", { class: "sl-file-name" }, name), el("span", { class: "sl-file-size" }, formatSize(body.size ?? message.pending?.upload?.size)));
       link.addEventListener("click", async (event) => {
         event.preventDefault();
@@ -686,7 +686,7 @@ function renderBody(message) {
     }
     case "location": {
       const link = el("a", { class: "sl-location", href: amapUrl(body), target: "_blank", rel: "noopener" },
-        el("span", { class: "sl-pin" }, "📍"),
+        icon(Icons.pin, "sl-pin"),
         el("span", {}, el("strong", {}, body.label || t("location_label")), el("br"),
           el("small", {}, `${Number(body.latitude).toFixed(5)}, ${Number(body.longitude).toFixed(5)}`)));
       return link;
@@ -709,6 +709,7 @@ function mediaSource(message, apply) {
 
 function formatSize(bytes) {
   if (!bytes) return "";
+  if (bytes < 1024) return `${bytes} B`;
   return bytes < 1024 * 1024 ? `${Math.ceil(bytes / 1024)} KB` : `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
