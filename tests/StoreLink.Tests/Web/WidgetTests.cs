@@ -200,6 +200,33 @@ public sealed class WidgetTests
     }
 
     [Fact]
+    public async Task On_a_phone_the_panel_takes_the_whole_screen_and_closes_from_its_header()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        await using var shop = await HostPage.StartAsync($"""
+            <!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+            <title>箱包批发</title></head><body><h1>箱包批发店</h1><p>新款上架</p>
+            <script src="{app.ServerUri.ToString().TrimEnd('/')}/widget.js" data-store="demo-bags" data-lang="en"></script></body></html>
+            """);
+        await using var browser = await Browser.NewSessionAsync(app.ServerUri);
+        var page = browser.Page;
+        await page.GotoAsync(shop.Uri.ToString());
+        var launcher = page.Locator("[data-storelink-widget] .launcher");
+        await Expect(launcher).ToHaveAttributeAsync("aria-label", "Chat with us");
+        await browser.ScreenshotAsync("widget-phone-host-page-launcher");
+        await launcher.ClickAsync();
+        var chat = page.FrameLocator("[data-storelink-widget] iframe");
+        await Expect(chat.GetByTestId("send")).ToHaveTextAsync("Send");
+        var panel = await page.Locator("[data-storelink-widget] .panel").BoundingBoxAsync();
+        Assert.Equal((0, 0, 390, 844), ((int)panel!.X, (int)panel.Y, (int)panel.Width, (int)panel.Height));
+        await Expect(launcher).ToBeHiddenAsync();
+        await browser.ScreenshotAsync("widget-phone-host-page-open");
+        await chat.Locator(".sl-close").ClickAsync();
+        await Expect(page.Locator("[data-storelink-widget] .panel")).ToBeHiddenAsync();
+        await Expect(launcher).ToBeVisibleAsync();
+    }
+
+    [Fact]
     public async Task Out_of_hours_reply_opening_time_and_queue_position_are_shown()
     {
         await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
