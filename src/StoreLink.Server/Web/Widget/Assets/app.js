@@ -259,6 +259,11 @@ async function loadEarlier() {
   ui.scroller.scrollTop = ui.scroller.scrollHeight - height;
 }
 
+async function adoptConversation(id) {
+  const conversation = await api.get(`/v1/conversations/${encodeURIComponent(id)}`).catch(() => null);
+  if (conversation?.kind === "service" && conversation.store_id === state.profile.id && !state.conversation) await useConversation(conversation);
+}
+
 async function ensureConversation() {
   if (state.conversation) return state.conversation;
   const body = { store_key: storeKey };
@@ -308,8 +313,8 @@ realtime.addEventListener("frame", (event) => {
   switch (frame.type) {
     case "message":
       if (frame.message.conversation_id !== state.conversation?.id) {
-        // A new conversation of this customer with the store (e.g. opened from another device).
-        if (!state.conversation && frame.message.sender?.id !== state.me.id) return;
+        // The customer's first conversation with the store was opened elsewhere (another tab or device): show it.
+        if (!state.conversation) adoptConversation(frame.message.conversation_id);
         return;
       }
       addMessage(frame.message);
