@@ -178,7 +178,7 @@ public sealed class ConversationActions(
                 WHERE id = @conversationId AND state <> 'resolved'
                 """, new { conversationId, now }, t);
             if (changed > 0)
-                await Integrations.Outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationResolved, conversationId, now);
+                await Integrations.Outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationResolved, conversation.Facts.OrgId, conversationId, now);
             return changed;
         }, ct);
         var result = await GetAsync(user, conversationId, ct);

@@ -48,7 +48,7 @@ public sealed class DeskActions(
             var agent = await AgentOfStoreAsync(user, storeId, body.AgentId, ct);
             if (await presence.StatusAsync(agent.Id, ct) != "online")
                 throw ApiException.Conflict($"{agent.Name} is not online; transfer to someone online or to a queue.");
-            await AssignToAsync(conversationId, agent.Id, ct);
+            await AssignToAsync(conversation.Facts, conversationId, agent.Id, ct);
             target = agent.Name;
         }
         else
@@ -78,7 +78,7 @@ public sealed class DeskActions(
             await db.ExecuteAsync("UPDATE conversations SET assignee_id = NULL, assigned_at = NULL, waiting_since = @now WHERE id = @conversationId AND state <> 'resolved'",
                 new { now = Now, conversationId }, ct);
         else
-            await AssignToAsync(conversationId, (await AgentOfStoreAsync(user, storeId, body.AgentId, ct)).Id, ct);
+            await AssignToAsync(conversation.Facts, conversationId, (await AgentOfStoreAsync(user, storeId, body.AgentId, ct)).Id, ct);
         await router.PublishConversationAsync(conversationId, conversation.Facts, ct);
         signals.Drain(storeId);
         return await GetAsync(user, conversationId, ct);
@@ -226,14 +226,14 @@ public sealed class DeskActions(
     }
 
     /// <summary>Assigns the conversation to an agent, with its <c>conversation.assigned</c> webhook event in the same transaction.</summary>
-    private Task AssignToAsync(string conversationId, string agentId, CancellationToken ct)
+    private Task AssignToAsync(ConversationFacts facts, string conversationId, string agentId, CancellationToken ct)
     {
         var now = Now;
         return db.InTransactionAsync(async (c, t) =>
         {
             await c.ExecuteAsync("UPDATE conversations SET assignee_id = @agentId, assigned_at = @now, waiting_since = NULL WHERE id = @conversationId",
                 new { agentId, now, conversationId }, t);
-            await Integrations.Outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationAssigned, conversationId, now);
+            await Integrations.Outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationAssigned, facts.OrgId, conversationId, now);
         }, ct);
     }
 

@@ -77,7 +77,7 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
                 WHERE id = @id AND assignee_id IS NULL AND state <> 'resolved'
                 """, new { staffId, now, id = facts.Id }, t);
             if (changed > 0)
-                await Integrations.Outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationAssigned, facts.Id, now);
+                await Integrations.Outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationAssigned, facts.OrgId, facts.Id, now);
             return changed;
         }, ct);
         if (changed > 0)
@@ -148,7 +148,7 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
                 """, new { staffId = agent.StaffId, now, id = conversation.Id }, t);
             if (changed == 0)
                 continue;
-            await Integrations.Outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationAssigned, conversation.Id, now);
+            await Integrations.Outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationAssigned, store.OrgId, conversation.Id, now);
             if (queue is not null && queue.Strategy == "round_robin")
             {
                 queue.RrCursor = agent.StaffId;

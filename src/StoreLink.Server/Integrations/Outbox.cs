@@ -63,9 +63,27 @@ public static class Outbox
         }, ProtocolJson.Options));
     }
 
-    /// <summary>A conversation event with the conversation as pushed to staff, read inside the transaction.</summary>
-    public static async Task ConversationAsync(DbConnection c, DbTransaction t, string type, string conversationId, long now)
+    /// <summary>
+    /// Whether the organization has an active subscription to one of <paramref name="types"/>: one indexed read.
+    /// Events whose object must first be read or built ask this before doing that work, so an organization without
+    /// subscriptions pays this one statement and nothing else.
+    /// </summary>
+    public static async Task<bool> SubscribedAsync(DbConnection c, DbTransaction t, string orgId, params string[] types)
     {
+        var args = new DynamicParameters();
+        args.Add("orgId", orgId);
+        for (var i = 0; i < types.Length; i++)
+            args.Add($"p{i}", $"% {types[i]} %");
+        var sql = "SELECT 1 FROM webhook_subscriptions WHERE org_id = @orgId AND active = 1 AND (event_types = '*'"
+            + string.Concat(types.Select((_, i) => $" OR event_types LIKE @p{i}")) + ") LIMIT 1";
+        return await c.QuerySingleOrDefaultAsync<long?>(sql, args, t) is not null;
+    }
+
+    /// <summary>A conversation event with the conversation as pushed to staff, read inside the transaction.</summary>
+    public static async Task ConversationAsync(DbConnection c, DbTransaction t, string type, string orgId, string conversationId, long now)
+    {
+        if (!await SubscribedAsync(c, t, orgId, type))
+            return;
         var row = await c.QuerySingleAsync<ConversationRow>($"SELECT {ConversationRow.Columns} FROM conversations WHERE id = @conversationId", new { conversationId }, t);
         await EnqueueAsync(c, t, type, row.OrgId, row.StoreId, new { conversation = row.ToPushDto() }, now);
     }

@@ -31,6 +31,7 @@ public sealed class WebhookDispatcher : BackgroundService
     // Whether this organization-wide installation has any active subscription: without one, real-time events do not
     // wake the loop at all (refreshed at every poll and whenever this node changes a subscription).
     private volatile bool _anySubscriptions = true;
+    private long _checkedSubscriptionsAt;
 
     public WebhookDispatcher(Db db, WebhookTargets targets, IOptionsMonitor<WebhookOptions> options, IEventBus bus, TimeProvider clock, ILogger<WebhookDispatcher> logger)
     {
@@ -93,12 +94,14 @@ public sealed class WebhookDispatcher : BackgroundService
                 await _wake.Reader.WaitToReadAsync(poll.Token);
                 _wake.Reader.TryRead(out _);
             }
-            catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
-            {
-                _anySubscriptions = await AnySubscriptionsAsync(stoppingToken);
-            }
             catch (OperationCanceledException)
             {
+            }
+            // Once per poll interval, also under a steady stream of wake-ups (which would never let the wait time out).
+            if (!stoppingToken.IsCancellationRequested && _clock.GetElapsedTime(_checkedSubscriptionsAt) >= _options.CurrentValue.PollInterval)
+            {
+                _checkedSubscriptionsAt = _clock.GetTimestamp();
+                _anySubscriptions = await AnySubscriptionsAsync(stoppingToken);
             }
         }
         Task[] running;
@@ -131,7 +134,10 @@ public sealed class WebhookDispatcher : BackgroundService
             var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
             // A read first: on SQLite an UPDATE takes the write lock even when it matches nothing.
             if (await _db.QuerySingleOrDefaultAsync<long?>(
-                    "SELECT 1 FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= @now LIMIT 1", new { now }, ct) is null)
+                    """
+                    SELECT 1 FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id
+                    WHERE d.status = 'pending' AND d.next_attempt_at <= @now AND s.active = 1 LIMIT 1
+                    """, new { now }, ct) is null)
                 return;
             var lease = (long)(_options.CurrentValue.Timeout + TimeSpan.FromSeconds(10)).TotalMilliseconds;
             var claimed = await _db.QueryAsync<WebhookDeliveryRow>(_claimSql, new { now, leaseUntil = now + lease, take = free }, ct);

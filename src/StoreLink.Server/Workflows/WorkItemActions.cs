@@ -126,7 +126,7 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
                     }, true, initial.Urgent));
                     await notifier.ScheduleCardAsync(c, t, item.Id, store, initial.Urgent);
                     await notifier.ScheduleReminderAsync(c, t, item.Id, initial, item.StateEnteredAt);
-                    await OutboxAsync(c, t, item.Id, null, null, ct);
+                    await OutboxAsync(c, t, item.OrgId, item.Id, null, null, ct);
                 }, ct);
                 break;
             }
@@ -515,7 +515,7 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
                 await AppendAsync(c, t, item.Id, ActorOf(user), change);
                 if (change.Card)
                     await notifier.ScheduleCardAsync(c, t, item.Id, store, change.Urgent);
-                await OutboxAsync(c, t, item.Id, item.State, change, ct);
+                await OutboxAsync(c, t, item.OrgId, item.Id, item.State, change, ct);
             }, ct);
         }
         catch (NotApplied)
@@ -534,8 +534,15 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
     /// The change's webhook events, in its transaction, with the item as staff see it: created; a customer action;
     /// and a state change whoever made it (<paramref name="fromState"/> null: the item was just created).
     /// </summary>
-    private async Task OutboxAsync(DbConnection c, DbTransaction t, string workItemId, string? fromState, Change? change, CancellationToken ct)
+    private async Task OutboxAsync(DbConnection c, DbTransaction t, string orgId, string workItemId, string? fromState, Change? change, CancellationToken ct)
     {
+        string[] types = fromState is null ? [WebhookEventTypes.WorkItemCreated]
+            : change?.Kind == "state_changed" ? [WebhookEventTypes.WorkItemStateChanged]
+            : change?.Kind == "customer_action" ? [WebhookEventTypes.CustomerActionTaken, WebhookEventTypes.WorkItemStateChanged]
+            : [];
+        // Other changes (fields, assignment, migration) are no event; and no subscriber means no work.
+        if (types.Length == 0 || !await Integrations.Outbox.SubscribedAsync(c, t, orgId, types))
+            return;
         var row = await c.QuerySingleAsync<WorkItemRow>($"SELECT {WorkItemRow.Columns} FROM work_items WHERE id = @workItemId", new { workItemId }, t);
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var view = (await ViewAsync(null, [row], ct))[0];

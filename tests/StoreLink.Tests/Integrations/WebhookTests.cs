@@ -268,6 +268,17 @@ public sealed class WebhookTests
         var rotated = (await key.PostJsonAsync($"/v1/webhooks/{subscription}/secret/rotate")).Str("secret");
         Assert.NotEqual(secret, rotated);
 
+        // A paused subscription keeps its deliveries waiting; they go on, signed with the new secret, when it is resumed.
+        Assert.Equal(200, (await key.PatchJsonAsync($"/v1/webhooks/{subscription}", new { active = false })).Status);
+        var waiting = (await key.PostJsonAsync($"/v1/webhooks/{subscription}/ping")).Str("event_id");
+        await Task.Delay(800);
+        Assert.DoesNotContain(receiver.Received, r => r.Id == waiting);
+        Assert.Equal("pending", (await key.GetJsonAsync($"/v1/webhooks/{subscription}/deliveries/{waiting}")).Str("status"));
+        receiver.Secret = rotated;
+        Assert.Equal(200, (await key.PatchJsonAsync($"/v1/webhooks/{subscription}", new { active = true })).Status);
+        await receiver.WaitForAsync(r => r.Accepted.Any(h => h.Id == waiting));
+        Assert.True(receiver.Received.Single(r => r.Id == waiting).SignatureValid);
+
         // Bad input is a clear 400.
         var bad = await admin.PostJsonAsync("/v1/webhooks", new { url = "ftp://example.com/x", events = new[] { "order.paid" } });
         Assert.Equal((400, "invalid_request"), (bad.Status, bad.Code));
