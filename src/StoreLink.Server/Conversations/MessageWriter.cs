@@ -36,6 +36,11 @@ public sealed record Watermark(ConversationFacts Conversation, Audience Audience
 /// holds one of the few thread-pool threads that serve the sockets, and SQLite compiles each statement once
 /// instead of once per message. A failure drops the connection; the next batch opens a new one.
 /// </para>
+/// <para>
+/// What follows a commit — building the messages and frames, publishing them, answering the callers — is done by a
+/// second loop, batch after batch in commit order, so the writer is already writing the next batch meanwhile: it is
+/// the one serial stage of every send, and it does only database work.
+/// </para>
 /// </summary>
 public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILogger<MessageWriter> logger) : BackgroundService
 {
@@ -46,11 +51,13 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
         SingleReader = true,
         FullMode = BoundedChannelFullMode.Wait,
     });
+    private readonly Channel<List<Write>> _committed = Channel.CreateUnbounded<List<Write>>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private Statements? _statements;
 
     private abstract class Write
     {
-        public RealtimeEvent[] Events { get; set; } = [];
+        /// <summary>After commit: the caller's answer and the events to publish, from what the transaction recorded.</summary>
+        public abstract RealtimeEvent[] Committed();
         public abstract void Succeed();
         public abstract void Fail(Exception e);
     }
@@ -59,7 +66,24 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
     {
         public NewMessage Message { get; } = message;
         public SendResult? Result { get; set; }
+        // A new message as stored, and how to address it (set by the transaction).
+        public MessageRow? Stored { get; set; }
+        public Audience? Audience { get; set; }
+        public string? AssigneeId { get; set; }
+        public bool Waiting { get; set; }
+        public ConversationRow? Reopened { get; set; }
         public TaskCompletionSource<SendResult> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override RealtimeEvent[] Committed()
+        {
+            if (Stored is null)
+                return []; // already stored under its client id: Result holds it
+            var message = Stored.ToDto();
+            Result = new SendResult(message, Created: true, AssigneeId, Waiting);
+            var pushed = Frames.MessageEvent(message, Audience!, Message.ExceptConnectionId);
+            return Reopened is null ? [pushed] : [pushed, Frames.ConversationEvent(Reopened.ToPushDto(), Audience!)];
+        }
+
         public override void Succeed() => Done.TrySetResult(Result!);
         public override void Fail(Exception e) => Done.TrySetException(e);
     }
@@ -68,7 +92,12 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
     {
         public Watermark Watermark { get; } = watermark;
         public ReceiptDto? Result { get; set; }
+        public bool Moved { get; set; }
         public TaskCompletionSource<ReceiptDto> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override RealtimeEvent[] Committed() =>
+            Moved ? [Frames.ReceiptEvent(Result!, Watermark.Audience, Watermark.ExceptConnectionId)] : [];
+
         public override void Succeed() => Done.TrySetResult(Result!);
         public override void Fail(Exception e) => Done.TrySetException(e);
     }
@@ -109,6 +138,7 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var notified = NotifyAsync();
         var stopped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
         {
@@ -124,7 +154,7 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
         })
         { IsBackground = true, Name = "StoreLink message writer" };
         thread.Start();
-        return stopped.Task;
+        return Task.WhenAll(stopped.Task, notified);
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
@@ -151,6 +181,37 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
         finally
         {
             DropConnection();
+            _committed.Writer.TryComplete();
+        }
+    }
+
+    /// <summary>
+    /// The second loop: for each committed batch, in commit order, builds the answers and frames, publishes the
+    /// frames, then answers the callers (ack after commit, pushes before acks as before).
+    /// </summary>
+    private async Task NotifyAsync()
+    {
+        await foreach (var writes in _committed.Reader.ReadAllAsync())
+        {
+            foreach (var write in writes)
+            {
+                RealtimeEvent[] events;
+                try
+                {
+                    events = write.Committed();
+                }
+                catch (Exception e)
+                {
+                    // Committed but not answerable: the caller's retry finds the stored message by its client id.
+                    logger.LogError(e, "Building the answer of a committed write failed");
+                    write.Fail(e);
+                    continue;
+                }
+                foreach (var e in events)
+                    await PublishAsync(e);
+            }
+            foreach (var write in writes)
+                write.Succeed();
         }
     }
 
@@ -210,12 +271,8 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
             DropConnection();
             throw;
         }
-        // Notify only after commit, in commit order.
-        foreach (var write in writes)
-            foreach (var e in write.Events)
-                Publish(e);
-        foreach (var write in writes)
-            write.Succeed();
+        // Notify only after commit, in commit order: the notifying loop takes it from here.
+        _committed.Writer.TryWrite(writes);
     }
 
     private void DropConnection()
@@ -224,13 +281,11 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
         _statements = null;
     }
 
-    private void Publish(RealtimeEvent e)
+    private async ValueTask PublishAsync(RealtimeEvent e)
     {
         try
         {
-            var published = bus.PublishAsync(e);
-            if (!published.IsCompletedSuccessfully)
-                published.AsTask().GetAwaiter().GetResult();
+            await bus.PublishAsync(e);
         }
         catch (Exception error)
         {
@@ -326,6 +381,8 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
 
     private void Apply(Statements s, DbTransaction t, SendWrite write)
     {
+        // A write retried alone after its batch failed starts clean.
+        (write.Result, write.Stored, write.Reopened) = (null, null, null);
         var m = write.Message;
         var conversationId = m.Conversation.Id;
         if (m.ClientMsgId is not null && Statements.With(s.FindId, m.SenderId, m.ClientMsgId).ExecuteScalar() is not (null or DBNull))
@@ -359,26 +416,22 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
         if (m.SenderKind is "customer" or "staff")
             Statements.With(s.Mark, conversationId, m.SenderId, m.SenderKind, seq, seq, m.CreatedAt).ExecuteNonQuery();
 
-        var message = new MessageRow
+        var stored = new MessageRow
         {
             Id = m.Id, ConversationId = conversationId, Seq = seq, SenderId = m.SenderId, SenderKind = m.SenderKind, SenderName = m.SenderName,
             ClientMsgId = m.ClientMsgId, Kind = m.Kind, Body = m.Body, CreatedAt = m.CreatedAt,
-        }.ToDto();
+        };
         // Outbound webhooks: message.created into the outbox, in this transaction, when the organization subscribed.
         if (m.Conversation.Kind == ConversationKinds.Service && Statements.With(s.Subscribed, m.Conversation.OrgId).ExecuteScalar() is not (null or DBNull))
-            Integrations.Outbox.MessageCreated(s.Connection, t, m.Conversation, message);
+            Integrations.Outbox.MessageCreated(s.Connection, t, m.Conversation, stored.ToDto());
+        write.Stored = stored;
         // The audience as committed: an assignment that changed since the send was checked counts.
-        var audience = m.Conversation.Kind == ConversationKinds.Service
+        write.Audience = m.Conversation.Kind == ConversationKinds.Service
             ? m.Conversation.Audience(null, assignee, JsonSerializer.Deserialize<string[]>(watchers) ?? [])
             : m.Audience;
-        write.Result = new SendResult(message, Created: true, assignee, waiting);
-        var events = new List<RealtimeEvent> { Frames.MessageEvent(message, audience, m.ExceptConnectionId) };
+        (write.AssigneeId, write.Waiting) = (assignee, waiting);
         if (m.Reopen && state == "open")
-        {
-            var row = s.Connection.QuerySingle<ConversationRow>($"SELECT {ConversationRow.Columns} FROM conversations WHERE id = @conversationId", new { conversationId }, t);
-            events.Add(Frames.ConversationEvent(row.ToPushDto(), audience));
-        }
-        write.Events = [.. events];
+            write.Reopened = s.Connection.QuerySingle<ConversationRow>($"SELECT {ConversationRow.Columns} FROM conversations WHERE id = @conversationId", new { conversationId }, t);
     }
 
     private void Apply(Statements s, DbTransaction t, WatermarkWrite write)
@@ -393,7 +446,6 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
             "SELECT read_seq, delivered_seq FROM conversation_members WHERE conversation_id = @conversationId AND user_id = @userId",
             new { conversationId = w.Conversation.Id, userId = w.UserId }, t);
         write.Result = new ReceiptDto(w.Conversation.Id, w.UserId, read, delivered);
-        if (moved is not null)
-            write.Events = [Frames.ReceiptEvent(write.Result, w.Audience, w.ExceptConnectionId)];
+        write.Moved = moved is not null;
     }
 }
