@@ -5,6 +5,7 @@ using StoreLink.Server.Desk;
 using StoreLink.Server.Host;
 using StoreLink.Server.Http;
 using StoreLink.Server.Realtime;
+using StoreLink.Server.Web.Console;
 using StoreLink.Server.Workflows;
 
 // `--demo` seeds the demo outside Development; `admin …` runs an administrative command and exits.
@@ -20,6 +21,7 @@ builder.AddConversations();
 builder.AddRealtime();
 builder.AddDesk();
 builder.AddWorkflows();
+builder.AddConsole();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();
@@ -40,6 +42,7 @@ app.MapConversationsFeature();
 app.MapRealtime();
 app.MapDesk();
 app.MapWorkflows();
+app.MapConsole();
 
 app.PrintBannerOnStart();
 await app.RunAsync();
