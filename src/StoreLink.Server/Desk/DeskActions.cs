@@ -24,6 +24,9 @@ public sealed record SlaDto(DateTimeOffset? FirstResponseDueAt, bool FirstRespon
 {
     /// <summary>When staff first answered; null while the first-response clock still runs.</summary>
     public DateTimeOffset? FirstResponseAt { get; init; }
+
+    /// <summary>Business seconds from the customer's first message to now (or to the resolution).</summary>
+    public long ResolutionBusinessSeconds { get; init; }
 }
 
 /// <summary>One line of the inbox.</summary>
@@ -211,6 +214,7 @@ public sealed class DeskActions(
         return new SlaDto(firstDue, firstDue is not null && answered > firstDue, (long)waited.TotalSeconds, resolutionDue, resolutionDue is not null && resolved > resolutionDue)
         {
             FirstResponseAt = row.FirstResponseAt is { } at ? DateTimeOffset.FromUnixTimeMilliseconds(at) : null,
+            ResolutionBusinessSeconds = (long)(hours.HasHours ? hours.Elapsed(start, resolved) : resolved - start).TotalSeconds,
         };
     }
 

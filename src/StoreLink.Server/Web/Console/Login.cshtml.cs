@@ -48,7 +48,7 @@ public sealed class LoginModel(ConsoleStrings strings, AuthActions auth) : Conso
     /// <summary>Only a path of the console itself: never another site, never a protocol-relative URL.</summary>
     public static string SafeReturn(string? url) =>
         url is { Length: > 0 and < 500 } && url.StartsWith("/console", StringComparison.Ordinal) && !url.StartsWith("/console/login", StringComparison.Ordinal) &&
-        !url.Contains("//", StringComparison.Ordinal) && !url.Contains('\\', StringComparison.Ordinal)
+        !url.Contains("//", StringComparison.Ordinal) && !url.Contains("..", StringComparison.Ordinal) && !url.Contains('\\', StringComparison.Ordinal)
             ? url
             : "/console";
 }

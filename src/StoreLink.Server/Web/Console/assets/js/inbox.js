@@ -119,6 +119,7 @@ async function refresh() {
   try {
     const [items, counts] = await Promise.all([api('GET', `/v1/desk/inbox?${query}`), api('GET', `/v1/desk/counts?store_id=${store.id}`)]);
     state.items = items;
+    state.fetchedAt = Date.now();
     for (const node of $$('[data-count]')) {
       const key = node.dataset.count;
       node.textContent = key.startsWith('queue:') ? counts.queues[key.slice(6)] ?? 0 : counts[key] ?? 0;
@@ -161,18 +162,19 @@ function inboxItem(item, current) {
         slaChip(item.sla, c.state))));
 }
 
-/** The SLA clock of a line: time left to the first answer (or to resolution once answered), red when breached. */
+/**
+ * The SLA clock of a line: business time left to the first answer (or to resolution once answered), red when breached.
+ * Counted from the server's business seconds at the last fetch, so the browser's clock and closed hours do not skew it.
+ */
 function slaChip(sla, convState) {
   if (!sla || convState === 'resolved') return null;
-  const now = Date.now();
-  if (!sla.first_response_at) {
-    const left = (new Date(sla.first_response_due_at) - now) / 1000;
-    const breached = sla.first_response_breached || left < 0;
-    return el('span.sla' + (breached ? '.breached' : left < 120 ? '.soon' : ''), { title: t('sla.first_title') },
-      breached ? t('sla.first_over', { d: duration(left) }) : t('sla.first_left', { d: duration(left) }));
-  }
-  const left = (new Date(sla.resolution_due_at) - now) / 1000;
-  const breached = sla.resolution_breached || left < 0;
-  return el('span.sla' + (breached ? '.breached' : ''), { title: t('sla.resolve_title') },
-    breached ? t('sla.resolve_over', { d: duration(left) }) : t('sla.resolve_left', { d: duration(left) }));
+  const since = (Date.now() - state.fetchedAt) / 1000;
+  const first = !sla.first_response_at;
+  const left = first
+    ? store.sla_first_response_minutes * 60 - sla.first_response_business_seconds - since
+    : store.sla_resolution_minutes * 60 - sla.resolution_business_seconds - since;
+  const breached = (first ? sla.first_response_breached : sla.resolution_breached) || left < 0;
+  const kind = first ? 'first' : 'resolve';
+  return el('span.sla' + (breached ? '.breached' : left < 120 ? '.soon' : ''), { title: t(`sla.${kind}_title`) },
+    t(`sla.${kind}_${breached ? 'over' : 'left'}`, { d: duration(left) }));
 }
