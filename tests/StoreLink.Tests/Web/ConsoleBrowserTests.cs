@@ -162,7 +162,8 @@ public sealed class ConsoleBrowserTests
         await page.ClickAsync("#panel-button");
         await Expect(page.Locator("#customer-panel")).ToBeInViewportAsync();
         await browser.ScreenshotAsync("console-customer-panel-phone");
-        await page.ClickAsync("#panel-button");
+        await page.ClickAsync(".panel-close");
+        await Expect(page.Locator("#customer-panel")).Not.ToBeInViewportAsync();
 
         await page.ClickAsync("#back-button");
         await Expect(page.Locator("#inbox")).ToBeVisibleAsync();

@@ -26,6 +26,9 @@ export class ConversationView {
     $('#pending-button').addEventListener('click', () => this.act('pending', () => api('POST', `/v1/desk/conversations/${this.conv.id}/pending`)));
     $('#transfer-button').addEventListener('click', () => this.openTransfer());
     this.bindTransfer();
+    // Follow the newest message while the agent is at the bottom, also when images load late and grow the list.
+    this.stick = true;
+    $('#timeline').addEventListener('scroll', () => (this.stick = this.nearBottom()));
     setInterval(() => {
       if (this.conv) this.socket.notify({ type: 'viewing', conversation_id: this.conv.id, active: true });
       this.renderViewers();
@@ -98,7 +101,7 @@ export class ConversationView {
       pending?.remove();
     }
     this.messages.set(message.id, message);
-    this.renderTimeline(this.nearBottom());
+    this.renderTimeline(this.nearBottom() || message.sender.id === this.me.id);
   }
 
   onRecalled({ conversation_id: cid, message_id: id }) {
@@ -184,7 +187,10 @@ export class ConversationView {
     const sorted = [...this.messages.values()].sort((a, b) => a.created_at.localeCompare(b.created_at) || a.seq - b.seq);
     box.replaceChildren(...sorted.map(m => this.item(m)), ...pending);
     if (!sorted.length && !pending.length) box.append(el('li.empty', t('conv.no_messages')));
-    if (scroll) box.scrollTop = box.scrollHeight;
+    if (scroll) {
+      box.scrollTop = box.scrollHeight;
+      this.stick = true;
+    }
   }
 
   item(m) {
@@ -205,7 +211,10 @@ export class ConversationView {
     switch (m.kind) {
       case 'text': case 'system': return this.textWithMentions(b);
       case 'image': {
-        const img = el('img', { alt: b.name ?? t('msg.image'), loading: 'lazy' });
+        const img = el('img', { alt: b.name ?? t('msg.image') });
+        img.addEventListener('load', () => {
+          if (this.stick) $('#timeline').scrollTop = $('#timeline').scrollHeight;
+        });
         attachmentUrl(b.attachment_id).then(url => (img.src = url), () => (img.alt = t('msg.unavailable')));
         img.addEventListener('click', () => attachmentUrl(b.attachment_id).then(url => window.open(url, '_blank')));
         return img;
@@ -276,6 +285,7 @@ export class ConversationView {
       this.customerName = c.name ?? t('panel.visitor');
       if (!this.state.items.some(i => i.conversation.id === this.conv.id)) $('#conv-customer').textContent = this.customerName;
       panel.replaceChildren(
+        el('button.icon.panel-close', { type: 'button', 'aria-label': t('common.close'), onclick: () => document.getElementById('app').classList.remove('panel-open') }, '×'),
         el('header.panel-head', el('span.avatar.big', this.customerName.slice(0, 1)),
           el('div', el('strong', this.customerName), c.vip_level > 0 ? el('span.vip', `VIP${c.vip_level}`) : null,
             el('div.muted', c.visitor ? t('panel.visitor') : c.external_id ?? ''))),

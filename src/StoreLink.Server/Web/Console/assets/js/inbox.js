@@ -86,6 +86,7 @@ function showPane(pane) {
 
 function renderQueueViews() {
   const box = $('#queue-views');
+  $('#queue-heading').hidden = state.queues.length === 0;
   box.replaceChildren(...state.queues.map(q =>
     el('button', { type: 'button', dataset: { view: 'queue', queue: q.id } }, el('span', q.name), el('b.count', { dataset: { count: 'queue:' + q.id } }, '·'))));
   // On a phone the views are a row of tabs above the list.

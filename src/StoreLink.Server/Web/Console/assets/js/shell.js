@@ -39,7 +39,8 @@ export async function startShell() {
     const wanted = sessionStorage.getItem('storelink.presence');
     if (wanted === 'away') await socket.request({ type: 'presence', status: 'away' }).catch(() => {});
     const all = await api('GET', '/v1/presence');
-    showPresence(all.find(p => p.user_id === me.id)?.status ?? 'online');
+    // A live connection is "online" unless the agent chose "away".
+    showPresence(all.find(p => p.user_id === me.id)?.status === 'away' ? 'away' : 'online');
   });
   socket.addEventListener('presence', e => {
     if (e.detail.user_id === me.id) showPresence(e.detail.status);
