@@ -6,6 +6,7 @@ using StoreLink.Server.Host;
 using StoreLink.Server.Http;
 using StoreLink.Server.Realtime;
 using StoreLink.Server.Web.Console;
+using StoreLink.Server.Web.Widget;
 using StoreLink.Server.Workflows;
 
 // `--demo` seeds the demo outside Development; `admin …` runs an administrative command and exits.
@@ -43,6 +44,7 @@ app.MapRealtime();
 app.MapDesk();
 app.MapWorkflows();
 app.MapConsole();
+app.MapWidget();
 
 app.PrintBannerOnStart();
 await app.RunAsync();

@@ -125,7 +125,7 @@ public sealed record BrowserSessionOptions
 
     public double Longitude { get; init; } = 114.0579;
 
-    /// <summary>Further origins (e.g. a host page's) that get microphone and geolocation permission.</summary>
+    /// <summary>Further origins that get microphone and geolocation permission (secure ones only: https or loopback; Chromium refuses others).</summary>
     public IReadOnlyList<string> Origins { get; init; } = [];
 }
 
@@ -152,7 +152,7 @@ public sealed class BrowserSession : IAsyncDisposable
         page.Console += (_, message) =>
         {
             if (message.Type == "error")
-                _errors.Enqueue($"console: {message.Text}");
+                _errors.Enqueue($"console: {message.Text} ({message.Location})");
         };
         page.PageError += (_, error) => _errors.Enqueue($"page error: {error}");
         return page;

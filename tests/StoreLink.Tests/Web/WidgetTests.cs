@@ -1,0 +1,280 @@
+using System.Text.Json;
+using Microsoft.Playwright;
+using StoreLink.Tests.Infrastructure;
+using static Microsoft.Playwright.Assertions;
+
+namespace StoreLink.Tests.Web;
+
+/// <summary>
+/// The customer widget in real Chromium against the server on Kestrel (SQLite: what is tested here is the browser's
+/// side; persistence runs on both databases in the API tests). The agent is played by the test over REST and WebSocket.
+/// </summary>
+public sealed class WidgetTests
+{
+    private static readonly string Photo = Path.Combine(AppContext.BaseDirectory, "Web", "Assets", "photo.png");
+
+    [Fact]
+    public async Task Visitor_sends_text_image_and_voice_and_sees_the_agent_live_with_receipts_typing_and_history()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        await using var browser = await Browser.NewSessionAsync(app.ServerUri);
+        var page = browser.Page;
+        await page.GotoAsync("/chat/demo-digital");
+        await Expect(page.GetByTestId("store-status")).ToContainTextAsync("营业中");
+
+        await SendTextAsync(page, "你好，我的手机屏幕碎了");
+        await Expect(Mine(page)).ToHaveCountAsync(1);
+        await page.GetByTestId("file-input").SetInputFilesAsync(Photo);
+        await Expect(page.Locator(".sl-mine[data-id] img.sl-image")).ToHaveCountAsync(1);
+        await Expect(page.Locator(".sl-mine[data-id] img.sl-image")).ToHaveJSPropertyAsync("complete", true);
+        await page.GetByTestId("voice").ClickAsync();
+        await Expect(page.GetByTestId("recording")).ToBeVisibleAsync();
+        await page.WaitForTimeoutAsync(1500);
+        await page.GetByTestId("voice-stop").ClickAsync();
+        await Expect(Mine(page)).ToHaveCountAsync(3);
+
+        // The agent finds the three messages, in order, as the protocol says.
+        var conversationId = await ConversationIdAsync(page);
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        var history = await MessagesAsync(agent, conversationId);
+        var customerMessages = history.Where(m => m.GetProperty("sender").GetProperty("kind").GetString() == "customer").ToList();
+        Assert.Equal(["text", "image", "voice"], customerMessages.Select(m => m.GetProperty("kind").GetString()));
+        Assert.Equal("image/png", customerMessages[1].GetProperty("body").GetProperty("content_type").GetString());
+        var voice = customerMessages[2].GetProperty("body");
+        Assert.StartsWith("audio/", voice.GetProperty("content_type").GetString());
+        Assert.InRange(voice.GetProperty("duration_ms").GetInt64(), 1000, 10_000);
+        Assert.True(voice.GetProperty("size").GetInt64() > 500, "the fake microphone recorded sound");
+
+        // Typing and read receipts of the agent show live; the agent's answer appears without a reload.
+        await using var agentSocket = await app.ConnectAsync(StoreLinkApp.TokenOf(agent));
+        await agentSocket.SendRawAsync(JsonSerializer.Serialize(new { type = "typing", conversation_id = conversationId }));
+        await Expect(page.GetByTestId("typing")).ToBeVisibleAsync();
+        var lastSeq = customerMessages[2].GetProperty("seq").GetInt64();
+        await agentSocket.RequestAsync(new { type = "read", conversation_id = conversationId, seq = lastSeq });
+        await Expect(page.Locator(".sl-mine[data-id] .sl-receipt").Last).ToHaveTextAsync("已读");
+        Assert.Equal(200, (await agent.PostJsonAsync($"/v1/conversations/{conversationId}/messages",
+            new { client_msg_id = "agent-answer-1", kind = "text", body = new { text = "您好，请问是什么型号的手机？" } })).Status / 100 * 100);
+        await Expect(page.Locator(".sl-theirs .sl-text")).ToContainTextAsync(["您好，请问是什么型号的手机？"]);
+        await Expect(page.GetByTestId("typing")).ToBeHiddenAsync();
+
+        // The widget tells the store it has read the answer.
+        var answerSeq = (await MessagesAsync(agent, conversationId)).Max(m => m.GetProperty("seq").GetInt64());
+        await WaitForAsync(async () =>
+        {
+            var receipts = (await agent.GetJsonAsync($"/v1/conversations/{conversationId}/receipts")).Json.EnumerateArray();
+            return receipts.Any(r => r.GetProperty("read_seq").GetInt64() >= answerSeq && r.GetProperty("user_id").GetString() != AgentId(agent));
+        });
+        await browser.ScreenshotAsync("widget-phone-conversation");
+
+        // After a reload the same history, each message once.
+        var before = await page.Locator(".sl-msg[data-id]").CountAsync();
+        await page.ReloadAsync();
+        await Expect(page.Locator(".sl-theirs .sl-text")).ToContainTextAsync(["您好，请问是什么型号的手机？"]);
+        await Expect(page.Locator(".sl-msg[data-id]")).ToHaveCountAsync(before);
+        var ids = await page.Locator(".sl-msg[data-id]").EvaluateAllAsync<string[]>("nodes => nodes.map(n => n.dataset.id)");
+        Assert.Equal(ids.Length, ids.Distinct().Count());
+        Assert.Empty(browser.Errors);
+    }
+
+    [Fact]
+    public async Task Messages_typed_offline_are_sent_once_when_back_online_and_survive_closing_the_page()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        await using var browser = await Browser.NewSessionAsync(app.ServerUri);
+        var page = browser.Page;
+        await page.GotoAsync("/chat/demo-digital");
+        await SendTextAsync(page, "在线时的第一条");
+        await Expect(Mine(page)).ToHaveCountAsync(1);
+        var conversationId = await ConversationIdAsync(page);
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        await page.WaitForFunctionAsync("() => window.storelinkWidget.realtime.ready");
+
+        await browser.SetOfflineAsync(true);
+        await Expect(page.GetByTestId("network-banner")).ToContainTextAsync("网络已断开");
+        // Chromium's offline emulation leaves open sockets open (BrowserTests); the widget closes its own.
+        Assert.True(await page.EvaluateAsync<bool>("() => window.storelinkWidget.realtime.socket === null"));
+        await SendTextAsync(page, "离线消息一");
+        await SendTextAsync(page, "离线消息二");
+        await Expect(page.Locator(".sl-pending")).ToHaveCountAsync(2);
+        await Expect(page.Locator(".sl-pending .sl-receipt").First).ToHaveTextAsync("等待网络");
+        await browser.ScreenshotAsync("widget-phone-offline");
+        await Task.Delay(1000);
+        Assert.Equal(["在线时的第一条"], await CustomerTextsAsync(agent, conversationId));
+
+        await browser.SetOfflineAsync(false);
+        await Expect(page.Locator(".sl-pending")).ToHaveCountAsync(0);
+        await Expect(Mine(page)).ToHaveCountAsync(3);
+        await Expect(page.GetByTestId("network-banner")).ToBeHiddenAsync();
+        Assert.Equal(["在线时的第一条", "离线消息一", "离线消息二"], await CustomerTextsAsync(agent, conversationId));
+
+        // Written offline, page closed before the network came back: the next visit sends it, once.
+        await browser.SetOfflineAsync(true);
+        await SendTextAsync(page, "关页面前写的");
+        await Expect(page.Locator(".sl-pending")).ToHaveCountAsync(1);
+        await page.CloseAsync();
+        await browser.SetOfflineAsync(false);
+        var second = await browser.NewPageAsync();
+        await second.GotoAsync("/chat/demo-digital");
+        await Expect(second.Locator(".sl-mine[data-id] .sl-text")).ToHaveTextAsync(["在线时的第一条", "离线消息一", "离线消息二", "关页面前写的"]);
+        await Expect(second.Locator(".sl-pending")).ToHaveCountAsync(0);
+        Assert.Equal(["在线时的第一条", "离线消息一", "离线消息二", "关页面前写的"], await CustomerTextsAsync(agent, conversationId));
+
+        // A reload with nothing pending changes nothing, on screen or on the server.
+        await second.ReloadAsync();
+        await Expect(second.Locator(".sl-mine[data-id] .sl-text")).ToHaveTextAsync(["在线时的第一条", "离线消息一", "离线消息二", "关页面前写的"]);
+        await second.WaitForFunctionAsync("() => window.storelinkWidget.realtime.ready");
+        Assert.Equal(4, (await CustomerTextsAsync(agent, conversationId)).Count);
+    }
+
+    [Fact]
+    public async Task Host_page_on_another_origin_embeds_the_widget_for_its_signed_in_customer()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        var identityToken = Jwt.Sign(new { sub = "C1001", name = "演示顾客一", exp = Jwt.In(TimeSpan.FromMinutes(10)) },
+            "demo-retail-identity-secret-change-me-0001");
+        // The shop's own page on another origin; its CSS tries hard to restyle every button.
+        await using var shop = await HostPage.StartAsync($"""
+            <!doctype html><html><head><meta charset="utf-8"><title>数码旗舰店官网</title>
+            <style>body{"{"}font:16px serif;background:#fffbe6;margin:40px{"}"} button{"{"}background:green !important;width:300px !important{"}"}</style></head>
+            <body><h1>数码旗舰店 · 官方商城</h1><p>欢迎回来，演示顾客一。</p><button>加入购物车</button>
+            <script src="{app.ServerUri.ToString().TrimEnd('/')}/widget.js" data-store="demo-digital" data-identity-token="{identityToken}"></script>
+            </body></html>
+            """);
+        Assert.NotEqual(shop.Origin, app.ServerUri.GetLeftPart(UriPartial.Authority));
+        await using var browser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = BrowserViewport.Desktop });
+        var page = browser.Page;
+        await page.GotoAsync(shop.Uri.ToString());
+        var launcher = page.Locator("[data-storelink-widget] .launcher");
+        await Expect(launcher).ToBeVisibleAsync();
+        Assert.Equal("rgb(228, 57, 60)", await launcher.EvaluateAsync<string>("b => getComputedStyle(b).backgroundColor"));
+        Assert.Equal("56px", await launcher.EvaluateAsync<string>("b => getComputedStyle(b).width"));
+        await Expect(launcher).ToHaveAttributeAsync("aria-label", "在线客服");
+        await launcher.ClickAsync();
+
+        var chat = page.FrameLocator("[data-storelink-widget] iframe");
+        await chat.GetByTestId("composer").FillAsync("我想查一下上次买的手机的保修");
+        await chat.GetByTestId("send").ClickAsync();
+        await Expect(chat.Locator(".sl-mine[data-id]")).ToHaveCountAsync(1);
+        var frame = page.Frames.Single(f => f.Url.Contains("/chat/demo-digital"));
+        Assert.True(await frame.EvaluateAsync<bool>("() => window.storelinkWidget.realtime.ready"), "the panel's socket is up");
+        var conversationId = await frame.EvaluateAsync<string>("() => window.storelinkWidget.state.conversation.id");
+        await browser.ScreenshotAsync("widget-desktop-host-page");
+
+        // The store sees the signed-in customer C1001, not an anonymous visitor.
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        var customer = (await agent.GetJsonAsync("/v1/customers?q=C1001")).Json.EnumerateArray().Single();
+        var conversation = (await agent.GetJsonAsync($"/v1/conversations/{conversationId}")).Json;
+        Assert.Equal(customer.GetProperty("id").GetString(), conversation.GetProperty("customer_id").GetString());
+        var message = (await MessagesAsync(agent, conversationId)).Single(m => m.GetProperty("kind").GetString() == "text");
+        Assert.Equal("演示顾客一", message.GetProperty("sender").GetProperty("name").GetString());
+
+        // An agent's answer raises the launcher's unread badge while the panel is closed.
+        await page.Locator("[data-storelink-widget] .launcher").ClickAsync();
+        await agent.PostJsonAsync($"/v1/conversations/{conversationId}/messages",
+            new { client_msg_id = "agent-host-1", kind = "text", body = new { text = "您好，保修还有 8 个月。" } });
+        await Expect(page.Locator("[data-storelink-widget] .badge")).ToHaveTextAsync("1");
+
+        // A reload of the shop's page: the same customer and conversation, history once.
+        await page.ReloadAsync();
+        await page.Locator("[data-storelink-widget] .launcher").ClickAsync();
+        await Expect(chat.Locator(".sl-msg[data-id] .sl-text")).ToHaveTextAsync(["我想查一下上次买的手机的保修", "您好，保修还有 8 个月。"]);
+        await browser.ScreenshotAsync("widget-desktop-host-page-reloaded");
+        Assert.DoesNotContain(browser.Errors, e => !e.Contains("favicon"));
+    }
+
+    [Fact]
+    public async Task Out_of_hours_reply_opening_time_and_queue_position_are_shown()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        app.Clock.AdvanceToLocal(new TimeOnly(22, 30));
+        // Another customer is waiting already.
+        var other = await app.VisitorAsync("demo-digital");
+        var otherConversation = (await other.PostJsonAsync("/v1/conversations", new { store_key = "demo-digital" })).Str("id");
+        await other.PostJsonAsync($"/v1/conversations/{otherConversation}/messages", new { client_msg_id = "other-1", kind = "text", body = new { text = "在吗" } });
+
+        await using var browser = await Browser.NewSessionAsync(app.ServerUri);
+        var page = browser.Page;
+        await page.GotoAsync("/chat/demo-digital");
+        await Expect(page.GetByTestId("store-status")).ToContainTextAsync("非营业时间");
+        await Expect(page.GetByTestId("store-status")).ToContainTextAsync("开门");
+        await SendTextAsync(page, "晚上好，想预约明天维修");
+        await Expect(page.Locator(".sl-system .sl-note")).ToContainTextAsync(["现在是非营业时间"]);
+        await Expect(page.GetByTestId("queue-banner")).ToContainTextAsync("您前面还有 1 位顾客");
+        await Expect(page.GetByTestId("queue-banner")).ToContainTextAsync("开门");
+        await browser.ScreenshotAsync("widget-phone-out-of-hours");
+
+        // The waiting customer ahead is served: this one moves up, live.
+        await other.PostJsonAsync($"/v1/conversations/{otherConversation}/messages", new { client_msg_id = "other-2", kind = "text", body = new { text = "算了" } });
+        var manager = await app.LoginAsync("manager.digital@demo.local");
+        await manager.PostJsonAsync($"/v1/conversations/{otherConversation}/resolve");
+        await Expect(page.GetByTestId("queue-banner")).ToContainTextAsync("您是下一位");
+    }
+
+    [Fact]
+    public async Task Resolved_conversation_shows_the_rating_card_and_the_rating_is_stored()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        await using var browser = await Browser.NewSessionAsync(app.ServerUri);
+        var page = browser.Page;
+        await page.GotoAsync("/chat/demo-digital");
+        await SendTextAsync(page, "耳机没声音了");
+        await Expect(Mine(page)).ToHaveCountAsync(1);
+        var conversationId = await ConversationIdAsync(page);
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        await agent.PostJsonAsync($"/v1/conversations/{conversationId}/messages",
+            new { client_msg_id = "agent-csat-1", kind = "text", body = new { text = "已为您登记换新。" } });
+        Assert.Equal(200, (await agent.PostJsonAsync($"/v1/conversations/{conversationId}/resolve")).Status);
+
+        var card = page.GetByTestId("card-csat");
+        await Expect(card).ToBeVisibleAsync();
+        await Expect(card).ToContainTextAsync("请为本次服务打分");
+        await card.GetByTestId("csat-4").ClickAsync();
+        await card.GetByTestId("csat-comment").FillAsync("换得很快");
+        await browser.ScreenshotAsync("widget-phone-csat-card");
+        await card.GetByTestId("csat-submit").ClickAsync();
+        await Expect(card.GetByTestId("csat-done")).ToContainTextAsync("4");
+
+        var ratings = (await agent.GetJsonAsync($"/v1/conversations/{conversationId}/csat")).Json.EnumerateArray().ToList();
+        Assert.Equal(4, ratings[0].GetProperty("rating").GetInt32());
+        Assert.Equal("换得很快", ratings[0].GetProperty("comment").GetString());
+        // The thank-you system message arrives, and after a reload the card still shows the rating given.
+        await Expect(page.Locator(".sl-system .sl-note").Last).Not.ToBeEmptyAsync();
+        await page.ReloadAsync();
+        await Expect(page.GetByTestId("card-csat").GetByTestId("csat-done")).ToContainTextAsync("4");
+    }
+
+    private static async Task<List<string>> CustomerTextsAsync(HttpClient agent, string conversationId) =>
+        (await MessagesAsync(agent, conversationId))
+            .Where(m => m.GetProperty("sender").GetProperty("kind").GetString() == "customer")
+            .Select(m => m.GetProperty("body").GetProperty("text").GetString()!).ToList();
+
+    private static ILocator Mine(IPage page) => page.Locator(".sl-mine[data-id]");
+
+    private static async Task SendTextAsync(IPage page, string text)
+    {
+        await page.GetByTestId("composer").FillAsync(text);
+        await page.GetByTestId("send").ClickAsync();
+    }
+
+    private static async Task<string> ConversationIdAsync(IPage page)
+    {
+        await page.WaitForFunctionAsync("() => window.storelinkWidget?.state.conversation?.id");
+        return await page.EvaluateAsync<string>("() => window.storelinkWidget.state.conversation.id");
+    }
+
+    private static async Task<List<JsonElement>> MessagesAsync(HttpClient client, string conversationId) =>
+        (await client.GetJsonAsync($"/v1/conversations/{conversationId}/messages?after_seq=0&limit=200")).Json.EnumerateArray().ToList();
+
+    private static string AgentId(HttpClient agent) => agent.GetJsonAsync("/v1/me").Result.Str("id");
+
+    private static async Task WaitForAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow + Browser.Timeout;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException("The condition did not hold in time.");
+            await Task.Delay(100);
+        }
+    }
+}
