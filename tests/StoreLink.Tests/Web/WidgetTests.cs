@@ -32,13 +32,18 @@ public sealed class WidgetTests
         await page.WaitForTimeoutAsync(1500);
         await page.GetByTestId("voice-stop").ClickAsync();
         await Expect(Mine(page)).ToHaveCountAsync(3);
+        await page.GetByTestId("location").ClickAsync();
+        await Expect(Mine(page)).ToHaveCountAsync(4);
+        await Expect(page.Locator(".sl-mine[data-id] .sl-location")).ToContainTextAsync("22.54310, 114.05790");
 
         // The agent finds the three messages, in order, as the protocol says.
         var conversationId = await ConversationIdAsync(page);
         var agent = await app.LoginAsync("agent.digital@demo.local");
         var history = await MessagesAsync(agent, conversationId);
         var customerMessages = history.Where(m => m.GetProperty("sender").GetProperty("kind").GetString() == "customer").ToList();
-        Assert.Equal(["text", "image", "voice"], customerMessages.Select(m => m.GetProperty("kind").GetString()));
+        Assert.Equal(["text", "image", "voice", "location"], customerMessages.Select(m => m.GetProperty("kind").GetString()));
+        var location = customerMessages[3].GetProperty("body");
+        Assert.Equal((22.5431, 114.0579), (Math.Round(location.GetProperty("latitude").GetDouble(), 4), Math.Round(location.GetProperty("longitude").GetDouble(), 4)));
         Assert.Equal("image/png", customerMessages[1].GetProperty("body").GetProperty("content_type").GetString());
         var voice = customerMessages[2].GetProperty("body");
         Assert.StartsWith("audio/", voice.GetProperty("content_type").GetString());
@@ -49,7 +54,7 @@ public sealed class WidgetTests
         await using var agentSocket = await app.ConnectAsync(StoreLinkApp.TokenOf(agent));
         await agentSocket.SendRawAsync(JsonSerializer.Serialize(new { type = "typing", conversation_id = conversationId }));
         await Expect(page.GetByTestId("typing")).ToBeVisibleAsync();
-        var lastSeq = customerMessages[2].GetProperty("seq").GetInt64();
+        var lastSeq = customerMessages[3].GetProperty("seq").GetInt64();
         await agentSocket.RequestAsync(new { type = "read", conversation_id = conversationId, seq = lastSeq });
         await Expect(page.Locator(".sl-mine[data-id] .sl-receipt").Last).ToHaveTextAsync("已读");
         Assert.Equal(200, (await agent.PostJsonAsync($"/v1/conversations/{conversationId}/messages",
@@ -241,6 +246,42 @@ public sealed class WidgetTests
         await Expect(page.Locator(".sl-system .sl-note").Last).Not.ToBeEmptyAsync();
         await page.ReloadAsync();
         await Expect(page.GetByTestId("card-csat").GetByTestId("csat-done")).ToContainTextAsync("4");
+    }
+
+    [Fact]
+    public async Task Work_item_card_offers_its_actions_and_the_customer_approves_a_quote_from_the_chat()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        await using var browser = await Browser.NewSessionAsync(app.ServerUri);
+        var page = browser.Page;
+        await page.GotoAsync("/chat/demo-digital");
+        await SendTextAsync(page, "我的 iPhone 16 Pro 屏幕碎了，能修吗？");
+        await Expect(Mine(page)).ToHaveCountAsync(1);
+        var conversationId = await ConversationIdAsync(page);
+
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        var tech = await app.LoginAsync("tech.digital@demo.local");
+        var draft = await agent.GetJsonAsync($"/v1/conversations/{conversationId}/work-item-draft?kind=ticket");
+        var id = (await agent.PostJsonAsync("/v1/work-items", draft.Json)).Str("id");
+        await tech.PostJsonAsync($"/v1/work-items/{id}/transition", new { to = "inspecting" });
+        await tech.PostJsonAsync($"/v1/work-items/{id}/transition", new { to = "awaiting_approval", note = "屏幕总成损坏" });
+        var quote = (await tech.PostJsonAsync($"/v1/work-items/{id}/requests", new { title = "更换原装屏幕", price = "899" })).Str("id");
+
+        var approve = page.Locator($"[data-testid=card-work_item] [data-action='approve:{quote}']");
+        await Expect(approve).ToBeVisibleAsync();
+        var quoteCard = page.GetByTestId("card-work_item").Filter(new() { Has = page.Locator($"[data-action='approve:{quote}']") });
+        await Expect(quoteCard).ToContainTextAsync("待您确认报价");
+        // Only the newest card of the item offers actions; the earlier ones are its history.
+        await Expect(page.Locator("[data-testid=card-work_item] .sl-actions")).ToHaveCountAsync(1);
+        await browser.ScreenshotAsync("widget-phone-work-item-card");
+        await approve.ClickAsync();
+        await Expect(page.Locator("[data-testid=card-work_item] .sl-action-done")).ToHaveTextAsync("已提交 · 同意更换原装屏幕");
+
+        var item = await agent.GetJsonAsync($"/v1/work-items/{id}");
+        Assert.Equal("repairing", item.Str("state"));
+        Assert.Equal("approved", item.Json.GetProperty("requests")[0].GetProperty("status").GetString());
+        // The chat hears of it: the system answer and the next state's card arrive live.
+        await Expect(page.GetByTestId("card-work_item").Last).ToContainTextAsync("维修中");
     }
 
     private static async Task<List<string>> CustomerTextsAsync(HttpClient agent, string conversationId) =>

@@ -37,6 +37,7 @@ const state = {
   flushing: false,
   ratings: [],
   oldestSeq: null,
+  actionsDone: new Map(), // card message id → the action taken from it on this page
 };
 
 // ---------- layout ----------
@@ -145,7 +146,13 @@ window.addEventListener("message", async (event) => {
   }
 });
 
+// The composer is usable once the session and the outbox are loaded (and again after a change of customer).
+function setBooting(booting) {
+  for (const control of [ui.input, ui.send, ui.attach, ui.mic, ui.locate]) control.disabled = booting;
+}
+
 async function boot() {
+  setBooting(true);
   realtime.stop();
   state.messages.clear();
   state.conversation = null;
@@ -171,6 +178,7 @@ async function boot() {
   renderStatus();
   refreshPresence();
   renderOutbox();
+  setBooting(false);
   realtime.start(api.token);
 }
 
@@ -543,6 +551,11 @@ function addMessage(message) {
     const after = [...ui.list.children].find((child) => child.classList.contains("sl-pending") || Number(child.dataset.seq) > message.seq);
     ui.list.insertBefore(node, after ?? null);
   }
+  if (!known && message.kind === "card" && message.body?.ref?.type === "work_item") {
+    for (const other of state.messages.values())
+      if (other !== message && other.kind === "card" && other.body?.ref?.id === message.body.ref.id && other.seq < message.seq)
+        ui.list.querySelector(`[data-id="${CSS.escape(other.id)}"]`)?.replaceWith(renderMessage(other));
+  }
   if (!known) {
     ui.empty.hidden = true;
     if (message.sender?.kind === "staff") {
@@ -707,7 +720,8 @@ function renderCard(message) {
   const fields = (body.fields ?? []).map((f) => el("div", { class: "sl-field" }, el("span", { class: "sl-label" }, f.label), el("span", { class: "sl-value" }, f.value)));
   if (fields.length) card.append(el("div", { class: "sl-fields" }, ...fields));
   if (body.ref?.type === "csat") card.append(renderCsat(message));
-  else if ((body.actions ?? []).length) card.append(renderActions(message));
+  else if (state.actionsDone.has(message.id)) card.append(el("div", { class: "sl-action-done" }, `${t("action_done")} · ${state.actionsDone.get(message.id)}`));
+  else if ((body.actions ?? []).length && !supersededCard(message)) card.append(renderActions(message));
   return card;
 }
 
@@ -765,6 +779,19 @@ async function refreshRatings() {
     if (message.kind === "card" && message.body?.ref?.type === "csat") addMessage(message);
 }
 
+// The card is drawn again by id: the item's next card may have arrived (and redrawn this one) meanwhile.
+function actionDone(message, action) {
+  state.actionsDone.set(message.id, action.label);
+  ui.list.querySelector(`[data-id="${CSS.escape(message.id)}"]`)?.replaceWith(renderMessage(message));
+}
+
+// Only the newest card of a work item offers actions; older ones are its history.
+function supersededCard(message) {
+  for (const other of state.messages.values())
+    if (other.kind === "card" && other.body?.ref?.id === message.body?.ref?.id && other.seq > message.seq) return true;
+  return false;
+}
+
 function renderActions(message) {
   const body = message.body;
   const row = el("div", { class: "sl-actions" });
@@ -776,8 +803,7 @@ function renderActions(message) {
       const request = { action: action.id };
       try {
         await api.post(`/v1/work-items/${encodeURIComponent(body.ref.id)}/actions`, request);
-        button.classList.add("sl-chosen");
-        row.append(el("span", { class: "sl-action-done" }, t("action_done")));
+        actionDone(message, action);
       } catch (e) {
         if (e.code === "invalid_request" && /address/i.test(e.message)) {
           // Actions such as 修改收货地址 need the new address.
@@ -785,7 +811,7 @@ function renderActions(message) {
           if (address) {
             try {
               await api.post(`/v1/work-items/${encodeURIComponent(body.ref.id)}/actions`, { ...request, address });
-              row.append(el("span", { class: "sl-action-done" }, t("action_done")));
+              actionDone(message, action);
               return;
             } catch (inner) {
               e = inner;
