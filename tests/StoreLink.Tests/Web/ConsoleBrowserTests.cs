@@ -139,6 +139,75 @@ public sealed class ConsoleBrowserTests
     }
 
     [Fact]
+    public async Task The_composer_records_voice_takes_dropped_and_pasted_files_and_the_top_bar_switches_presence_language_and_signs_out()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        var (visitor, conversationId) = await VisitorAsync(app, "能发个语音说明一下吗？");
+        await using var browser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = BrowserViewport.Desktop });
+        var page = await SignInAsync(browser, "agent.digital@demo.local");
+        var token = await page.Locator("meta[name=storelink-token]").GetAttributeAsync("content");
+        await page.Locator($".inbox-item[data-id='{conversationId}'] button").ClickAsync();
+        await Expect(page.Locator("#timeline")).ToContainTextAsync("语音说明");
+
+        // A voice note from the (fake) microphone: click to record, click again to send.
+        await page.ClickAsync("#voice-button");
+        await Expect(page.Locator("#voice-state")).ToContainTextAsync("录音中");
+        await page.WaitForTimeoutAsync(1300);
+        await page.ClickAsync("#voice-button");
+        var voice = await EventuallyAsync(async () => (await MessagesAsync(visitor, conversationId)).Cast<JsonElement?>().FirstOrDefault(m => m!.Value.GetProperty("kind").GetString() == "voice"));
+        Assert.StartsWith("audio/", voice.GetProperty("body").GetProperty("content_type").GetString());
+        Assert.InRange(voice.GetProperty("body").GetProperty("duration_ms").GetInt64(), 1000, 10_000);
+        await Expect(page.Locator(".msg.us[data-kind=voice] audio")).ToHaveAttributeAsync("src", new System.Text.RegularExpressions.Regex("^blob:"));
+
+        // A PDF dropped onto the conversation, an image pasted into the text box.
+        await page.EvaluateAsync("""
+            () => {
+              const dt = new DataTransfer();
+              dt.items.add(new File(['%PDF-1.4\n%%EOF\n'], '报价单.pdf', { type: 'application/pdf' }));
+              const pane = document.getElementById('conversation');
+              pane.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+              pane.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+            }
+            """);
+        var pdf = await EventuallyAsync(async () => (await MessagesAsync(visitor, conversationId)).Cast<JsonElement?>().FirstOrDefault(m => m!.Value.GetProperty("kind").GetString() == "file"));
+        Assert.Equal("报价单.pdf", pdf.GetProperty("body").GetProperty("name").GetString());
+        await page.EvaluateAsync("""
+            async bytes => {
+              const dt = new DataTransfer();
+              dt.items.add(new File([new Uint8Array(bytes)], 'paste.png', { type: 'image/png' }));
+              document.getElementById('composer-text').dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+            }
+            """, Png(40, 30).Select(b => (int)b).ToArray());
+        await EventuallyAsync(async () => (await MessagesAsync(visitor, conversationId)).Cast<JsonElement?>().FirstOrDefault(m => m!.Value.GetProperty("kind").GetString() == "image"));
+        await Expect(page.Locator(".msg.us[data-kind=file]")).ToContainTextAsync("报价单.pdf");
+
+        // Presence: away, then online again.
+        var agent = app.WithToken(token!);
+        var me = (await agent.GetJsonAsync("/v1/me")).Str("id");
+        await page.SelectOptionAsync("#presence-select", "away");
+        await EventuallyAsync(async () => (await agent.GetJsonAsync("/v1/presence")).Json.EnumerateArray().Cast<JsonElement?>()
+            .FirstOrDefault(p => p!.Value.GetProperty("user_id").GetString() == me && p.Value.GetProperty("status").GetString() == "away"));
+        await page.SelectOptionAsync("#presence-select", "online");
+        await EventuallyAsync(async () => (await agent.GetJsonAsync("/v1/presence")).Json.EnumerateArray().Cast<JsonElement?>()
+            .FirstOrDefault(p => p!.Value.GetProperty("user_id").GetString() == me && p.Value.GetProperty("status").GetString() == "online"));
+
+        // English, and back to Chinese; the open conversation stays open.
+        await page.ClickAsync(".topbar .lang");
+        await Expect(page.Locator("#resolve-button")).ToHaveTextAsync("Resolve");
+        await Expect(page.Locator("#timeline")).ToContainTextAsync("语音说明");
+        await browser.ScreenshotAsync("console-conversation-desktop-en");
+        await page.ClickAsync(".topbar .lang");
+        await Expect(page.Locator("#resolve-button")).ToHaveTextAsync("解决");
+
+        // Sign-out ends the session: the sign-in page, and the page's token no longer works.
+        await page.ClickAsync("#logout-button");
+        await Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/console/login$"));
+        Assert.Equal(401, (await agent.GetJsonAsync("/v1/me")).Status);
+        await page.GotoAsync("/console");
+        await Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/console/login"));
+    }
+
+    [Fact]
     public async Task On_a_phone_the_inbox_and_the_conversation_are_one_pane_each()
     {
         await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);

@@ -282,7 +282,7 @@ export class ConversationView {
     try {
       const data = await api('GET', `/v1/desk/conversations/${this.conv.id}/customer`);
       const c = data.customer;
-      this.customerName = c.name ?? t('panel.visitor');
+      this.customerName = this.state.items.find(i => i.conversation.id === this.conv.id)?.customer_name ?? c.name ?? t('panel.visitor');
       if (!this.state.items.some(i => i.conversation.id === this.conv.id)) $('#conv-customer').textContent = this.customerName;
       panel.replaceChildren(
         el('button.icon.panel-close', { type: 'button', 'aria-label': t('common.close'), onclick: () => document.getElementById('app').classList.remove('panel-open') }, '×'),

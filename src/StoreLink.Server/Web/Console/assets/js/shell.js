@@ -57,6 +57,12 @@ export async function startShell() {
     }
   });
 
+  // The language switch comes back to where the agent is now (the script changes the URL as conversations open).
+  $('.topbar .lang')?.addEventListener('click', e => {
+    const url = new URL(e.currentTarget.href);
+    url.searchParams.set('return_url', location.pathname + location.search);
+    e.currentTarget.href = url.toString();
+  });
   select.addEventListener('change', () => {
     localStorage.setItem('storelink.store', select.value);
     location.assign(location.pathname);
