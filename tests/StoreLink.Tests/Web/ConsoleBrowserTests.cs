@@ -81,7 +81,16 @@ public sealed class ConsoleBrowserTests
         await page.FillAsync("#composer-text", "您好，可以修的，换屏大约一小时。");
         await page.PressAsync("#composer-text", "Enter");
         await EventuallyAsync(async () => (await MessagesAsync(visitor, conversationId))
-            .Cast<JsonElement?>().FirstOrDefault(m => m!.Value.GetProperty("kind").GetString() == "text" && m.Value.GetProperty("body").GetProperty("text").GetString() == "您好，可以修的，换屏大约一小时。"));
+            .Cast<JsonElement?>().FirstOrDefault(m => m!.Value.TryGetProperty("body", out var b) && b.TryGetProperty("text", out var t) && t.GetString() == "您好，可以修的，换屏大约一小时。"));
+
+        // A slip recalled at once: the customer's history keeps the seq without the text.
+        await page.FillAsync("#composer-text", "发错了");
+        await page.PressAsync("#composer-text", "Enter");
+        var slip = page.Locator(".msg.us", new() { HasText = "发错了" });
+        await slip.HoverAsync();
+        await slip.Locator(".recall").ClickAsync();
+        await Expect(page.Locator(".msg.us.recalled")).ToHaveCountAsync(1);
+        await EventuallyAsync(async () => (await MessagesAsync(visitor, conversationId)).Cast<JsonElement?>().FirstOrDefault(m => m!.Value.GetProperty("recalled").GetBoolean()));
 
         // The customer reads it: the agent sees 已读 under the reply.
         var last = (await MessagesAsync(visitor, conversationId)).Max(m => m.GetProperty("seq").GetInt64());
@@ -101,7 +110,7 @@ public sealed class ConsoleBrowserTests
         await Expect(page.Locator("#composer-text")).ToHaveValueAsync(new System.Text.RegularExpressions.Regex("数码旗舰店"));
         await page.PressAsync("#composer-text", "Enter");
         await EventuallyAsync(async () => (await MessagesAsync(visitor, conversationId)).Cast<JsonElement?>()
-            .FirstOrDefault(m => m!.Value.GetProperty("body").TryGetProperty("text", out var t) && t.GetString()!.Contains("很高兴为您服务", StringComparison.Ordinal)));
+            .FirstOrDefault(m => m!.Value.TryGetProperty("body", out var b) && b.TryGetProperty("text", out var t) && t.GetString()!.Contains("很高兴为您服务", StringComparison.Ordinal)));
 
         // An internal note with an @mention of the manager: in the notes thread, never in the customer's.
         await page.ClickAsync(".modes button[data-mode=note]");
@@ -112,9 +121,9 @@ public sealed class ConsoleBrowserTests
         await Expect(page.Locator(".msg.note").Last).ToContainTextAsync("确认一下屏幕库存");
         var notesId = (await manager.GetJsonAsync($"/v1/conversations/{conversationId}")).Str("notes_id");
         var note = await EventuallyAsync(async () => (await MessagesAsync(manager, notesId)).Cast<JsonElement?>()
-            .FirstOrDefault(m => m!.Value.GetProperty("body").TryGetProperty("text", out var t) && t.GetString()!.Contains("屏幕库存", StringComparison.Ordinal)));
+            .FirstOrDefault(m => m!.Value.TryGetProperty("body", out var b) && b.TryGetProperty("text", out var t) && t.GetString()!.Contains("屏幕库存", StringComparison.Ordinal)));
         Assert.Equal([managerId], note.GetProperty("body").GetProperty("mentions").EnumerateArray().Select(e => e.GetString()));
-        Assert.DoesNotContain(await MessagesAsync(visitor, conversationId), m => m.GetProperty("body").TryGetProperty("text", out var t) && t.GetString()!.Contains("屏幕库存", StringComparison.Ordinal));
+        Assert.DoesNotContain(await MessagesAsync(visitor, conversationId), m => m.TryGetProperty("body", out var b) && b.TryGetProperty("text", out var t) && t.GetString()!.Contains("屏幕库存", StringComparison.Ordinal));
         await page.ClickAsync(".modes button[data-mode=reply]");
         await browser.ScreenshotAsync("console-conversation-desktop");
 
@@ -236,7 +245,7 @@ public sealed class ConsoleBrowserTests
 
         await page.ClickAsync("#back-button");
         await Expect(page.Locator("#inbox")).ToBeVisibleAsync();
-        Assert.Contains(await MessagesAsync(visitor, conversationId), m => m.GetProperty("body").TryGetProperty("text", out var t) && t.GetString() == "晚上九点关门，欢迎光临 😊");
+        Assert.Contains(await MessagesAsync(visitor, conversationId), m => m.TryGetProperty("body", out var b) && b.TryGetProperty("text", out var t) && t.GetString() == "晚上九点关门，欢迎光临 😊");
     }
 
     [Fact]
@@ -293,7 +302,24 @@ public sealed class ConsoleBrowserTests
         Assert.False(hours.GetProperty("business_hours").TryGetProperty("sun", out _));
         await browser.ScreenshotAsync("console-manage-hours", fullPage: true);
 
+        // Canned replies: a new one, then its text changed.
+        await page.ClickAsync("a[href='/console/manage/canned']");
+        var canned = page.Locator("form[data-canned=new]");
+        await canned.Locator("input[name=shortcut]").FillAsync("price");
+        await canned.Locator("input[name=title]").FillAsync("换屏报价");
+        await canned.Locator("textarea[name=body]").FillAsync("{customer.name}您好，换屏报价 ¥899。");
+        await canned.Locator("button[type=submit]").ClickAsync();
+        var reply = await EventuallyAsync(async () => (await manager.GetJsonAsync($"/v1/stores/{storeId}/canned-replies?q=price")).Json.EnumerateArray()
+            .Cast<JsonElement?>().FirstOrDefault(r => r!.Value.GetProperty("shortcut").GetString() == "price"));
+        var edit = page.Locator($"form[data-canned='{reply.GetProperty("id").GetString()}']");
+        await edit.Locator("textarea[name=body]").FillAsync("{customer.name}您好，换屏报价 ¥799。");
+        await edit.Locator("button[type=submit]").ClickAsync();
+        await EventuallyAsync(async () => (await manager.GetJsonAsync($"/v1/stores/{storeId}/canned-replies?q=price")).Json.EnumerateArray()
+            .Cast<JsonElement?>().FirstOrDefault(r => r!.Value.GetProperty("body").GetString()!.Contains("¥799", StringComparison.Ordinal)));
+
         // A bad interval is refused with the server's reason, in the page's language.
+        await page.ClickAsync("a[href='/console/manage/hours']");
+        await Expect(page.Locator("input[name=mon]")).ToHaveValueAsync("10:00-20:00");
         await page.FillAsync("input[name=tue]", "25:00-26:00");
         await page.ClickAsync("#manage-content button[type=submit]");
         await Expect(page.Locator(".toast.error")).ToContainTextAsync("内容不正确");
