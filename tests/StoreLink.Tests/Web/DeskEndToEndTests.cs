@@ -64,8 +64,9 @@ public sealed class DeskEndToEndTests
         await Expect(agent.Locator(".msg.them[data-kind=voice] audio")).ToHaveAttributeAsync("src", new System.Text.RegularExpressions.Regex("^blob:"));
         Assert.True(await agent.Locator(".msg.them[data-kind=image] img").EvaluateAsync<bool>("img => img.complete && img.naturalWidth > 0"));
 
-        // The answer appears in the widget; a note with it never does.
+        // The customer sees the agent typing; the answer appears in the widget; a note with it never does.
         await agent.FillAsync("#composer-text", "您好，请问是什么型号？我们先帮您看看。");
+        await Expect(widget.GetByTestId("typing")).ToBeVisibleAsync();
         await agent.PressAsync("#composer-text", "Enter");
         await Expect(widget.Locator(".sl-theirs .sl-text", new() { HasText = "什么型号" })).ToHaveCountAsync(1);
         await agent.ClickAsync(".modes button[data-mode=note]");
@@ -91,13 +92,27 @@ public sealed class DeskEndToEndTests
         await using var managerBrowser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = BrowserViewport.Desktop });
         var manager = await ConsoleAsync(managerBrowser, "manager.digital@demo.local");
         var managerId = await manager.EvaluateAsync<string>("async () => (await (await fetch('/v1/me', { headers: { authorization: 'Bearer ' + document.querySelector('meta[name=storelink-token]').content } })).json()).id");
+        // The manager looks in (the agent sees who is viewing) and is asked in a note with an @mention.
+        await manager.ClickAsync("#views button[data-view=all]");
+        await manager.Locator($".inbox-item[data-id='{conversationId}'] button").ClickAsync();
+        await Expect(agent.Locator("#conv-viewers")).ToContainTextAsync("数码店长");
+        await agent.ClickAsync(".modes button[data-mode=note]");
+        await agent.Locator("#composer-text").PressSequentiallyAsync("@");
+        await agent.ClickAsync($"#mention-popup li[data-id='{managerId}']");
+        await agent.Locator("#composer-text").PressSequentiallyAsync("进水的机器能修吗？");
+        await agent.PressAsync("#composer-text", "Enter");
+        await Expect(manager.Locator(".toast", new() { HasText = "提到了你" })).ToBeVisibleAsync();
+        await Expect(manager.Locator(".msg.note", new() { HasText = "进水的机器能修吗" })).ToHaveCountAsync(1);
+        await agent.ClickAsync(".modes button[data-mode=reply]");
+
         await agent.ClickAsync("#transfer-button");
         await agent.SelectOptionAsync("#transfer-agent", managerId);
         await agent.FillAsync("#transfer-note", "进水机器，请店长亲自跟进");
         await agent.ClickAsync("#transfer-submit");
+        await manager.ClickAsync("#views button[data-view=mine]");
         var managerItem = manager.Locator($".inbox-item[data-id='{conversationId}']");
         await Expect(managerItem).ToBeVisibleAsync();
-        await managerItem.Locator("button").ClickAsync();
+        await Expect(manager.Locator("#conv-meta")).ToContainTextAsync("数码店长");
         await Expect(manager.Locator(".msg.note", new() { HasText = "请店长亲自跟进" })).ToHaveCountAsync(1);
         await Expect(manager.Locator(".msg.note", new() { HasText = "先别报价" })).ToHaveCountAsync(1);
 
