@@ -118,8 +118,10 @@ export class ConversationView {
 
   onConversation(conversation) {
     if (!this.conv || conversation.id !== this.conv.id) return;
+    const stateChanged = conversation.state !== this.conv.state;
     Object.assign(this.conv, conversation);
     this.renderHeader();
+    if (stateChanged) this.loadPanel();
   }
 
   onTyping({ conversation_id: cid, user_id: userId }) {
