@@ -6,6 +6,7 @@ using StoreLink.Server.Host;
 using StoreLink.Server.Http;
 using StoreLink.Server.Integrations;
 using StoreLink.Server.Realtime;
+using StoreLink.Server.Web.Console;
 using StoreLink.Server.Web.Widget;
 using StoreLink.Server.Workflows;
 
@@ -23,6 +24,7 @@ builder.AddRealtime();
 builder.AddDesk();
 builder.AddWorkflows();
 builder.AddIntegrations();
+builder.AddConsole();
 builder.Services.AddOpenApi();
 
 var app = builder.Build();
@@ -44,6 +46,7 @@ app.MapRealtime();
 app.MapDesk();
 app.MapWorkflows();
 app.MapIntegrations();
+app.MapConsole();
 app.MapWidget();
 
 app.PrintBannerOnStart();

@@ -20,7 +20,14 @@ public sealed record LabelsRequest(List<string>? Labels);
 public sealed record CapacityRequest(int? Capacity);
 
 /// <summary>The SLA clocks of a conversation, in the store's business time.</summary>
-public sealed record SlaDto(DateTimeOffset? FirstResponseDueAt, bool FirstResponseBreached, long FirstResponseBusinessSeconds, DateTimeOffset? ResolutionDueAt, bool ResolutionBreached);
+public sealed record SlaDto(DateTimeOffset? FirstResponseDueAt, bool FirstResponseBreached, long FirstResponseBusinessSeconds, DateTimeOffset? ResolutionDueAt, bool ResolutionBreached)
+{
+    /// <summary>When staff first answered; null while the first-response clock still runs.</summary>
+    public DateTimeOffset? FirstResponseAt { get; init; }
+
+    /// <summary>Business seconds from the customer's first message to now (or to the resolution).</summary>
+    public long ResolutionBusinessSeconds { get; init; }
+}
 
 /// <summary>One line of the inbox.</summary>
 public sealed record InboxItemDto(ConversationDto Conversation, string CustomerName, int VipLevel, MessageDto? LastMessage, SlaDto? Sla);
@@ -202,7 +209,11 @@ public sealed class DeskActions(
         var answered = row.FirstResponseAt is { } f ? DateTimeOffset.FromUnixTimeMilliseconds(f) : now;
         var resolved = row.ResolvedAt is { } r && row.State == "resolved" ? DateTimeOffset.FromUnixTimeMilliseconds(r) : now;
         var waited = hours.HasHours ? hours.Elapsed(start, answered) : answered - start;
-        return new SlaDto(firstDue, firstDue is not null && answered > firstDue, (long)waited.TotalSeconds, resolutionDue, resolutionDue is not null && resolved > resolutionDue);
+        return new SlaDto(firstDue, firstDue is not null && answered > firstDue, (long)waited.TotalSeconds, resolutionDue, resolutionDue is not null && resolved > resolutionDue)
+        {
+            FirstResponseAt = row.FirstResponseAt is { } at ? DateTimeOffset.FromUnixTimeMilliseconds(at) : null,
+            ResolutionBusinessSeconds = (long)(hours.HasHours ? hours.Elapsed(start, resolved) : resolved - start).TotalSeconds,
+        };
     }
 
     private async Task<ConversationAccess> ServiceAsync(CurrentUser user, string conversationId, CancellationToken ct)

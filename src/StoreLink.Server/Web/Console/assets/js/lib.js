@@ -1,0 +1,146 @@
+// Shared helpers of the console's pages: strings, the REST client, DOM building, formatting, toasts.
+
+const strings = JSON.parse(document.getElementById('storelink-strings').textContent);
+export const lang = document.body.dataset.lang || 'zh-CN';
+
+/** The UI text of a key, with {name} placeholders filled in. */
+export function t(key, values) {
+  let text = strings[key] ?? key;
+  if (values) for (const [k, v] of Object.entries(values)) text = text.replaceAll(`{${k}}`, String(v));
+  return text;
+}
+
+export const token = document.querySelector('meta[name="storelink-token"]')?.content ?? '';
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem?.title || `HTTP ${status}`);
+    this.status = status;
+    this.code = problem?.code;
+    this.errors = problem?.errors;
+  }
+}
+
+/** A REST call with the session's token as bearer credential. A 401 means the session ended: back to the sign-in page. */
+export async function api(method, path, body) {
+  const init = { method, headers: { authorization: `Bearer ${token}` } };
+  if (body instanceof FormData) init.body = body;
+  else if (body !== undefined) {
+    init.headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(path, init);
+  if (response.status === 401) {
+    location.assign('/console/login?return_url=' + encodeURIComponent(location.pathname + location.search));
+    throw new ApiError(401, { code: 'unauthorized' });
+  }
+  const text = await response.text();
+  const json = text ? JSON.parse(text) : null;
+  if (!response.ok) throw new ApiError(response.status, json);
+  return json;
+}
+
+/** The message of an API error in the UI language (the stable code decides; the server's title is English). */
+export function errorText(error) {
+  if (error instanceof ApiError) {
+    const known = strings['error.' + error.code];
+    const fields = error.errors ? ' ' + Object.entries(error.errors).map(([k, v]) => `${k}: ${v.join(' ')}`).join('; ') : '';
+    return (known ? `${known} (${error.message})` : error.message) + fields;
+  }
+  return String(error?.message ?? error);
+}
+
+/** el('div.a.b', {attrs}, children…): small DOM builder; strings become text nodes (never HTML). */
+export function el(spec, attrs, ...children) {
+  const [head, ...classes] = spec.split('.');
+  const [tag, id] = head.split('#');
+  const node = document.createElement(tag || 'div');
+  if (id) node.id = id;
+  if (classes.length) node.className = classes.join(' ');
+  if (attrs && (typeof attrs !== 'object' || attrs instanceof Node || Array.isArray(attrs))) {
+    children.unshift(attrs);
+    attrs = null;
+  }
+  for (const [key, value] of Object.entries(attrs ?? {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
+    else if (key === 'dataset') Object.assign(node.dataset, value);
+    else if (key in node && key !== 'list' && typeof value !== 'string') node[key] = value;
+    else node.setAttribute(key, value === true ? '' : value);
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export const $ = (selector, root = document) => root.querySelector(selector);
+export const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
+
+const locale = lang === 'en' ? 'en-GB' : 'zh-CN';
+const timeFormat = new Intl.DateTimeFormat(locale, { hour: '2-digit', minute: '2-digit' });
+const dayFormat = new Intl.DateTimeFormat(locale, { month: 'short', day: 'numeric' });
+const dateFormat = new Intl.DateTimeFormat(locale, { year: 'numeric', month: 'short', day: 'numeric' });
+
+export function shortTime(iso) {
+  const d = new Date(iso);
+  return d.toDateString() === new Date().toDateString() ? timeFormat.format(d) : dayFormat.format(d);
+}
+export const fullTime = iso => `${dayFormat.format(new Date(iso))} ${timeFormat.format(new Date(iso))}`;
+export const date = iso => dateFormat.format(new Date(iso));
+
+/** 1h 05m / 4m 10s / 35s — a duration for SLA clocks. */
+export function duration(seconds) {
+  const s = Math.max(0, Math.round(Math.abs(seconds)));
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  if (h) return t('time.hm', { h, m: String(m).padStart(2, '0') });
+  if (m) return t('time.ms', { m, s: String(r).padStart(2, '0') });
+  return t('time.s', { s: r });
+}
+
+export function size(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(0)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** A one-line preview of a message for the inbox and the panel. */
+export function preview(message) {
+  if (!message) return '';
+  if (message.recalled) return t('msg.recalled');
+  const b = message.body ?? {};
+  switch (message.kind) {
+    case 'text': case 'system': return b.text ?? '';
+    case 'card': return `[${t('msg.card')}] ${b.title ?? ''}`;
+    case 'location': return `[${t('msg.location')}] ${b.label ?? ''}`;
+    default: return `[${t('msg.' + message.kind)}] ${b.name ?? ''}`;
+  }
+}
+
+export function toast(text, options = {}) {
+  const box = $('#toasts') ?? document.body.appendChild(el('div#toasts.toasts'));
+  const item = el('div.toast' + (options.error ? '.error' : ''), { role: 'status', onclick: options.onclick }, text);
+  box.append(item);
+  setTimeout(() => item.remove(), options.error ? 8000 : 5000);
+}
+
+export function debounce(fn, ms) {
+  let timer;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}
+
+export const uuid = () => crypto.randomUUID?.() ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+
+/** Attachments need the bearer credential, so they are fetched and shown from blob URLs (cached per id). */
+const blobs = new Map();
+export function attachmentUrl(id) {
+  if (!blobs.has(id))
+    blobs.set(id, fetch(`/v1/attachments/${encodeURIComponent(id)}`, { headers: { authorization: `Bearer ${token}` } })
+      .then(r => (r.ok ? r.blob() : Promise.reject(new Error(r.status))))
+      .then(b => URL.createObjectURL(b)));
+  return blobs.get(id);
+}
