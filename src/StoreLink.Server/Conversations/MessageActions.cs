@@ -16,7 +16,8 @@ namespace StoreLink.Server.Conversations;
 /// Writes go through the <see cref="MessageWriter"/>, which publishes after commit.
 /// </summary>
 public sealed class MessageActions(
-    Db db, Access access, MessageWriter writer, Desk.Router router, IEventBus bus, TimeProvider clock, IOptions<MessageOptions> options)
+    Db db, Access access, MessageWriter writer, Desk.Router router, IEventBus bus, TimeProvider clock, IOptions<MessageOptions> options,
+    ILogger<MessageActions> logger)
 {
     public async Task<SendResult> SendAsync(CurrentUser user, string conversationId, SendMessageRequest request, string? connectionId, CancellationToken ct) =>
         await (await BeginSendAsync(user, conversationId, request, connectionId, ct)).CompleteAsync();
@@ -54,15 +55,23 @@ public sealed class MessageActions(
             clientMsgId, kind, body, attachmentId, clock.GetUtcNow().ToUnixTimeMilliseconds(),
             Reopen: user.IsCustomer && conversation.State is "resolved" or "pending", connectionId);
         var committed = await writer.EnqueueAsync(message, ct);
-        var reopened = message.Reopen && conversation.State == "resolved";
         return new PendingSend(committed, async result =>
         {
-            if (result.Created && mentions is { Count: > 0 })
-                await NotifyMentionedAsync(conversation.Facts, result.Message, mentions, ct);
-            // A conversation that is served or already waits needs no routing (the writer saw its state at commit).
-            if (result.Created && service && user.IsCustomer && (reopened || (result.AssigneeId is null && !result.Waiting)))
-                await router.OnCustomerMessageAsync(conversation.Facts, kind == MessageKinds.Text ? request.Body?.GetProperty("text").GetString() : null,
-                    reopened, ct);
+            // The message is committed: what follows runs to its end whatever happens to the caller, and a failure
+            // here is logged, not answered (the sender's retry would find the message stored and change nothing).
+            try
+            {
+                if (result.Created && mentions is { Count: > 0 })
+                    await NotifyMentionedAsync(conversation.Facts, result.Message, mentions, CancellationToken.None);
+                // A conversation that is served or already waits needs no routing (the writer saw its state at commit).
+                if (result.Created && service && user.IsCustomer && (result.Reopened || (result.AssigneeId is null && !result.Waiting)))
+                    await router.OnCustomerMessageAsync(conversation.Facts, kind == MessageKinds.Text ? request.Body?.GetProperty("text").GetString() : null,
+                        result.Reopened, CancellationToken.None);
+            }
+            catch (Exception e)
+            {
+                logger.LogError(e, "After message {MessageId} was stored, notifying or routing failed", result.Message.Id);
+            }
         });
     }
 

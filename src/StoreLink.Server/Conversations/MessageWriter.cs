@@ -15,10 +15,10 @@ public sealed record NewMessage(
     string? ClientMsgId, string Kind, string Body, string? AttachmentId, long CreatedAt, bool Reopen, string? ExceptConnectionId);
 
 /// <summary>
-/// A stored message; for a new one in a service conversation also its desk state as committed (the assignee, and
-/// whether it waits in a queue), so the router need not read it again.
+/// A stored message; for a new one in a service conversation also its desk state as committed (the assignee, whether
+/// it waits in a queue, whether this message reopened a resolved conversation), so the router need not read it again.
 /// </summary>
-public sealed record SendResult(MessageDto Message, bool Created, string? AssigneeId = null, bool Waiting = false);
+public sealed record SendResult(MessageDto Message, bool Created, string? AssigneeId = null, bool Waiting = false, bool Reopened = false);
 
 /// <summary>A receipt watermark to move forward (never back).</summary>
 public sealed record Watermark(ConversationFacts Conversation, Audience Audience, string UserId, string UserKind, long ReadSeq, long DeliveredSeq, string? ExceptConnectionId);
@@ -71,7 +71,8 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
         public Audience? Audience { get; set; }
         public string? AssigneeId { get; set; }
         public bool Waiting { get; set; }
-        public ConversationRow? Reopened { get; set; }
+        public bool Reopened { get; set; }
+        public ConversationRow? StateChanged { get; set; }
         public TaskCompletionSource<SendResult> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public override RealtimeEvent[] Committed()
@@ -79,9 +80,9 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
             if (Stored is null)
                 return []; // already stored under its client id: Result holds it
             var message = Stored.ToDto();
-            Result = new SendResult(message, Created: true, AssigneeId, Waiting);
+            Result = new SendResult(message, Created: true, AssigneeId, Waiting, Reopened);
             var pushed = Frames.MessageEvent(message, Audience!, Message.ExceptConnectionId);
-            return Reopened is null ? [pushed] : [pushed, Frames.ConversationEvent(Reopened.ToPushDto(), Audience!)];
+            return StateChanged is null ? [pushed] : [pushed, Frames.ConversationEvent(StateChanged.ToPushDto(), Audience!)];
         }
 
         public override void Succeed() => Done.TrySetResult(Result!);
@@ -226,7 +227,7 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
         {
             Commit(ordered);
         }
-        catch (Exception e) when (ordered.Count > 1)
+        catch (Exception e) when (ordered.Count > 1 && e is not DatabaseUnavailableException)
         {
             logger.LogWarning(e, "A batch of {Count} writes failed; writing them one by one", ordered.Count);
             foreach (var write in ordered)
@@ -243,7 +244,9 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
         }
         catch (Exception e)
         {
-            ordered[0].Fail(Translate(e));
+            // One write, or a database that cannot be reached: then writing one by one would only wait longer.
+            foreach (var write in ordered)
+                write.Fail(Translate(e));
         }
     }
 
@@ -382,7 +385,7 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
     private void Apply(Statements s, DbTransaction t, SendWrite write)
     {
         // A write retried alone after its batch failed starts clean.
-        (write.Result, write.Stored, write.Reopened) = (null, null, null);
+        (write.Result, write.Stored, write.Reopened, write.StateChanged) = (null, null, false, null);
         var m = write.Message;
         var conversationId = m.Conversation.Id;
         if (m.ClientMsgId is not null && Statements.With(s.FindId, m.SenderId, m.ClientMsgId).ExecuteScalar() is not (null or DBNull))
@@ -391,6 +394,11 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
             return;
         }
 
+        // A customer's message to a conversation that was resolved or pending when the send was checked: whether it
+        // still is decides here, under the conversation's lock, so of several pipelined sends only the first reopens.
+        var previous = m.Reopen
+            ? s.Connection.ExecuteScalar<string>($"SELECT state FROM conversations WHERE id = @conversationId{(db.Dialect.IsPostgres ? " FOR UPDATE" : "")}", new { conversationId }, t)
+            : null;
         long seq;
         string state, watchers;
         string? assignee;
@@ -430,8 +438,9 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
             ? m.Conversation.Audience(null, assignee, JsonSerializer.Deserialize<string[]>(watchers) ?? [])
             : m.Audience;
         (write.AssigneeId, write.Waiting) = (assignee, waiting);
-        if (m.Reopen && state == "open")
-            write.Reopened = s.Connection.QuerySingle<ConversationRow>($"SELECT {ConversationRow.Columns} FROM conversations WHERE id = @conversationId", new { conversationId }, t);
+        write.Reopened = previous == "resolved";
+        if (previous is "resolved" or "pending" && state == "open")
+            write.StateChanged = s.Connection.QuerySingle<ConversationRow>($"SELECT {ConversationRow.Columns} FROM conversations WHERE id = @conversationId", new { conversationId }, t);
     }
 
     private void Apply(Statements s, DbTransaction t, WatermarkWrite write)

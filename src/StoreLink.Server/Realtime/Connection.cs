@@ -123,6 +123,8 @@ public sealed class Connection(string id, CurrentUser user, WebSocket socket, in
             // before that frame arrives; the read loop ends either way.
             if (socket.State is not (WebSocketState.CloseSent or WebSocketState.Aborted))
                 socket.Abort();
+            // Nobody drains the queue any more: complete it, so no answer waits for room that never comes.
+            Close((int)WebSocketCloseStatus.InternalServerError, "send failed");
         }
     }
 

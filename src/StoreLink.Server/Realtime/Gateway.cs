@@ -253,7 +253,7 @@ public sealed class Gateway
                 if (connection.IsClosing)
                     continue; // draining until the peer answers our close frame
                 if (length < 0)
-                    await connection.SendAsync(Frames.Error(null, ErrorCodes.InvalidRequest, "Frames are JSON text frames, not binary."), aborted);
+                    await AnswerInTurnAsync(connection, Frames.Error(null, ErrorCodes.InvalidRequest, "Frames are JSON text frames, not binary."), aborted);
                 else
                     await HandleFrameAsync(connection, buffer.Array.AsMemory(0, length), aborted);
                 buffer.Shrink(); // the frame is handled: nothing refers to the buffer any more
@@ -273,18 +273,18 @@ public sealed class Gateway
         }
         catch (JsonException)
         {
-            return connection.SendAsync(Frames.Error(null, ErrorCodes.InvalidRequest, "The frame is not valid JSON."), ct);
+            return AnswerInTurnAsync(connection, Frames.Error(null, ErrorCodes.InvalidRequest, "The frame is not valid JSON."), ct);
         }
         var root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object)
         {
             doc.Dispose();
-            return connection.SendAsync(Frames.Error(null, ErrorCodes.InvalidRequest, "A frame is a JSON object."), ct);
+            return AnswerInTurnAsync(connection, Frames.Error(null, ErrorCodes.InvalidRequest, "A frame is a JSON object."), ct);
         }
         if (!JsonStrings.AreValid(root))
         {
             doc.Dispose();
-            return connection.SendAsync(Frames.Error(null, ErrorCodes.InvalidRequest, "The frame has a string that is not valid Unicode text (a lone surrogate escape)."), ct);
+            return AnswerInTurnAsync(connection, Frames.Error(null, ErrorCodes.InvalidRequest, "The frame has a string that is not valid Unicode text (a lone surrogate escape)."), ct);
         }
         // Typing and viewing are answered by nobody and limited per connection; extra frames are dropped.
         if (TryString(root, "type") is "typing" or "viewing" && !connection.TypingAllowed())
@@ -349,8 +349,15 @@ public sealed class Gateway
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            await connection.SendAsync(ErrorFrame(connection, rid, e), ct);
+            await AnswerInTurnAsync(connection, ErrorFrame(connection, rid, e), ct);
         }
+    }
+
+    /// <summary>An answer that must not overtake the answers of the sends before it.</summary>
+    private static async ValueTask AnswerInTurnAsync(Connection connection, byte[] frame, CancellationToken ct)
+    {
+        await connection.AnswersSent;
+        await connection.SendAsync(frame, ct);
     }
 
     /// <summary>
@@ -362,6 +369,8 @@ public sealed class Gateway
     /// </summary>
     private async Task PipelineSendAsync(Connection connection, JsonElement root, string? rid, CancellationToken ct)
     {
+        // The slot first: once a send is queued, nothing may stop its answer (and what follows its commit).
+        await connection.EnterSendAsync(ct);
         Task<PendingSend> begun;
         try
         {
@@ -376,7 +385,6 @@ public sealed class Gateway
         {
             begun = Task.FromException<PendingSend>(e); // answered in its turn, below
         }
-        await connection.EnterSendAsync(ct);
         connection.ChainAnswer(previous => AnswerSendAsync(previous, connection, rid, begun));
     }
 

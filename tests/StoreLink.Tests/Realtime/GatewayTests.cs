@@ -88,6 +88,50 @@ public sealed class GatewayTests
     }
 
     [Theory, MemberData(nameof(Databases))]
+    public async Task Pipelined_sends_to_a_resolved_conversation_reopen_it_once(string db)
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(db);
+        var (customer, id) = await MessagingTests.OpenAsync(app);
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        await using var agentWs = await app.ConnectAsync(StoreLinkApp.TokenOf(agent)); // online, so routing assigns at once
+        await using var ws = await app.ConnectAsync(StoreLinkApp.TokenOf(customer));
+        Assert.Equal("ok", Type(await ws.SendMessageAsync(id, "屏幕碎了")));
+        Assert.Equal(201, (await MessagingTests.SendAsync(agent, id, "请到店检测")).Status);
+        Assert.Equal(200, (await agent.PostJsonAsync($"/v1/conversations/{id}/resolve")).Status);
+        var resolvedAt = (await customer.GetJsonAsync($"/v1/conversations/{id}")).Json.GetProperty("last_seq").GetInt64();
+
+        // Three sends without waiting: each was checked while the conversation was still resolved.
+        for (var i = 0; i < 3; i++)
+            await ws.SendRawAsync(JsonSerializer.Serialize(new { type = "send", rid = $"again{i}", conversation_id = id, client_msg_id = $"again-{i}", kind = "text", body = new { text = $"又坏了 {i}" } }));
+        for (var i = 0; i < 3; i++)
+            Assert.Equal("ok", Type(await ws.NextAsync(f => Type(f) is "ok" or "error")));
+
+        // One reopening: the conversation is open with one assignment notice, not one per send.
+        var conversation = await WaitForAsync(async () =>
+        {
+            var c = (await agent.GetJsonAsync($"/v1/conversations/{id}")).Json;
+            return c.GetProperty("state").GetString() == "open" && c.TryGetProperty("assignee_id", out var a) && a.ValueKind == JsonValueKind.String ? c : (JsonElement?)null;
+        });
+        await Task.Delay(500); // a second reassignment, if any, would come now
+        var after = (await customer.GetJsonAsync($"/v1/conversations/{id}/messages?after_seq={resolvedAt}")).Json.EnumerateArray().ToList();
+        Assert.Equal(3, after.Count(m => m.GetProperty("sender").GetProperty("kind").GetString() == "customer"));
+        Assert.Single(after, m => m.GetProperty("kind").GetString() == "system");
+        Assert.Equal(conversation.GetProperty("assignee_id").GetString(), (await agent.GetJsonAsync($"/v1/conversations/{id}")).Json.GetProperty("assignee_id").GetString());
+    }
+
+    private static async Task<JsonElement> WaitForAsync(Func<Task<JsonElement?>> probe)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (true)
+        {
+            if (await probe() is { } found)
+                return found;
+            Assert.True(DateTime.UtcNow < deadline, "Timed out waiting.");
+            await Task.Delay(100);
+        }
+    }
+
+    [Theory, MemberData(nameof(Databases))]
     public async Task Websocket_and_rest_refuse_the_same_things_with_the_same_codes(string db)
     {
         await using var app = await StoreLinkApp.CreateOnKestrelAsync(db);
