@@ -13,7 +13,10 @@ using StoreLink.Server.Workflows;
 // `--demo` seeds the demo outside Development; `admin …` runs an administrative command and exits.
 var demo = args.Contains("--demo");
 var admin = AdminCommand.IsAdmin(args);
-var builder = WebApplication.CreateBuilder(admin ? [] : args.Where(a => a != "--demo").ToArray());
+// Settings are read at start only: reloading them on change means watching the content root recursively, and with
+// the data directory under it every write of the database woke the watcher.
+string[] noReload = ["--hostBuilder:reloadConfigOnChange=false"];
+var builder = WebApplication.CreateBuilder([.. admin ? [] : args.Where(a => a != "--demo"), .. noReload]);
 
 builder.AddServerDefaults();
 builder.AddHttp();
