@@ -34,7 +34,10 @@ var app = builder.Build();
 if (admin)
     return await AdminCommand.RunAsync(app, args);
 if (!await app.PrepareAsync(demo))
+{
+    await app.DisposeAsync(); // flushes the console log, which says why the start stopped
     return 1;
+}
 
 app.UseHttp();
 app.UseAuthentication();
