@@ -324,6 +324,58 @@ public sealed class WidgetTests
     }
 
     [Fact]
+    public async Task Appointment_card_moves_the_booking_to_a_slot_picked_in_the_chat_and_then_cancels_it()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        app.Clock.AdvanceToLocal(new TimeOnly(9, 0));
+        var identityToken = Jwt.Sign(new { sub = "C1003", exp = app.Clock.GetUtcNow().AddHours(1).ToUnixTimeSeconds() }, StoreLink.Server.Accounts.DemoSeed.RetailIdentitySecret);
+        var auth = await app.Anonymous().PostJsonAsync("/v1/auth/customer", new { store_key = "demo-shoes", identity_token = identityToken });
+        Assert.Equal(200, auth.Status);
+        var customer = app.WithToken(auth.Json.GetProperty("access_token").GetString()!);
+        await customer.PostJsonAsync("/v1/conversations", new { store_key = "demo-shoes" });
+        // Tomorrow's free slots (today's may already be inside the online change cut-off): book the first, move to the third.
+        var tomorrow = DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(app.Clock.GetUtcNow(), TimeZoneInfo.FindSystemTimeZoneById("Asia/Shanghai")).DateTime).AddDays(1);
+        var slots = (await customer.GetJsonAsync("/v1/appointment-slots?store_key=demo-shoes&service=shoe_deep_clean")).Json.GetProperty("slots").EnumerateArray()
+            .Where(s => s.GetProperty("date").GetString() == $"{tomorrow:yyyy-MM-dd}" && s.GetProperty("remaining").GetInt32() > 0).ToList();
+        Assert.True(slots.Count >= 3, $"{slots.Count} free slots tomorrow");
+        var (first, target) = (slots[0].GetProperty("starts_at").GetString()!, slots[2].GetProperty("starts_at").GetString()!);
+        var booked = await customer.PostJsonAsync("/v1/appointments", new { store_key = "demo-shoes", service = "shoe_deep_clean", starts_at = first, idempotency_key = "widget-1" });
+        Assert.Equal(201, booked.Status);
+        var id = booked.Str("id");
+
+        await using var browser = await Browser.NewSessionAsync(app.ServerUri);
+        var page = browser.Page;
+        await page.GotoAsync($"/chat/demo-shoes#identity_token={identityToken}");
+        var cards = page.GetByTestId("card-appointment");
+        await Expect(cards.Last).ToContainTextAsync("已预约");
+        await cards.Last.Locator("[data-action=reschedule]").ClickAsync();
+        var picker = page.GetByTestId("apt-picker");
+        await Expect(picker).ToContainTextAsync("鞋履深度清洁");
+        // Only slots with places left, never the one the appointment holds.
+        await Expect(picker.Locator($"[data-testid=apt-slot][data-starts-at='{target}']")).ToBeVisibleAsync();
+        await Expect(picker.Locator($"[data-testid=apt-slot][data-starts-at='{first}']")).ToHaveCountAsync(0);
+        await browser.ScreenshotAsync("widget-phone-appointment-picker");
+        await picker.Locator($"[data-testid=apt-slot][data-starts-at='{target}']").ClickAsync();
+        await Expect(picker).ToHaveCountAsync(0);
+        await Expect(cards.Last).ToContainTextAsync("已改约");
+        Assert.Equal(DateTimeOffset.Parse(target), DateTimeOffset.Parse((await customer.GetJsonAsync($"/v1/appointments/{id}")).Str("starts_at")));
+        // Only the newest card of the appointment offers its actions.
+        await Expect(page.Locator("[data-testid=card-appointment] .sl-actions")).ToHaveCountAsync(1);
+
+        await cards.Last.Locator("[data-action=cancel]").ClickAsync();
+        await Expect(cards.Last.GetByTestId("apt-cancel-confirm")).ToContainTextAsync("确定取消这个预约吗");
+        await browser.ScreenshotAsync("widget-phone-appointment-cancel-confirm");
+        await cards.Last.GetByTestId("apt-cancel-yes").ClickAsync();
+        await Expect(cards.Last).ToContainTextAsync("已取消");
+        await Expect(page.Locator("[data-testid=card-appointment] .sl-actions")).ToHaveCountAsync(0);
+        var appointment = await customer.GetJsonAsync($"/v1/appointments/{id}");
+        Assert.Equal("cancelled", appointment.Str("status"));
+        var events = (await customer.GetJsonAsync($"/v1/appointments/{id}/events")).Json.EnumerateArray().Select(e => e.GetProperty("kind").GetString()).ToList();
+        Assert.Equal(["booked", "moved", "cancelled"], events);
+        Assert.DoesNotContain(browser.Errors, e => !e.Contains("favicon"));
+    }
+
+    [Fact]
     public async Task The_page_speaks_English_when_asked_and_an_unknown_store_is_not_found()
     {
         await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
