@@ -196,6 +196,17 @@ public sealed class WidgetTests
         await page.Locator("[data-storelink-widget] .launcher").ClickAsync();
         await Expect(chat.Locator(".sl-msg[data-id] .sl-text")).ToHaveTextAsync(["我想查一下上次买的手机的保修", "您好，保修还有 8 个月。"]);
         await browser.ScreenshotAsync("widget-desktop-host-page-reloaded");
+
+        // The panel pinned the shop's origin at storelink:init: a message claiming to be its parent from another origin
+        // is ignored (the customer stays signed in), the same one from the shop's origin is obeyed.
+        frame = page.Frames.Single(f => f.Url.Contains("/chat/demo-digital"));
+        var me = await frame.EvaluateAsync<string>("() => window.storelinkWidget.state.me.id");
+        const string logoutFrom = "origin => window.dispatchEvent(new MessageEvent('message', { data: { type: 'storelink:logout' }, origin, source: window.parent }))";
+        await frame.EvaluateAsync(logoutFrom, "http://evil.example");
+        await page.WaitForTimeoutAsync(500);
+        Assert.Equal(me, await frame.EvaluateAsync<string>("() => window.storelinkWidget.state.me.id"));
+        await frame.EvaluateAsync(logoutFrom, shop.Origin);
+        await frame.WaitForFunctionAsync("me => window.storelinkWidget.state.me?.id && window.storelinkWidget.state.me.id !== me", me);
         Assert.DoesNotContain(browser.Errors, e => !e.Contains("favicon"));
     }
 
@@ -372,6 +383,16 @@ public sealed class WidgetTests
         Assert.Equal("cancelled", appointment.Str("status"));
         var events = (await customer.GetJsonAsync($"/v1/appointments/{id}/events")).Json.EnumerateArray().Select(e => e.GetProperty("kind").GetString()).ToList();
         Assert.Equal(["booked", "moved", "cancelled"], events);
+
+        // A card of a kind this widget does not know shows its fields but no buttons it could not carry out.
+        var conversationId = await ConversationIdAsync(page);
+        await page.EvaluateAsync("""
+            id => window.storelinkWidget.realtime.emit("frame", { type: "message", message: { id: "msg_future_card", seq: 999, conversation_id: id,
+              kind: "card", sender: { id: "system", kind: "system" }, created_at: new Date().toISOString(),
+              body: { title: "包裹 · 顺丰", fields: [{ label: "状态", value: "运输中" }], actions: [{ id: "track", label: "查看物流" }], ref: { type: "parcel", id: "pcl_1" } } } })
+            """, conversationId);
+        await Expect(page.GetByTestId("card-parcel")).ToContainTextAsync("运输中");
+        await Expect(page.GetByTestId("card-parcel").Locator("button")).ToHaveCountAsync(0);
         Assert.DoesNotContain(browser.Errors, e => !e.Contains("favicon"));
     }
 
