@@ -955,7 +955,8 @@ async function openSlotPicker(message, action) {
         actionDone(message, action);
         toast(t("apt_moved", { time: `${dayText(slot.date)} ${slot.time}` }));
       } catch (e) {
-        toast(e.status === 409 ? t("apt_move_refused", { reason: plainReason(e) }) : t("action_failed", { reason: plainReason(e) }));
+        // The server's refusal says what to do (约满 → choose another; too close → contact the store).
+        toast(e.status === 409 ? plainReason(e) : t("action_failed", { reason: plainReason(e) }));
         // The slot may have filled meanwhile: show what is left to pick from.
         if (e.status === 409) appointment = null;
         await load();
@@ -980,7 +981,7 @@ function slotText(slot) {
 function plainReason(e) {
   const text = e?.message ?? "";
   if (e instanceof ApiError && e.network) return t("error_network");
-  const halves = text.split(" / ");
+  const halves = text.split(/\s*\/\s/); // "中文。/ English." (no space before the slash)
   return halves.length === 2 ? halves[lang === "en" ? 1 : 0].trim() : text || t("error_generic");
 }
 

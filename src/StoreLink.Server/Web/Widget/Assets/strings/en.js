@@ -63,7 +63,6 @@ export default {
   apt_places_left: "{count} place(s) left",
   apt_day: "{weekday} {day}/{month}",
   apt_moved: "Moved to {time}",
-  apt_move_refused: "{reason} Please choose another time.",
   apt_cancel_question: "Cancel this appointment?",
   apt_cancel_yes: "Yes, cancel",
   apt_cancel_no: "Keep it",

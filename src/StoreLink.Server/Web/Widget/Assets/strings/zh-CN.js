@@ -63,7 +63,6 @@ export default {
   apt_places_left: "余 {count} 个名额",
   apt_day: "{month}月{day}日 {weekday}",
   apt_moved: "已改约到 {time}",
-  apt_move_refused: "{reason} 请选择其他时段。",
   apt_cancel_question: "确定取消这个预约吗？",
   apt_cancel_yes: "确定取消",
   apt_cancel_no: "再想想",
