@@ -196,6 +196,17 @@ public sealed class WidgetTests
         await page.Locator("[data-storelink-widget] .launcher").ClickAsync();
         await Expect(chat.Locator(".sl-msg[data-id] .sl-text")).ToHaveTextAsync(["我想查一下上次买的手机的保修", "您好，保修还有 8 个月。"]);
         await browser.ScreenshotAsync("widget-desktop-host-page-reloaded");
+
+        // The panel pinned the shop's origin at storelink:init: a message claiming to be its parent from another origin
+        // is ignored (the customer stays signed in), the same one from the shop's origin is obeyed.
+        frame = page.Frames.Single(f => f.Url.Contains("/chat/demo-digital"));
+        var me = await frame.EvaluateAsync<string>("() => window.storelinkWidget.state.me.id");
+        const string logoutFrom = "origin => window.dispatchEvent(new MessageEvent('message', { data: { type: 'storelink:logout' }, origin, source: window.parent }))";
+        await frame.EvaluateAsync(logoutFrom, "http://evil.example");
+        await page.WaitForTimeoutAsync(500);
+        Assert.Equal(me, await frame.EvaluateAsync<string>("() => window.storelinkWidget.state.me.id"));
+        await frame.EvaluateAsync(logoutFrom, shop.Origin);
+        await frame.WaitForFunctionAsync("me => window.storelinkWidget.state.me?.id && window.storelinkWidget.state.me.id !== me", me);
         Assert.DoesNotContain(browser.Errors, e => !e.Contains("favicon"));
     }
 
@@ -321,6 +332,78 @@ public sealed class WidgetTests
         Assert.Equal("approved", item.Json.GetProperty("requests")[0].GetProperty("status").GetString());
         // The chat hears of it: the system answer and the next state's card arrive live.
         await Expect(page.GetByTestId("card-work_item").Last).ToContainTextAsync("维修中");
+    }
+
+    [Fact]
+    public async Task Appointment_card_moves_the_booking_to_a_slot_picked_in_the_chat_and_then_cancels_it()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        app.Clock.AdvanceToLocal(new TimeOnly(9, 0));
+        var identityToken = Jwt.Sign(new { sub = "C1003", exp = app.Clock.GetUtcNow().AddHours(1).ToUnixTimeSeconds() }, StoreLink.Server.Accounts.DemoSeed.RetailIdentitySecret);
+        var auth = await app.Anonymous().PostJsonAsync("/v1/auth/customer", new { store_key = "demo-shoes", identity_token = identityToken });
+        Assert.Equal(200, auth.Status);
+        var customer = app.WithToken(auth.Json.GetProperty("access_token").GetString()!);
+        await customer.PostJsonAsync("/v1/conversations", new { store_key = "demo-shoes" });
+        // Tomorrow's free slots (today's may already be inside the online change cut-off): book the first, move to the third (or the fourth).
+        var tomorrow = DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(app.Clock.GetUtcNow(), TimeZoneInfo.FindSystemTimeZoneById("Asia/Shanghai")).DateTime).AddDays(1);
+        var slots = (await customer.GetJsonAsync("/v1/appointment-slots?store_key=demo-shoes&service=shoe_deep_clean")).Json.GetProperty("slots").EnumerateArray()
+            .Where(s => s.GetProperty("date").GetString() == $"{tomorrow:yyyy-MM-dd}" && s.GetProperty("remaining").GetInt32() > 0).ToList();
+        Assert.True(slots.Count >= 4, $"{slots.Count} free slots tomorrow");
+        var (first, target) = (slots[0].GetProperty("starts_at").GetString()!, slots[2].GetProperty("starts_at").GetString()!);
+        var booked = await customer.PostJsonAsync("/v1/appointments", new { store_key = "demo-shoes", service = "shoe_deep_clean", starts_at = first, idempotency_key = "widget-1" });
+        Assert.Equal(201, booked.Status);
+        var id = booked.Str("id");
+
+        await using var browser = await Browser.NewSessionAsync(app.ServerUri);
+        var page = browser.Page;
+        await page.GotoAsync($"/chat/demo-shoes#identity_token={identityToken}");
+        var cards = page.GetByTestId("card-appointment");
+        await Expect(cards.Last).ToContainTextAsync("已预约");
+        await cards.Last.Locator("[data-action=reschedule]").ClickAsync();
+        var picker = page.GetByTestId("apt-picker");
+        await Expect(picker).ToContainTextAsync("鞋履深度清洁");
+        // Only slots with places left, never the one the appointment holds.
+        await Expect(picker.Locator($"[data-testid=apt-slot][data-starts-at='{target}']")).ToBeVisibleAsync();
+        await Expect(picker.Locator($"[data-testid=apt-slot][data-starts-at='{first}']")).ToHaveCountAsync(0);
+        await browser.ScreenshotAsync("widget-phone-appointment-picker");
+        // While the customer looks, two others take the last places of the slot: the tap is refused plainly, the
+        // slot leaves the list and another is picked.
+        var full = target;
+        foreach (var other in new[] { await app.VisitorAsync("demo-shoes"), await app.VisitorAsync("demo-shoes") })
+            Assert.Equal(201, (await other.PostJsonAsync("/v1/appointments", new { store_key = "demo-shoes", service = "shoe_deep_clean", starts_at = full })).Status);
+        await picker.Locator($"[data-testid=apt-slot][data-starts-at='{full}']").ClickAsync();
+        await Expect(page.Locator(".sl-toast")).ToHaveTextAsync("该时段已约满，请选择其他时段。");
+        await Expect(picker.Locator($"[data-testid=apt-slot][data-starts-at='{full}']")).ToHaveCountAsync(0);
+        target = slots[3].GetProperty("starts_at").GetString()!;
+        await picker.Locator($"[data-testid=apt-slot][data-starts-at='{target}']").ClickAsync();
+        await Expect(picker).ToHaveCountAsync(0);
+        await Expect(cards.Last).ToContainTextAsync("已改约");
+        Assert.Equal(DateTimeOffset.Parse(target), DateTimeOffset.Parse((await customer.GetJsonAsync($"/v1/appointments/{id}")).Str("starts_at")));
+        // Only the newest card of the appointment offers its actions.
+        await Expect(page.Locator("[data-testid=card-appointment] .sl-actions")).ToHaveCountAsync(1);
+
+        await cards.Last.Locator("[data-action=cancel]").ClickAsync();
+        await Expect(cards.Last.GetByTestId("apt-cancel-confirm")).ToContainTextAsync("确定取消这个预约吗");
+        await browser.ScreenshotAsync("widget-phone-appointment-cancel-confirm");
+        await cards.Last.GetByTestId("apt-cancel-yes").ClickAsync();
+        await Expect(cards.Last).ToContainTextAsync("已取消");
+        await Expect(page.Locator("[data-testid=card-appointment] .sl-actions")).ToHaveCountAsync(0);
+        var appointment = await customer.GetJsonAsync($"/v1/appointments/{id}");
+        Assert.Equal("cancelled", appointment.Str("status"));
+        var events = (await customer.GetJsonAsync($"/v1/appointments/{id}/events")).Json.EnumerateArray().Select(e => e.GetProperty("kind").GetString()).ToList();
+        Assert.Equal(["booked", "moved", "cancelled"], events);
+
+        // A card of a kind this widget does not know shows its fields but no buttons it could not carry out.
+        var conversationId = await ConversationIdAsync(page);
+        await page.EvaluateAsync("""
+            id => window.storelinkWidget.realtime.emit("frame", { type: "message", message: { id: "msg_future_card", seq: 999, conversation_id: id,
+              kind: "card", sender: { id: "system", kind: "system" }, created_at: new Date().toISOString(),
+              body: { title: "包裹 · 顺丰", fields: [{ label: "状态", value: "运输中" }], actions: [{ id: "track", label: "查看物流" }], ref: { type: "parcel", id: "pcl_1" } } } })
+            """, conversationId);
+        await Expect(page.GetByTestId("card-parcel")).ToContainTextAsync("运输中");
+        await Expect(page.GetByTestId("card-parcel").Locator("button")).ToHaveCountAsync(0);
+        // The browser logs the refused move (409) as a failed resource; nothing else may go wrong.
+        Assert.DoesNotContain(browser.Errors, e => !e.Contains("favicon") && !e.Contains("status of 409"));
     }
 
     [Fact]

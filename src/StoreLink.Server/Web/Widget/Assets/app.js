@@ -38,6 +38,7 @@ const state = {
   ratings: [],
   oldestSeq: null,
   actionsDone: new Map(), // card message id → the action taken from it on this page
+  actionIds: new Map(), // card message id and change → the action_id sent for it (idempotent taps)
 };
 
 // ---------- layout ----------
@@ -51,7 +52,7 @@ function buildLayout() {
   const presenceDot = el("span", { class: "sl-dot" });
   const closeButton = el("button", { class: "sl-icon sl-close", type: "button", "aria-label": t("close"), title: t("close") }, "×");
   closeButton.hidden = !embedded;
-  closeButton.addEventListener("click", () => window.parent.postMessage({ type: "storelink:close" }, "*"));
+  closeButton.addEventListener("click", () => toHost({ type: "storelink:close" }));
   const header = el("header", { class: "sl-header" },
     el("div", { class: "sl-heading" }, title, el("div", { class: "sl-sub" }, presenceDot, status)), closeButton);
 
@@ -116,16 +117,32 @@ function tokenFromFragment() {
   return token;
 }
 
+// The host page's origin, learnt from its first storelink:init: from then on the panel posts only to it (the session
+// and its access token travel in storelink:storage) and accepts messages only from it.
+let hostOrigin = null;
+
+function toHost(message) {
+  if (embedded && hostOrigin) window.parent.postMessage(message, hostOrigin);
+}
+
+function fromHost(event) {
+  return embedded && event.source === window.parent && hostOrigin !== null && event.origin === hostOrigin;
+}
+
 // Asks the host page (widget.js) for its settings; without an answer within 2 s the panel starts anonymously.
+// The hello carries nothing, so it may go to any origin: the parent's origin is not known before it answers.
 function handshakeWithHost() {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(null), 2000);
     window.addEventListener("message", function onInit(event) {
       if (event.source !== window.parent || event.data?.type !== "storelink:init") return;
+      // An opaque parent ("null": a sandboxed or file: page) cannot be addressed; the panel then keeps to itself.
+      if (event.origin === "null") return;
       window.removeEventListener("message", onInit);
       clearTimeout(timer);
+      hostOrigin = event.origin;
       setVisible(!!event.data.open);
-      if (!localStore()) storage = new HostStore(event.data.storage, (message) => window.parent.postMessage(message, "*"));
+      if (!localStore()) storage = new HostStore(event.data.storage, toHost);
       resolve(event.data.token || null);
     });
     window.parent.postMessage({ type: "storelink:hello" }, "*");
@@ -133,7 +150,7 @@ function handshakeWithHost() {
 }
 
 window.addEventListener("message", async (event) => {
-  if (!embedded || event.source !== window.parent) return;
+  if (!fromHost(event)) return;
   const data = event.data || {};
   if (data.type === "storelink:visibility") setVisible(!!data.open);
   else if (data.type === "storelink:identify" && data.token) {
@@ -727,7 +744,7 @@ function renderCard(message) {
   if (fields.length) card.append(el("div", { class: "sl-fields" }, ...fields));
   if (body.ref?.type === "csat") card.append(renderCsat(message));
   else if (state.actionsDone.has(message.id)) card.append(el("div", { class: "sl-action-done" }, `${t("action_done")} · ${state.actionsDone.get(message.id)}`));
-  else if ((body.actions ?? []).length && !supersededCard(message)) card.append(renderActions(message));
+  else if ((body.actions ?? []).length && CardActions[body.ref?.type] && !supersededCard(message)) card.append(renderActions(message));
   return card;
 }
 
@@ -791,46 +808,181 @@ function actionDone(message, action) {
   ui.list.querySelector(`[data-id="${CSS.escape(message.id)}"]`)?.replaceWith(renderMessage(message));
 }
 
-// Only the newest card of a work item offers actions; older ones are its history.
+// Only the newest card of a work item or appointment offers actions; older ones are its history.
 function supersededCard(message) {
   for (const other of state.messages.values())
     if (other.kind === "card" && other.body?.ref?.id === message.body?.ref?.id && other.seq > message.seq) return true;
   return false;
 }
 
+// What a card's buttons do, per ref.type; a card of another type shows its fields and no buttons.
+const CardActions = {
+  work_item: workItemAction,
+  appointment: appointmentAction,
+};
+
 function renderActions(message) {
   const body = message.body;
   const row = el("div", { class: "sl-actions" });
+  const setBusy = (busy) => row.querySelectorAll("button").forEach((b) => (b.disabled = busy));
   for (const action of body.actions) {
     const button = el("button", { class: "sl-action", type: "button", "data-action": action.id }, action.label);
-    button.addEventListener("click", async () => {
-      if (body.ref?.type !== "work_item") return;
-      row.querySelectorAll("button").forEach((b) => (b.disabled = true));
-      const request = { action: action.id };
-      try {
-        await api.post(`/v1/work-items/${encodeURIComponent(body.ref.id)}/actions`, request);
-        actionDone(message, action);
-      } catch (e) {
-        if (e.code === "invalid_request" && /address/i.test(e.message)) {
-          // Actions such as 修改收货地址 need the new address.
-          const address = window.prompt(t("address_prompt"));
-          if (address) {
-            try {
-              await api.post(`/v1/work-items/${encodeURIComponent(body.ref.id)}/actions`, { ...request, address });
-              actionDone(message, action);
-              return;
-            } catch (inner) {
-              e = inner;
-            }
-          }
-        }
-        row.querySelectorAll("button").forEach((b) => (b.disabled = false));
-        toast(t("action_failed", { reason: e.message }));
-      }
-    });
+    button.addEventListener("click", () => CardActions[body.ref.type](message, action, row, setBusy));
     row.append(button);
   }
   return row;
+}
+
+async function workItemAction(message, action, row, setBusy) {
+  const body = message.body;
+  setBusy(true);
+  const request = { action: action.id };
+  try {
+    await api.post(`/v1/work-items/${encodeURIComponent(body.ref.id)}/actions`, request);
+    actionDone(message, action);
+  } catch (e) {
+    if (e.code === "invalid_request" && /address/i.test(e.message)) {
+      // Actions such as 修改收货地址 need the new address.
+      const address = window.prompt(t("address_prompt"));
+      if (address) {
+        try {
+          await api.post(`/v1/work-items/${encodeURIComponent(body.ref.id)}/actions`, { ...request, address });
+          actionDone(message, action);
+          return;
+        } catch (inner) {
+          e = inner;
+        }
+      }
+    }
+    setBusy(false);
+    toast(t("action_failed", { reason: plainReason(e) }));
+  }
+}
+
+// The action_id of a change asked from this card: the same for every tap on it (a double tap, a retry after a lost
+// answer), so the server does it once; another card of the appointment, or another target slot, is another change.
+function actionIdFor(message, what) {
+  const key = `${message.id}|${what}`;
+  if (!state.actionIds.has(key)) state.actionIds.set(key, newClientMsgId());
+  return state.actionIds.get(key);
+}
+
+function appointmentAction(message, action, row, setBusy) {
+  if (action.id === "cancel") confirmCancel(message, action, row, setBusy);
+  else if (action.id === "reschedule") openSlotPicker(message, action);
+  else toast(t("action_failed", { reason: t("apt_unknown_action") }));
+}
+
+// Cancelling asks once more in the card itself (no browser dialog: web views of apps often suppress them).
+function confirmCancel(message, action, row, setBusy) {
+  const question = el("div", { class: "sl-confirm", "data-testid": "apt-cancel-confirm" });
+  const yes = el("button", { class: "sl-primary", type: "button", "data-testid": "apt-cancel-yes" }, t("apt_cancel_yes"));
+  const no = el("button", { class: "sl-action", type: "button" }, t("apt_cancel_no"));
+  question.append(el("div", { class: "sl-confirm-text" }, t("apt_cancel_question")), el("div", { class: "sl-actions" }, yes, no));
+  row.hidden = true;
+  row.after(question);
+  no.addEventListener("click", () => {
+    question.remove();
+    row.hidden = false;
+  });
+  yes.addEventListener("click", async () => {
+    yes.disabled = no.disabled = true;
+    setBusy(true);
+    try {
+      await api.post(`/v1/appointments/${encodeURIComponent(message.body.ref.id)}/cancel`, { action_id: actionIdFor(message, "cancel") });
+      actionDone(message, action);
+    } catch (e) {
+      question.remove();
+      row.hidden = false;
+      setBusy(false);
+      toast(t("action_failed", { reason: plainReason(e) }));
+    }
+  });
+}
+
+// 改约: a sheet over the chat listing the slots of the appointment's service with places left, from today on
+// (the server applies the store's notice and booking window), grouped by the store's local date.
+async function openSlotPicker(message, action) {
+  document.querySelector(".sl-sheet-backdrop")?.remove();
+  const list = el("div", { class: "sl-slots", "data-testid": "apt-slots" }, el("div", { class: "sl-sheet-note" }, t("apt_loading")));
+  const current = el("div", { class: "sl-sheet-note" });
+  const close = el("button", { class: "sl-action", type: "button", "data-testid": "apt-picker-close" }, t("apt_picker_close"));
+  const sheet = el("div", { class: "sl-sheet", role: "dialog", "aria-modal": "true", "aria-label": t("apt_picker_title"), "data-testid": "apt-picker" },
+    el("div", { class: "sl-sheet-title" }, t("apt_picker_title")), current, list, el("div", { class: "sl-sheet-foot" }, close));
+  const backdrop = el("div", { class: "sl-sheet-backdrop" }, sheet);
+  const dismiss = () => backdrop.remove();
+  close.addEventListener("click", dismiss);
+  backdrop.addEventListener("click", (event) => event.target === backdrop && dismiss());
+  ui.root.append(backdrop);
+
+  const id = encodeURIComponent(message.body.ref.id);
+  let appointment;
+  const load = async () => {
+    try {
+      appointment ??= await api.get(`/v1/appointments/${id}`);
+      if (appointment.status !== "booked" || !(appointment.actions ?? []).includes("reschedule")) {
+        list.replaceChildren(el("div", { class: "sl-sheet-note" }, t("apt_cannot_move")));
+        return;
+      }
+      const answer = await api.get(`/v1/appointment-slots?store_key=${encodeURIComponent(storeKey)}&service=${encodeURIComponent(appointment.service)}`);
+      const service = answer.services?.find((s) => s.key === appointment.service);
+      const serviceLabel = (lang === "en" && service?.label_en) || service?.label || appointment.service_label;
+      const from = answer.slots?.find((s) => Date.parse(s.starts_at) === Date.parse(appointment.starts_at));
+      current.textContent = t("apt_current", { service: serviceLabel, time: from ? slotText(from) : formatClock(appointment.starts_at, lang) });
+      const open = (answer.slots ?? []).filter((s) => s.remaining > 0 && Date.parse(s.starts_at) !== Date.parse(appointment.starts_at));
+      if (!open.length) {
+        list.replaceChildren(el("div", { class: "sl-sheet-note", "data-testid": "apt-no-slots" }, t("apt_no_slots")));
+        return;
+      }
+      const days = new Map();
+      for (const slot of open) days.set(slot.date, [...(days.get(slot.date) ?? []), slot]);
+      list.replaceChildren(...[...days].map(([date, slots]) => el("div", { class: "sl-day" },
+        el("div", { class: "sl-day-title" }, dayText(date)),
+        el("div", { class: "sl-day-slots" }, ...slots.map((slot) => slotButton(slot))))));
+    } catch (e) {
+      list.replaceChildren(el("div", { class: "sl-sheet-note" }, t("action_failed", { reason: plainReason(e) })));
+    }
+  };
+  const slotButton = (slot) => {
+    const button = el("button", { class: "sl-slot", type: "button", "data-testid": "apt-slot", "data-starts-at": slot.starts_at,
+      title: t("apt_places_left", { count: slot.remaining }) }, slot.time);
+    button.addEventListener("click", async () => {
+      list.querySelectorAll("button").forEach((b) => (b.disabled = true));
+      button.classList.add("sl-chosen");
+      try {
+        await api.post(`/v1/appointments/${id}/move`, { starts_at: slot.starts_at, action_id: actionIdFor(message, `move ${slot.starts_at}`) });
+        dismiss();
+        actionDone(message, action);
+        toast(t("apt_moved", { time: `${dayText(slot.date)} ${slot.time}` }));
+      } catch (e) {
+        // The server's refusal says what to do (约满 → choose another; too close → contact the store).
+        toast(e.status === 409 ? plainReason(e) : t("action_failed", { reason: plainReason(e) }));
+        // The slot may have filled meanwhile: show what is left to pick from.
+        if (e.status === 409) appointment = null;
+        await load();
+      }
+    });
+    return button;
+  };
+  await load();
+}
+
+function dayText(date) {
+  const [year, month, day] = date.split("-").map(Number);
+  const weekday = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"][new Date(Date.UTC(year, month - 1, day)).getUTCDay()];
+  return t("apt_day", { month, day, weekday: t(`weekday_${weekday}`) });
+}
+
+function slotText(slot) {
+  return `${dayText(slot.date)} ${slot.time}`;
+}
+
+// The server's refusals read "中文。/ English."; the customer gets the half in their language.
+function plainReason(e) {
+  const text = e?.message ?? "";
+  if (e instanceof ApiError && e.network) return t("error_network");
+  const halves = text.split(/\s*\/\s/); // "中文。/ English." (no space before the slash)
+  return halves.length === 2 ? halves[lang === "en" ? 1 : 0].trim() : text || t("error_generic");
 }
 
 // ---------- status, queue, receipts ----------
@@ -913,7 +1065,7 @@ function postUnread() {
     if (message.sender?.id !== state.me?.id && message.seq > state.myReadSeq && message.kind !== "system") count++;
   if (count !== postUnread.last) {
     postUnread.last = count;
-    window.parent.postMessage({ type: "storelink:unread", count }, "*");
+    toHost({ type: "storelink:unread", count });
   }
 }
 
