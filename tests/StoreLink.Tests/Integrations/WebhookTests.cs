@@ -127,6 +127,38 @@ public sealed class WebhookTests
     }
 
     [Theory, MemberData(nameof(Databases))]
+    public async Task A_customer_approval_is_sent_with_the_item_as_the_approval_left_it(string db)
+    {
+        await using var app = await StoreLinkApp.CreateAsync(db, Settings());
+        app.Clock.AdvanceToLocal(new TimeOnly(10, 0));
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var admin = await app.LoginAsync("admin@demo.local");
+        await SubscribeAsync(admin, receiver, ["customer_action.taken", "work_item.state_changed"]);
+        var (customer, conversationId) = await WorkflowsCustomerAsync(app, "C1001", "demo-digital");
+        await MessagingTests.SendAsync(customer, conversationId, "屏幕碎了");
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        var tech = await app.LoginAsync("tech.digital@demo.local");
+        var draft = await agent.GetJsonAsync($"/v1/conversations/{conversationId}/work-item-draft?kind=ticket");
+        var id = (await agent.PostJsonAsync("/v1/work-items", draft.Json)).Str("id");
+        Assert.Equal(200, (await tech.PostJsonAsync($"/v1/work-items/{id}/transition", new { to = "inspecting" })).Status);
+        Assert.Equal(200, (await tech.PostJsonAsync($"/v1/work-items/{id}/transition", new { to = "awaiting_approval" })).Status);
+        var quote = (await tech.PostJsonAsync($"/v1/work-items/{id}/requests", new { title = "更换原装屏幕", price = "899" })).Str("id");
+        Assert.Equal(200, (await customer.PostJsonAsync($"/v1/work-items/{id}/actions", new { action = $"approve:{quote}" })).Status);
+
+        await receiver.WaitForAsync(r => r.Accepted.Any(h => h.Type == "customer_action.taken")
+            && r.Accepted.Any(h => h.Type == "work_item.state_changed" && h.Json.GetProperty("data").GetProperty("to").GetString() == "repairing"));
+        var taken = receiver.Accepted.Single(h => h.Type == "customer_action.taken").Json.GetProperty("data").GetProperty("work_item");
+        var moved = receiver.Accepted.Single(h => h.Type == "work_item.state_changed" && h.Json.GetProperty("data").GetProperty("to").GetString() == "repairing")
+            .Json.GetProperty("data").GetProperty("work_item");
+        foreach (var item in new[] { taken, moved })
+        {
+            Assert.Equal("repairing", item.GetProperty("state").GetString());
+            Assert.Equal("approved", item.GetProperty("requests")[0].GetProperty("status").GetString());
+            Assert.DoesNotContain(item.GetProperty("customer_actions").EnumerateArray(), a => a.GetProperty("id").GetString()!.StartsWith("approve:"));
+        }
+    }
+
+    [Theory, MemberData(nameof(Databases))]
     public async Task A_flaky_receiver_gets_every_event_exactly_once_after_deduplication(string db)
     {
         await using var app = await StoreLinkApp.CreateAsync(db, Settings(("Webhooks:FirstRetryDelay", "00:00:01")));
