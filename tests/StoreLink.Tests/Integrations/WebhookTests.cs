@@ -328,12 +328,18 @@ public sealed class WebhookTests
         await using var receiver = await WebhookReceiver.StartAsync();
         var admin = await app.LoginAsync("admin@demo.local");
         foreach (var url in new[] { receiver.Url.ToString(), "http://localhost:9/x", "http://10.1.2.3/x", "http://192.168.1.1/", "http://169.254.169.254/latest/meta-data",
-                     "http://[::1]:8080/", "http://[fd00::1]/", "http://100.64.0.1/", "http://0.0.0.0/", "http://[::ffff:127.0.0.1]/" })
+                     "http://[::1]:8080/", "http://[fd00::1]/", "http://100.64.0.1/", "http://0.0.0.0/", "http://[::ffff:127.0.0.1]/",
+                     // IPv4 inside IPv6: mapped, NAT64 (64:ff9b::/96), 6to4 (2002::/16), IPv4-compatible (::/96).
+                     "http://[::ffff:a9fe:a9fe]/", "http://[64:ff9b::7f00:1]/", "http://[64:ff9b::a9fe:a9fe]/", "http://[64:ff9b::10.1.2.3]/",
+                     "http://[2002:7f00:1::1]/", "http://[2002:a9fe:a9fe::]/", "http://[::127.0.0.1]/", "http://[::a00:1]/" })
         {
             var refused = await admin.PostJsonAsync("/v1/webhooks", new { url });
             Assert.True(refused.Status == 400 && refused.Code == "invalid_request", $"{url}: {refused}");
             Assert.Contains("non-public", refused.Json.GetProperty("errors").GetProperty("url")[0].GetString());
         }
+
+        // The same wrappings around a public IPv4 address are public.
+        Assert.All(new[] { "64:ff9b::8.8.8.8", "2002:808:808::1", "::ffff:8.8.8.8" }, a => Assert.True(WebhookTargets.IsPublic(System.Net.IPAddress.Parse(a)), a));
 
         // An operator allows private targets; later the rule (or the name's address) changes: delivery re-checks.
         var options = app.Services.GetRequiredService<IOptionsMonitor<WebhookOptions>>().CurrentValue;
