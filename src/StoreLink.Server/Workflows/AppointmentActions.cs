@@ -66,8 +66,11 @@ public sealed class AppointmentActions(Db db, Access access, Notifier notifier, 
         var schedule = await ScheduleAsync(store.Id, ct);
         var v = new Validation();
         var today = AppointmentSchedule.LocalDate(store, clock.GetUtcNow());
-        var first = Date(v, "from", from) ?? today;
-        var last = Date(v, "to", to) ?? first.AddDays(6);
+        // Dates are bounded before any day is added to them: 9999-12-31 plus a day overflows.
+        var earliest = today.AddDays(-1);
+        var latest = today.AddDays(366);
+        var first = Date(v, "from", from, earliest, latest) ?? today;
+        var last = Date(v, "to", to, earliest, latest) ?? (first < latest.AddDays(-6) ? first.AddDays(6) : latest);
         if (last < first || last.DayNumber - first.DayNumber > 30)
             v.Add("to", "From from, at most 31 days.");
         if (service is not null && schedule?.Service(service) is null)
@@ -501,13 +504,16 @@ public sealed class AppointmentActions(Db db, Access access, Notifier notifier, 
 
     private static ScheduleDefinition Parse(string json) => JsonSerializer.Deserialize<ScheduleDefinition>(json, ProtocolJson.Options)!;
 
-    private static DateOnly? Date(Validation v, string field, string? value)
+    private static DateOnly? Date(Validation v, string field, string? value, DateOnly earliest, DateOnly latest)
     {
         if (value is null)
             return null;
-        if (DateOnly.TryParseExact(value, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date))
+        if (!DateOnly.TryParseExact(value, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date))
+            v.Add(field, "A local date of the store: yyyy-MM-dd.");
+        else if (date < earliest || date > latest)
+            v.Add(field, $"A local date of the store from {earliest:yyyy-MM-dd} to {latest:yyyy-MM-dd}.");
+        else
             return date;
-        v.Add(field, "A local date of the store: yyyy-MM-dd.");
         return null;
     }
 

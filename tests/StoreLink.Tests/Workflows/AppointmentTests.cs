@@ -90,6 +90,15 @@ public sealed class AppointmentTests
         Assert.Empty(bags.Json.GetProperty("slots").EnumerateArray());
         Assert.Equal((409, "conflict"), await StatusAsync(customer.PostJsonAsync("/v1/appointments",
             new { store_key = "demo-bags", service = "x", starts_at = Local(tomorrow, 10) })));
+        // Dates far away are refused by name, not added to until they overflow.
+        foreach (var (query, field) in new[] { ("from=9999-12-28", "from"), ("from=9999-12-31&to=9999-12-31", "from"), ("from=0001-01-01", "from"),
+                     ($"from={today:yyyy-MM-dd}&to=9999-12-31", "to") })
+        {
+            var far = await customer.GetJsonAsync($"/v1/appointment-slots?store_key=demo-shoes&{query}");
+            Assert.True(far.Status == 400 && far.Code == "invalid_request" && far.Json.GetProperty("errors").TryGetProperty(field, out _), $"{query}: {far}");
+        }
+        foreach (var startsAt in new[] { "9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00+00:00" })
+            Assert.True((await customer.PostJsonAsync("/v1/appointments", new { store_key = "demo-shoes", service = "shoe_deep_clean", starts_at = startsAt })).Status is >= 400 and < 500, startsAt);
     }
 
     [Theory, MemberData(nameof(Databases))]
