@@ -134,6 +134,9 @@ public sealed class WebhookTests
         await using var receiver = await WebhookReceiver.StartAsync();
         var admin = await app.LoginAsync("admin@demo.local");
         await SubscribeAsync(admin, receiver, ["customer_action.taken", "work_item.state_changed"]);
+        // The address is stored as given, escapes kept.
+        var escaped = await admin.PostJsonAsync("/v1/webhooks", new { url = receiver.Url + "/a%20b?to=x%2Fy", active = false });
+        Assert.Equal((201, receiver.Url + "/a%20b?to=x%2Fy"), (escaped.Status, escaped.Json.GetProperty("subscription").GetProperty("url").GetString()));
         var (customer, conversationId) = await WorkflowsCustomerAsync(app, "C1001", "demo-digital");
         await MessagingTests.SendAsync(customer, conversationId, "屏幕碎了");
         var agent = await app.LoginAsync("agent.digital@demo.local");
