@@ -212,6 +212,19 @@ public sealed class Access(Db db, ConversationDirectory conversations)
         return row;
     }
 
+    /// <summary>A webhook subscription of the caller's organization (who may manage them is the caller's check).</summary>
+    public async Task<Integrations.WebhookSubscriptionRow> WebhookSubscriptionAsync(CurrentUser user, string subscriptionId, CancellationToken ct)
+    {
+        var row = subscriptionId.Length > 64 ? null
+            : await db.QuerySingleOrDefaultAsync<Integrations.WebhookSubscriptionRow>(
+                $"SELECT {Integrations.WebhookSubscriptionRow.Columns} FROM webhook_subscriptions WHERE id = @subscriptionId", new { subscriptionId }, ct);
+        if (row is null)
+            throw ApiException.NotFound("The webhook subscription");
+        if (row.OrgId != user.OrgId)
+            throw ApiException.NotFound("The webhook subscription");
+        return row;
+    }
+
     /// <summary>Org admins only; everyone else of the organization gets <c>forbidden</c>.</summary>
     public static void RequireOrgAdmin(CurrentUser user)
     {

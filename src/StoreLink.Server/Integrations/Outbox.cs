@@ -11,7 +11,7 @@ namespace StoreLink.Server.Integrations;
 /// The transactional outbox of outbound webhooks. Every event is written inside the transaction of the change that
 /// caused it, as ONE statement that fans out to the organization's active subscriptions whose filter matches: an
 /// organization without subscriptions pays that one indexed statement and nothing else. The dispatcher delivers the
-/// rows after commit (woken by the change's real-time event, polling as a fallback); a rolled-back change leaves none.
+/// rows after commit (woken by the change's real-time event when some transaction wrote deliveries since its last look, polling as a fallback); a rolled-back change leaves none.
 /// </summary>
 public static class Outbox
 {
@@ -22,12 +22,27 @@ public static class Outbox
         WHERE s.org_id = @orgId AND s.active = 1 AND (s.event_types = '*' OR s.event_types LIKE @pattern)
         """;
 
+    private static long _written;
+
+    /// <summary>
+    /// Counts transactions that wrote deliveries (rolled-back ones too). The dispatcher compares it with what it saw last
+    /// when a real-time event arrives after a commit, and wakes only when it moved.
+    /// </summary>
+    public static long Written => Interlocked.Read(ref _written);
+
+    private static int Wrote(int deliveries)
+    {
+        if (deliveries > 0)
+            Interlocked.Increment(ref _written);
+        return deliveries;
+    }
+
     /// <summary>Writes one event for every matching subscription; returns how many deliveries it made.</summary>
-    public static Task<int> EnqueueAsync(DbConnection c, DbTransaction t, string type, string orgId, string? storeId, object data, long now)
+    public static async Task<int> EnqueueAsync(DbConnection c, DbTransaction t, string type, string orgId, string? storeId, object data, long now)
     {
         var (eventId, payload) = Payload(type, orgId, storeId, data, now);
         // Event types are validated names, so '_' (LIKE's one-character wildcard) can only match itself in practice.
-        return c.ExecuteAsync(FanOutSql, new { eventId, orgId, type, payload, now, pattern = $"% {type} %" }, t);
+        return Wrote(await c.ExecuteAsync(FanOutSql, new { eventId, orgId, type, payload, now, pattern = $"% {type} %" }, t));
     }
 
     /// <summary>
@@ -44,13 +59,14 @@ public static class Outbox
     /// <c>message.created</c> for a message of a service conversation (staff-only threads stay inside), written
     /// synchronously on the message writer's thread.
     /// </summary>
-    public static void MessageCreated(DbConnection c, DbTransaction t, ConversationFacts conversation, MessageDto message)
+    /// <returns>Whether it wrote a delivery.</returns>
+    public static bool MessageCreated(DbConnection c, DbTransaction t, ConversationFacts conversation, MessageDto message)
     {
         if (conversation.Kind != ConversationKinds.Service)
-            return;
+            return false;
         var now = message.CreatedAt.ToUnixTimeMilliseconds();
         var (eventId, payload) = Payload(WebhookEventTypes.MessageCreated, conversation.OrgId, conversation.StoreId, new { message }, now);
-        c.Execute(FanOutSql, new { eventId, orgId = conversation.OrgId, type = WebhookEventTypes.MessageCreated, payload, now, pattern = $"% {WebhookEventTypes.MessageCreated} %" }, t);
+        return Wrote(c.Execute(FanOutSql, new { eventId, orgId = conversation.OrgId, type = WebhookEventTypes.MessageCreated, payload, now, pattern = $"% {WebhookEventTypes.MessageCreated} %" }, t)) > 0;
     }
 
     private static (string EventId, string Payload) Payload(string type, string orgId, string? storeId, object data, long now)

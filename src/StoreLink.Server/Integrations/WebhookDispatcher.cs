@@ -31,6 +31,7 @@ public sealed class WebhookDispatcher : BackgroundService
     // Whether this organization-wide installation has any active subscription: without one, real-time events do not
     // wake the loop at all (refreshed at every poll and whenever this node changes a subscription).
     private volatile bool _anySubscriptions = true;
+    private long _seenWritten;
     private long _checkedSubscriptionsAt;
 
     public WebhookDispatcher(Db db, WebhookTargets targets, IOptionsMonitor<WebhookOptions> options, IEventBus bus, TimeProvider clock, ILogger<WebhookDispatcher> logger)
@@ -58,9 +59,12 @@ public sealed class WebhookDispatcher : BackgroundService
               AND status = 'pending' AND next_attempt_at <= @now
             RETURNING {WebhookDeliveryRow.Columns}
             """;
+        // The change's real-time event comes after its commit; wake only if some transaction wrote deliveries since the
+        // last look (typing, presence, receipts and most messages write none), else the poll finds them.
         bus.Subscribe(_ =>
         {
-            if (_anySubscriptions)
+            var written = Outbox.Written;
+            if (_anySubscriptions && Interlocked.Exchange(ref _seenWritten, written) != written)
                 Wake();
             return ValueTask.CompletedTask;
         });

@@ -22,11 +22,33 @@ public sealed class WebhookTargets(IOptionsMonitor<WebhookOptions> options)
         "::/128", "::1/128", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32", "fc00::/7", "fe80::/10", "ff00::/8",
     }.Select(IPNetwork.Parse)];
 
+    private static readonly IPNetwork Nat64 = IPNetwork.Parse("64:ff9b::/96");
+    private static readonly IPNetwork SixToFour = IPNetwork.Parse("2002::/16");
+    private static readonly IPNetwork V4Compatible = IPNetwork.Parse("::/96");
+
     public static bool IsPublic(IPAddress address)
     {
-        if (address.IsIPv4MappedToIPv6)
-            address = address.MapToIPv4();
+        address = Unwrap(address);
         return !NonPublic.Any(n => n.Contains(address));
+    }
+
+    /// <summary>
+    /// The IPv4 address an IPv6 address carries, if it carries one — mapped (<c>::ffff:0:0/96</c>), NAT64
+    /// (<c>64:ff9b::/96</c>), 6to4 (<c>2002::/16</c>) or IPv4-compatible (<c>::/96</c>) — so the IPv4 rules judge it;
+    /// otherwise the address itself. Each of these can reach the embedded IPv4 host through a gateway.
+    /// </summary>
+    public static IPAddress Unwrap(IPAddress address)
+    {
+        if (address.AddressFamily != AddressFamily.InterNetworkV6)
+            return address;
+        if (address.IsIPv4MappedToIPv6)
+            return address.MapToIPv4();
+        var bytes = address.GetAddressBytes();
+        if (Nat64.Contains(address) || V4Compatible.Contains(address))
+            return new IPAddress(bytes.AsSpan(12, 4));
+        if (SixToFour.Contains(address))
+            return new IPAddress(bytes.AsSpan(2, 4));
+        return address;
     }
 
     /// <summary>Whether the server may connect to <paramref name="address"/> for <paramref name="host"/>.</summary>
@@ -35,8 +57,7 @@ public sealed class WebhookTargets(IOptionsMonitor<WebhookOptions> options)
         var o = options.CurrentValue;
         if (o.AllowPrivateTargets || IsPublic(address))
             return true;
-        if (address.IsIPv4MappedToIPv6)
-            address = address.MapToIPv4();
+        address = Unwrap(address);
         foreach (var allowed in o.AllowedTargets)
         {
             if (allowed.Contains('/') ? IPNetwork.Parse(allowed).Contains(address) : string.Equals(allowed.Trim().TrimEnd('.'), host.TrimEnd('.'), StringComparison.OrdinalIgnoreCase))

@@ -64,7 +64,7 @@ public sealed class WebhookDeliveryRow
 /// Outbound webhook subscriptions of an organization and their deliveries: managed by org admins and by
 /// organization-wide API keys with <c>webhooks:manage</c>. Another organization's ids answer <c>not_found</c>.
 /// </summary>
-public sealed class WebhookActions(Db db, WebhookTargets targets, WebhookDispatcher dispatcher, IOptionsMonitor<WebhookOptions> options, TimeProvider clock)
+public sealed class WebhookActions(Db db, Access access, WebhookTargets targets, WebhookDispatcher dispatcher, IOptionsMonitor<WebhookOptions> options, TimeProvider clock)
 {
     public const int MaxUrlLength = 2000;
 
@@ -84,13 +84,7 @@ public sealed class WebhookActions(Db db, WebhookTargets targets, WebhookDispatc
     public async Task<WebhookSubscriptionRow> SubscriptionAsync(CurrentUser user, string id, CancellationToken ct)
     {
         RequireManager(user);
-        var row = id.Length > 64 ? null
-            : await db.QuerySingleOrDefaultAsync<WebhookSubscriptionRow>($"SELECT {WebhookSubscriptionRow.Columns} FROM webhook_subscriptions WHERE id = @id", new { id }, ct);
-        if (row is null)
-            throw ApiException.NotFound("The webhook subscription");
-        if (row.OrgId != user.OrgId)
-            throw ApiException.NotFound("The webhook subscription");
-        return row;
+        return await access.WebhookSubscriptionAsync(user, id, ct);
     }
 
     public async Task<IReadOnlyList<WebhookSubscriptionDto>> ListAsync(CurrentUser user, CancellationToken ct)
@@ -263,7 +257,8 @@ public sealed class WebhookActions(Db db, WebhookTargets targets, WebhookDispatc
             v.Add("url", e.Message);
             return null;
         }
-        return url.ToString();
+        // AbsoluteUri keeps the escaping (ToString() unescapes, which changes what a receiver's router sees).
+        return url.AbsoluteUri;
     }
 
     private static List<string> CheckEvents(Validation v, List<string>? events)

@@ -66,8 +66,11 @@ public sealed class AppointmentActions(Db db, Access access, Notifier notifier, 
         var schedule = await ScheduleAsync(store.Id, ct);
         var v = new Validation();
         var today = AppointmentSchedule.LocalDate(store, clock.GetUtcNow());
-        var first = Date(v, "from", from) ?? today;
-        var last = Date(v, "to", to) ?? first.AddDays(6);
+        // Dates are bounded before any day is added to them: 9999-12-31 plus a day overflows.
+        var earliest = today.AddDays(-1);
+        var latest = today.AddDays(366);
+        var first = Date(v, "from", from, earliest, latest) ?? today;
+        var last = Date(v, "to", to, earliest, latest) ?? (first < latest.AddDays(-6) ? first.AddDays(6) : latest);
         if (last < first || last.DayNumber - first.DayNumber > 30)
             v.Add("to", "From from, at most 31 days.");
         if (service is not null && schedule?.Service(service) is null)
@@ -122,7 +125,7 @@ public sealed class AppointmentActions(Db db, Access access, Notifier notifier, 
         var key = v.MaxLength("idempotency_key", body.IdempotencyKey, 100);
         var note = v.MaxLength("note", body.Note, 500);
         v.ThrowIfAny();
-        if (key is not null && await ByKeyAsync(user, key, ct) is { } earlier)
+        if (key is not null && await ByKeyAsync(user, key, "book", null, ct) is { } earlier)
             return (await GetAsync(user, earlier, ct), false);
 
         var schedule = await ScheduleAsync(store.Id, ct) ?? throw ApiException.Conflict("该门店暂未开放预约。/ This store does not take appointments.");
@@ -156,7 +159,7 @@ public sealed class AppointmentActions(Db db, Access access, Notifier notifier, 
         };
         var (id, created) = await RetryAsync(() => db.InTransactionAsync(async (c, t) =>
         {
-            if (key is not null && await ByKeyAsync(c, t, user, key) is { } done)
+            if (key is not null && await ByKeyAsync(c, t, user, key, "book", null) is { } done)
                 return (done, false);
             var held = await c.QuerySingleOrDefaultAsync<(string Id, string Service)?>("""
                 SELECT id, service FROM appointments WHERE store_id = @StoreId AND customer_id = @CustomerId AND starts_at = @StartsAt AND status = 'booked'
@@ -195,7 +198,7 @@ public sealed class AppointmentActions(Db db, Access access, Notifier notifier, 
         if (body.StartsAt is null)
             v.Add("starts_at", "Required: the start of the new slot (from GET /v1/appointment-slots).");
         v.ThrowIfAny();
-        if (key is not null && await ByKeyAsync(user, key, ct) is not null)
+        if (key is not null && await ByKeyAsync(user, key, "move", appointment.Id, ct) is not null)
             return await GetAsync(user, appointment.Id, ct);
         var target = body.StartsAt!.Value.ToUnixTimeMilliseconds();
         if (Done(appointment, target, body.TechnicianId))
@@ -214,7 +217,7 @@ public sealed class AppointmentActions(Db db, Access access, Notifier notifier, 
         var previousTechnician = appointment.TechnicianId;
         var moved = await RetryAsync(() => db.InTransactionAsync(async (c, t) =>
         {
-            if (key is not null && await ByKeyAsync(c, t, user, key) is not null)
+            if (key is not null && await ByKeyAsync(c, t, user, key, "move", appointment.Id) is not null)
                 return false;
             var current = await CurrentAsync(c, t, appointment.Id);
             if (Done(current, target, body.TechnicianId))
@@ -256,7 +259,7 @@ public sealed class AppointmentActions(Db db, Access access, Notifier notifier, 
         var key = v.MaxLength("action_id", body.ActionId, 100);
         var reason = v.MaxLength("reason", body.Reason, 200);
         v.ThrowIfAny();
-        if (appointment.Status == AppointmentStatuses.Cancelled || (key is not null && await ByKeyAsync(user, key, ct) is not null))
+        if ((key is not null && await ByKeyAsync(user, key, "cancel", appointment.Id, ct) is not null) || appointment.Status == AppointmentStatuses.Cancelled)
             return await GetAsync(user, appointment.Id, ct);
         RequireBooked(appointment, "取消 / cancelled");
         if (user.IsCustomer && clock.GetUtcNow().ToUnixTimeMilliseconds() >= appointment.StartsAt)
@@ -264,7 +267,7 @@ public sealed class AppointmentActions(Db db, Access access, Notifier notifier, 
         var store = (await db.QuerySingleOrDefaultAsync<StoreRow>(StoreRow.SelectById, new { id = appointment.StoreId }, ct))!;
         var cancelled = await RetryAsync(() => db.InTransactionAsync(async (c, t) =>
         {
-            if (key is not null && await ByKeyAsync(c, t, user, key) is not null)
+            if (key is not null && await ByKeyAsync(c, t, user, key, "cancel", appointment.Id) is not null)
                 return false;
             var current = await CurrentAsync(c, t, appointment.Id);
             if (current.Status == AppointmentStatuses.Cancelled)
@@ -501,13 +504,16 @@ public sealed class AppointmentActions(Db db, Access access, Notifier notifier, 
 
     private static ScheduleDefinition Parse(string json) => JsonSerializer.Deserialize<ScheduleDefinition>(json, ProtocolJson.Options)!;
 
-    private static DateOnly? Date(Validation v, string field, string? value)
+    private static DateOnly? Date(Validation v, string field, string? value, DateOnly earliest, DateOnly latest)
     {
         if (value is null)
             return null;
-        if (DateOnly.TryParseExact(value, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date))
+        if (!DateOnly.TryParseExact(value, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date))
+            v.Add(field, "A local date of the store: yyyy-MM-dd.");
+        else if (date < earliest || date > latest)
+            v.Add(field, $"A local date of the store from {earliest:yyyy-MM-dd} to {latest:yyyy-MM-dd}.");
+        else
             return date;
-        v.Add(field, "A local date of the store: yyyy-MM-dd.");
         return null;
     }
 
@@ -546,11 +552,23 @@ public sealed class AppointmentActions(Db db, Access access, Notifier notifier, 
             new { customerId, storeId }, ct);
     }
 
-    private async Task<string?> ByKeyAsync(CurrentUser user, string key, CancellationToken ct) =>
-        await db.QuerySingleOrDefaultAsync<string>("SELECT appointment_id FROM appointment_actions WHERE actor_id = @id AND action_id = @key", new { id = user.Id, key }, ct);
+    /// <summary>
+    /// The appointment an earlier use of <paramref name="key"/> by this caller made or changed, or null; a key used with
+    /// another action or another appointment is refused (422) rather than answered with an unrelated appointment.
+    /// </summary>
+    private async Task<string?> ByKeyAsync(CurrentUser user, string key, string action, string? appointmentId, CancellationToken ct) =>
+        Matching(await db.QuerySingleOrDefaultAsync<(string AppointmentId, string Action)?>(ByKeySql, new { id = user.Id, key }, ct), action, appointmentId);
 
-    private static async Task<string?> ByKeyAsync(DbConnection c, DbTransaction t, CurrentUser user, string key) =>
-        await c.QuerySingleOrDefaultAsync<string>("SELECT appointment_id FROM appointment_actions WHERE actor_id = @id AND action_id = @key", new { id = user.Id, key }, t);
+    private static async Task<string?> ByKeyAsync(DbConnection c, DbTransaction t, CurrentUser user, string key, string action, string? appointmentId) =>
+        Matching(await c.QuerySingleOrDefaultAsync<(string AppointmentId, string Action)?>(ByKeySql, new { id = user.Id, key }, t), action, appointmentId);
+
+    private const string ByKeySql = "SELECT appointment_id, action FROM appointment_actions WHERE actor_id = @id AND action_id = @key";
+
+    private static string? Matching((string AppointmentId, string Action)? used, string action, string? appointmentId) =>
+        used is not { } u ? null
+        : u.Action == action && (appointmentId is null || u.AppointmentId == appointmentId) ? u.AppointmentId
+        : throw new ApiException(ErrorCodes.Unprocessable,
+            "This key was used with another appointment or action; use a new key for a new request.");
 
     private async Task RecordKeyAsync(DbConnection c, DbTransaction t, CurrentUser user, string key, string appointmentId, string action) =>
         await c.ExecuteAsync("INSERT INTO appointment_actions (actor_id, action_id, appointment_id, action, created_at) VALUES (@actor, @key, @appointmentId, @action, @now)",

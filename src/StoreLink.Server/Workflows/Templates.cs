@@ -181,10 +181,13 @@ public sealed class Templates(Db db, Access access, TimeProvider clock)
 
     public Task<TemplateRow> RowAsync(CurrentUser user, string templateId, CancellationToken ct) => access.WorkflowTemplateAsync(user, templateId, ct);
 
-    public async Task<TemplateDefinition?> DefinitionAsync(string templateId, int version, CancellationToken ct)
+    /// <summary>A version's definition; inside a transaction pass it as <paramref name="tx"/> so the read goes through it.</summary>
+    public async Task<TemplateDefinition?> DefinitionAsync(string templateId, int version, CancellationToken ct, (DbConnection Connection, DbTransaction Transaction)? tx = null)
     {
-        var json = await db.QuerySingleOrDefaultAsync<string>(
-            "SELECT definition FROM workflow_template_versions WHERE template_id = @templateId AND version = @version", new { templateId, version }, ct);
+        const string sql = "SELECT definition FROM workflow_template_versions WHERE template_id = @templateId AND version = @version";
+        var json = tx is (var c, var t)
+            ? await c.QuerySingleOrDefaultAsync<string>(sql, new { templateId, version }, t)
+            : await db.QuerySingleOrDefaultAsync<string>(sql, new { templateId, version }, ct);
         return json is null ? null : JsonSerializer.Deserialize<TemplateDefinition>(json, ProtocolJson.Options);
     }
 

@@ -545,7 +545,8 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             return;
         var row = await c.QuerySingleAsync<WorkItemRow>($"SELECT {WorkItemRow.Columns} FROM work_items WHERE id = @workItemId", new { workItemId }, t);
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        var view = (await ViewAsync(null, [row], ct))[0];
+        // Read through the change's own transaction: it sees the change's writes and takes no second pooled connection.
+        var view = (await ViewAsync(null, [row], ct, (c, t)))[0];
         if (fromState is null)
             await Integrations.Outbox.EnqueueAsync(c, t, WebhookEventTypes.WorkItemCreated, row.OrgId, row.StoreId, new { work_item = view }, now);
         if (change?.Kind == "customer_action")
@@ -588,19 +589,24 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
         }, t);
 
     /// <summary>The DTOs of items for a caller (null: the staff view used in pushes).</summary>
-    private async Task<IReadOnlyList<WorkItemDto>> ViewAsync(CurrentUser? user, IReadOnlyList<WorkItemRow> items, CancellationToken ct)
+    /// <remarks>Inside a change's transaction pass it as <paramref name="tx"/>: every read then goes through it.</remarks>
+    private async Task<IReadOnlyList<WorkItemDto>> ViewAsync(CurrentUser? user, IReadOnlyList<WorkItemRow> items, CancellationToken ct,
+        (DbConnection Connection, DbTransaction Transaction)? tx = null)
     {
         var ids = items.Select(i => i.Id).ToList();
-        var requests = (await db.QueryAsync<RequestRow>($"SELECT {RequestRow.Columns} FROM work_item_requests WHERE {db.Dialect.In("work_item_id", "@ids")} ORDER BY created_at, id",
-            new { ids }, ct)).ToLookup(r => r.WorkItemId);
+        var requestsSql = $"SELECT {RequestRow.Columns} FROM work_item_requests WHERE {db.Dialect.In("work_item_id", "@ids")} ORDER BY created_at, id";
+        var requests = (tx is (var rc, var rt) ? await rc.QueryAsync<RequestRow>(requestsSql, new { ids }, rt) : await db.QueryAsync<RequestRow>(requestsSql, new { ids }, ct))
+            .ToLookup(r => r.WorkItemId);
         var staffIds = items.Select(i => i.AssigneeId).OfType<string>().Distinct().ToList();
-        var names = (await db.QueryAsync<(string Id, string Name)>($"SELECT id, name FROM staff WHERE {db.Dialect.In("id", "@staffIds")}", new { staffIds }, ct))
+        var namesSql = $"SELECT id, name FROM staff WHERE {db.Dialect.In("id", "@staffIds")}";
+        var names = (tx is (var nc, var nt) ? await nc.QueryAsync<(string Id, string Name)>(namesSql, new { staffIds }, nt)
+                : await db.QueryAsync<(string Id, string Name)>(namesSql, new { staffIds }, ct))
             .ToDictionary(s => s.Id, s => s.Name);
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var result = new List<WorkItemDto>();
         foreach (var item in items)
         {
-            var definition = await DefinitionAsync(item, ct);
+            var definition = await DefinitionAsync(item, ct, tx);
             var state = definition.State(item.State)!;
             var pending = requests[item.Id].Where(r => r.Status == "pending").ToList();
             var actions = pending.SelectMany(r => new[] { new CustomerActionDto($"approve:{r.Id}", $"同意{r.Title}", null), new CustomerActionDto($"decline:{r.Id}", "暂不需要", null) })
@@ -621,8 +627,8 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
         return result;
     }
 
-    private async Task<TemplateDefinition> DefinitionAsync(WorkItemRow item, CancellationToken ct) =>
-        (await templates.DefinitionAsync(item.TemplateId, (int)item.TemplateVersion, ct))!;
+    private async Task<TemplateDefinition> DefinitionAsync(WorkItemRow item, CancellationToken ct, (DbConnection, DbTransaction)? tx = null) =>
+        (await templates.DefinitionAsync(item.TemplateId, (int)item.TemplateVersion, ct, tx))!;
 
     /// <summary>Staff of the item's store, or an API key with <c>work_items:write</c>; customers act through <see cref="ActAsync"/>.</summary>
     private async Task<WorkItemRow> WritableAsync(CurrentUser user, string workItemId, CancellationToken ct)

@@ -127,6 +127,41 @@ public sealed class WebhookTests
     }
 
     [Theory, MemberData(nameof(Databases))]
+    public async Task A_customer_approval_is_sent_with_the_item_as_the_approval_left_it(string db)
+    {
+        await using var app = await StoreLinkApp.CreateAsync(db, Settings());
+        app.Clock.AdvanceToLocal(new TimeOnly(10, 0));
+        await using var receiver = await WebhookReceiver.StartAsync();
+        var admin = await app.LoginAsync("admin@demo.local");
+        await SubscribeAsync(admin, receiver, ["customer_action.taken", "work_item.state_changed"]);
+        // The address is stored as given, escapes kept.
+        var escaped = await admin.PostJsonAsync("/v1/webhooks", new { url = receiver.Url + "/a%20b?to=x%2Fy", active = false });
+        Assert.Equal((201, receiver.Url + "/a%20b?to=x%2Fy"), (escaped.Status, escaped.Json.GetProperty("subscription").GetProperty("url").GetString()));
+        var (customer, conversationId) = await WorkflowsCustomerAsync(app, "C1001", "demo-digital");
+        await MessagingTests.SendAsync(customer, conversationId, "屏幕碎了");
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        var tech = await app.LoginAsync("tech.digital@demo.local");
+        var draft = await agent.GetJsonAsync($"/v1/conversations/{conversationId}/work-item-draft?kind=ticket");
+        var id = (await agent.PostJsonAsync("/v1/work-items", draft.Json)).Str("id");
+        Assert.Equal(200, (await tech.PostJsonAsync($"/v1/work-items/{id}/transition", new { to = "inspecting" })).Status);
+        Assert.Equal(200, (await tech.PostJsonAsync($"/v1/work-items/{id}/transition", new { to = "awaiting_approval" })).Status);
+        var quote = (await tech.PostJsonAsync($"/v1/work-items/{id}/requests", new { title = "更换原装屏幕", price = "899" })).Str("id");
+        Assert.Equal(200, (await customer.PostJsonAsync($"/v1/work-items/{id}/actions", new { action = $"approve:{quote}" })).Status);
+
+        await receiver.WaitForAsync(r => r.Accepted.Any(h => h.Type == "customer_action.taken")
+            && r.Accepted.Any(h => h.Type == "work_item.state_changed" && h.Json.GetProperty("data").GetProperty("to").GetString() == "repairing"));
+        var taken = receiver.Accepted.Single(h => h.Type == "customer_action.taken").Json.GetProperty("data").GetProperty("work_item");
+        var moved = receiver.Accepted.Single(h => h.Type == "work_item.state_changed" && h.Json.GetProperty("data").GetProperty("to").GetString() == "repairing")
+            .Json.GetProperty("data").GetProperty("work_item");
+        foreach (var item in new[] { taken, moved })
+        {
+            Assert.Equal("repairing", item.GetProperty("state").GetString());
+            Assert.Equal("approved", item.GetProperty("requests")[0].GetProperty("status").GetString());
+            Assert.DoesNotContain(item.GetProperty("customer_actions").EnumerateArray(), a => a.GetProperty("id").GetString()!.StartsWith("approve:"));
+        }
+    }
+
+    [Theory, MemberData(nameof(Databases))]
     public async Task A_flaky_receiver_gets_every_event_exactly_once_after_deduplication(string db)
     {
         await using var app = await StoreLinkApp.CreateAsync(db, Settings(("Webhooks:FirstRetryDelay", "00:00:01")));
@@ -296,12 +331,18 @@ public sealed class WebhookTests
         await using var receiver = await WebhookReceiver.StartAsync();
         var admin = await app.LoginAsync("admin@demo.local");
         foreach (var url in new[] { receiver.Url.ToString(), "http://localhost:9/x", "http://10.1.2.3/x", "http://192.168.1.1/", "http://169.254.169.254/latest/meta-data",
-                     "http://[::1]:8080/", "http://[fd00::1]/", "http://100.64.0.1/", "http://0.0.0.0/", "http://[::ffff:127.0.0.1]/" })
+                     "http://[::1]:8080/", "http://[fd00::1]/", "http://100.64.0.1/", "http://0.0.0.0/", "http://[::ffff:127.0.0.1]/",
+                     // IPv4 inside IPv6: mapped, NAT64 (64:ff9b::/96), 6to4 (2002::/16), IPv4-compatible (::/96).
+                     "http://[::ffff:a9fe:a9fe]/", "http://[64:ff9b::7f00:1]/", "http://[64:ff9b::a9fe:a9fe]/", "http://[64:ff9b::10.1.2.3]/",
+                     "http://[2002:7f00:1::1]/", "http://[2002:a9fe:a9fe::]/", "http://[::127.0.0.1]/", "http://[::a00:1]/" })
         {
             var refused = await admin.PostJsonAsync("/v1/webhooks", new { url });
             Assert.True(refused.Status == 400 && refused.Code == "invalid_request", $"{url}: {refused}");
             Assert.Contains("non-public", refused.Json.GetProperty("errors").GetProperty("url")[0].GetString());
         }
+
+        // The same wrappings around a public IPv4 address are public.
+        Assert.All(new[] { "64:ff9b::8.8.8.8", "2002:808:808::1", "::ffff:8.8.8.8" }, a => Assert.True(WebhookTargets.IsPublic(System.Net.IPAddress.Parse(a)), a));
 
         // An operator allows private targets; later the rule (or the name's address) changes: delivery re-checks.
         var options = app.Services.GetRequiredService<IOptionsMonitor<WebhookOptions>>().CurrentValue;

@@ -90,6 +90,43 @@ public sealed class AppointmentTests
         Assert.Empty(bags.Json.GetProperty("slots").EnumerateArray());
         Assert.Equal((409, "conflict"), await StatusAsync(customer.PostJsonAsync("/v1/appointments",
             new { store_key = "demo-bags", service = "x", starts_at = Local(tomorrow, 10) })));
+        // Dates far away are refused by name, not added to until they overflow.
+        foreach (var (query, field) in new[] { ("from=9999-12-28", "from"), ("from=9999-12-31&to=9999-12-31", "from"), ("from=0001-01-01", "from"),
+                     ($"from={today:yyyy-MM-dd}&to=9999-12-31", "to") })
+        {
+            var far = await customer.GetJsonAsync($"/v1/appointment-slots?store_key=demo-shoes&{query}");
+            Assert.True(far.Status == 400 && far.Code == "invalid_request" && far.Json.GetProperty("errors").TryGetProperty(field, out _), $"{query}: {far}");
+        }
+        foreach (var startsAt in new[] { "9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00+00:00" })
+            Assert.True((await customer.PostJsonAsync("/v1/appointments", new { store_key = "demo-shoes", service = "shoe_deep_clean", starts_at = startsAt })).Status is >= 400 and < 500, startsAt);
+    }
+
+    [Theory, MemberData(nameof(Databases))]
+    public async Task A_key_answers_only_for_the_appointment_and_action_it_was_used_with(string db)
+    {
+        await using var app = await StoreLinkApp.CreateAsync(db);
+        app.Clock.AdvanceToLocal(new TimeOnly(9, 0));
+        var shoes = await Shoes.OpenAsync(app);
+        var tomorrow = Today(app).AddDays(1);
+        await shoes.SaveAsync(shoes.Schedule(agentDays: []));
+        var (customer, _) = await CustomerAsync(app, "C1003");
+        var a = await customer.PostJsonAsync("/v1/appointments", new { store_key = "demo-shoes", service = "shoe_deep_clean", starts_at = Local(tomorrow, 10), idempotency_key = "book-a" });
+        var b = await customer.PostJsonAsync("/v1/appointments", new { store_key = "demo-shoes", service = "shoe_deep_clean", starts_at = Local(tomorrow, 11), idempotency_key = "book-b" });
+        Assert.Equal((201, 201), (a.Status, b.Status));
+        Assert.Equal(200, (await customer.PostJsonAsync($"/v1/appointments/{a.Str("id")}/move", new { starts_at = Local(tomorrow, 14), action_id = "move-a" })).Status);
+
+        // Another appointment, another action: refused, nothing changes.
+        Assert.Equal((422, "unprocessable"), await StatusAsync(customer.PostJsonAsync($"/v1/appointments/{b.Str("id")}/move", new { starts_at = Local(tomorrow, 15), action_id = "move-a" })));
+        Assert.Equal((422, "unprocessable"), await StatusAsync(customer.PostJsonAsync($"/v1/appointments/{b.Str("id")}/cancel", new { action_id = "move-a" })));
+        Assert.Equal((422, "unprocessable"), await StatusAsync(customer.PostJsonAsync($"/v1/appointments/{a.Str("id")}/move", new { starts_at = Local(tomorrow, 15), action_id = "book-a" })));
+        Assert.Equal((422, "unprocessable"), await StatusAsync(customer.PostJsonAsync("/v1/appointments",
+            new { store_key = "demo-shoes", service = "shoe_deep_clean", starts_at = Local(tomorrow, 16), idempotency_key = "move-a" })));
+        var unchanged = await customer.GetJsonAsync($"/v1/appointments/{b.Str("id")}");
+        Assert.Equal((Local(tomorrow, 11), "booked"), (unchanged.Json.GetProperty("starts_at").GetDateTimeOffset(), unchanged.Str("status")));
+        // The same key for the same thing is still the double tap it was.
+        var again = await customer.PostJsonAsync($"/v1/appointments/{a.Str("id")}/move", new { starts_at = Local(tomorrow, 14), action_id = "move-a" });
+        Assert.Equal((200, Local(tomorrow, 14)), (again.Status, again.Json.GetProperty("starts_at").GetDateTimeOffset()));
+        Assert.Equal(200, (await customer.PostJsonAsync("/v1/appointments", new { store_key = "demo-shoes", service = "shoe_deep_clean", starts_at = Local(tomorrow, 10), idempotency_key = "book-b" })).Status);
     }
 
     [Theory, MemberData(nameof(Databases))]
