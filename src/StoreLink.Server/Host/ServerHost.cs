@@ -71,6 +71,8 @@ public static class ServerHost
             var db = app.Services.GetRequiredService<Db>();
             var lines = new List<string> { "", "StoreLink is running." };
             lines.AddRange(addresses.Select(a => $"  API        {a}/v1   (OpenAPI: {a}/openapi/v1.json, health: {a}/healthz)"));
+            lines.AddRange(addresses.Select(a => $"  Console    {a}/console   (staff)"));
+            lines.AddRange(addresses.Select(a => $"  Widget     {a}/chat/<store_key>   (customers; embed {a}/widget.js)"));
             lines.Add($"  Database   {db.Describe()}");
             if (HasDemo(db))
             {
