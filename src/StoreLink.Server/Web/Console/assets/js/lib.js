@@ -22,6 +22,10 @@ export class ApiError extends Error {
 }
 
 /** A REST call with the session's token as bearer credential. A 401 means the session ended: back to the sign-in page. */
+// Set when the agent signs out: the form's own answer leads to the sign-in page, and the revoked token's failing
+// calls and closed socket must not race it there with a redirect of their own.
+export const session = { signingOut: false };
+
 export async function api(method, path, body) {
   const init = { method, headers: { authorization: `Bearer ${token}` } };
   if (body instanceof FormData) init.body = body;
@@ -31,7 +35,8 @@ export async function api(method, path, body) {
   }
   const response = await fetch(path, init);
   if (response.status === 401) {
-    location.assign('/console/login?return_url=' + encodeURIComponent(location.pathname + location.search));
+    if (!session.signingOut)
+      location.assign('/console/login?return_url=' + encodeURIComponent(location.pathname + location.search));
     throw new ApiError(401, { code: 'unauthorized' });
   }
   const text = await response.text();

@@ -1,5 +1,5 @@
 // The top bar of every signed-in page: who I am, which store, presence, connection state, the manager link.
-import { api, t, token, $, el, toast, errorText } from './lib.js';
+import { api, t, token, $, el, toast, errorText, session } from './lib.js';
 import { LiveSocket } from './socket.js';
 
 const MANAGER_ROLES = ['manager', 'org_admin'];
@@ -26,7 +26,8 @@ export async function startShell() {
     connection.dataset.state = e.detail;
     connection.textContent = t('conn.' + e.detail);
   });
-  socket.addEventListener('ended', () => location.assign('/console/login'));
+  socket.addEventListener('ended', () => { if (!session.signingOut) location.assign('/console/login'); });
+  $('form.logout')?.addEventListener('submit', () => { session.signingOut = true; });
 
   // Presence: the server marks a connected agent online; the switch says online or away.
   const presenceSelect = $('#presence-select');
