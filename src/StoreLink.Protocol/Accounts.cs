@@ -87,9 +87,14 @@ public static class Permissions
     /// <summary>Create work items and change their state, fields and assignment.</summary>
     public const string WorkItemsWrite = "work_items:write";
 
+    /// <summary>Read service conversations and their transcripts.</summary>
+    public const string ConversationsRead = "conversations:read";
+    /// <summary>Post messages as the store's system and send templated notifications to customers.</summary>
+    public const string MessagesWrite = "messages:write";
+
     /// <summary>Manage the organization's webhook subscriptions and read their deliveries (organization-wide keys only).</summary>
     public const string WebhooksManage = "webhooks:manage";
 
     /// <summary>Every permission there is.</summary>
-    public static readonly IReadOnlyList<string> All = [CustomersRead, CustomersWrite, StoresRead, WorkItemsRead, WorkItemsWrite, WebhooksManage];
+    public static readonly IReadOnlyList<string> All = [CustomersRead, CustomersWrite, StoresRead, WorkItemsRead, WorkItemsWrite, ConversationsRead, MessagesWrite, WebhooksManage];
 }

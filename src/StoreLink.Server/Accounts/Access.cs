@@ -55,6 +55,19 @@ public sealed class Access(Db db, ConversationDirectory conversations)
         return customer;
     }
 
+    /// <summary>A customer by the id the store's system gives them (<c>external_id</c>).</summary>
+    public async Task<CustomerRow> CustomerByExternalIdAsync(CurrentUser user, string externalId, CancellationToken ct)
+    {
+        var customer = externalId.Length > 100 ? null
+            : await db.QuerySingleOrDefaultAsync<CustomerRow>(CustomerRow.SelectByExternalId, new { orgId = user.OrgId, externalId }, ct);
+        if (customer is null)
+            throw ApiException.NotFound("The customer");
+        if (user.IsCustomer && user.Id != customer.Id)
+            throw ApiException.NotFound("The customer");
+        user.RequirePermission(Permissions.CustomersRead);
+        return customer;
+    }
+
     public async Task<StaffRow> StaffAsync(CurrentUser user, string staffId, CancellationToken ct)
     {
         var staff = await db.QuerySingleOrDefaultAsync<StaffRow>(StaffRow.SelectById, new { id = staffId }, ct);
@@ -104,6 +117,25 @@ public sealed class Access(Db db, ConversationDirectory conversations)
         if (!members.Contains(user.Id))
             throw ApiException.NotFound("The conversation");
         return new ConversationAccess(facts, members);
+    }
+
+    /// <summary>
+    /// A service conversation for an API key: one of its organization (of its store, when the key is scoped to one),
+    /// with the permission the call needs. Notes, direct and group conversations never leave the staff.
+    /// </summary>
+    public async Task<ConversationAccess> IntegrationConversationAsync(CurrentUser user, string conversationId, string permission, CancellationToken ct)
+    {
+        var facts = conversationId.Length > 64 ? null : await conversations.FactsAsync(conversationId, ct);
+        if (facts is null)
+            throw ApiException.NotFound("The conversation");
+        if (!user.IsApiClient || facts.OrgId != user.OrgId)
+            throw ApiException.NotFound("The conversation");
+        if (facts.Kind != ConversationKinds.Service)
+            throw ApiException.NotFound("The conversation");
+        if (user.StoreId is not null && user.StoreId != facts.StoreId)
+            throw ApiException.NotFound("The conversation");
+        user.RequirePermission(permission);
+        return await WithDeskStateAsync(facts, ct);
     }
 
     private async Task<ConversationAccess> WithDeskStateAsync(ConversationFacts facts, CancellationToken ct)

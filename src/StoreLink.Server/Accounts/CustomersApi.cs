@@ -13,6 +13,7 @@ public sealed class CustomerRow
 {
     private const string Columns = "id, org_id, external_id, name, phone, vip_level, attributes, visitor_store_id, created_at, updated_at";
     public const string SelectById = $"SELECT {Columns} FROM customers WHERE id = @id";
+    public const string SelectByExternalId = $"SELECT {Columns} FROM customers WHERE org_id = @orgId AND external_id = @externalId";
 
     public string Id { get; set; } = "";
     public string OrgId { get; set; } = "";

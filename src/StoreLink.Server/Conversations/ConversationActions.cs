@@ -195,7 +195,9 @@ public sealed class ConversationActions(
 
     public async Task<ConversationDto> GetAsync(CurrentUser user, string conversationId, CancellationToken ct)
     {
-        var conversation = await access.ConversationAsync(user, conversationId, ct);
+        var conversation = user.IsApiClient
+            ? await access.IntegrationConversationAsync(user, conversationId, Permissions.ConversationsRead, ct)
+            : await access.ConversationAsync(user, conversationId, ct);
         var row = (await db.QuerySingleOrDefaultAsync<ConversationRow>($"{SelectForUser} WHERE c.id = @conversationId", new { userId = user.Id, conversationId }, ct))!;
         var notesId = user.IsStaff && row.Kind == ConversationKinds.Service
             ? await db.QuerySingleOrDefaultAsync<string>("SELECT id FROM conversations WHERE parent_id = @conversationId", new { conversationId }, ct)
@@ -207,11 +209,11 @@ public sealed class ConversationActions(
     /// The caller's conversations, most recently active first: a customer's service conversations; for staff, the
     /// service and notes conversations of their stores (all stores for org admins) and their direct and group ones.
     /// </summary>
-    public async Task<IReadOnlyList<ConversationDto>> ListAsync(CurrentUser user, int limit, CancellationToken ct)
+    public async Task<IReadOnlyList<ConversationDto>> ListAsync(CurrentUser user, int limit, string? customerId, string? storeId, CancellationToken ct)
     {
-        if (user.IsApiClient)
-            throw ApiException.Forbidden("API keys read conversations through the integration API.");
         var take = Math.Clamp(limit, 1, 1000);
+        if (user.IsApiClient)
+            return await IntegrationListAsync(user, take, customerId, storeId, ct);
         string where;
         if (user.IsCustomer)
             where = "c.kind = 'service' AND c.customer_id = @userId";
@@ -222,8 +224,9 @@ public sealed class ConversationActions(
         var rows = await db.QueryAsync<ConversationRow>($"""
             {SelectForUser}
             WHERE c.org_id = @orgId AND {where}
+              AND (@storeId IS NULL OR c.store_id = @storeId) AND (@customerId IS NULL OR c.customer_id = @customerId)
             ORDER BY c.updated_at DESC, c.id DESC LIMIT @take
-            """, new { userId = user.Id, orgId = user.OrgId, stores = user.StoreIds.DefaultIfEmpty("").ToArray(), take }, ct);
+            """, new { userId = user.Id, orgId = user.OrgId, stores = user.StoreIds.DefaultIfEmpty("").ToArray(), storeId, customerId, take }, ct);
 
         var groupIds = rows.Where(r => r.Kind is ConversationKinds.Direct or ConversationKinds.Group).Select(r => r.Id).ToArray();
         var members = (groupIds.Length == 0 ? [] : await db.QueryAsync<(string ConversationId, string UserId)>(
@@ -235,11 +238,25 @@ public sealed class ConversationActions(
         return rows.Select(r => r.ToDto(notes.GetValueOrDefault(r.Id), members.Contains(r.Id) ? members[r.Id].ToList() : null)).ToList();
     }
 
+    /// <summary>An API key's view: the service conversations of its organization (its store), by customer and store.</summary>
+    private async Task<IReadOnlyList<ConversationDto>> IntegrationListAsync(CurrentUser user, int take, string? customerId, string? storeId, CancellationToken ct)
+    {
+        user.RequirePermission(Permissions.ConversationsRead);
+        var rows = await db.QueryAsync<ConversationRow>($"""
+            {SelectForUser}
+            WHERE c.org_id = @orgId AND c.kind = 'service'
+              AND (@scope IS NULL OR c.store_id = @scope) AND (@storeId IS NULL OR c.store_id = @storeId) AND (@customerId IS NULL OR c.customer_id = @customerId)
+            ORDER BY c.updated_at DESC, c.id DESC LIMIT @take
+            """, new { userId = user.Id, orgId = user.OrgId, scope = user.StoreId, storeId, customerId, take }, ct);
+        return rows.Select(r => r.ToDto(null, null)).ToList();
+    }
+
     public async Task<IReadOnlyList<MessageDto>> HistoryAsync(CurrentUser user, string conversationId, long? afterSeq, long? beforeSeq, int? limit, CancellationToken ct)
     {
         if (user.IsApiClient)
-            throw ApiException.Forbidden("API keys read conversations through the integration API.");
-        await access.ConversationAsync(user, conversationId, ct);
+            await access.IntegrationConversationAsync(user, conversationId, Permissions.ConversationsRead, ct);
+        else
+            await access.ConversationAsync(user, conversationId, ct);
         if (afterSeq is not null && beforeSeq is not null)
             throw ApiException.Invalid("Give after_seq or before_seq, not both.");
         var take = Math.Clamp(limit ?? 50, 1, 200);

@@ -12,8 +12,8 @@ public static class ConversationsApi
     {
         var group = app.MapGroup("/v1/conversations").RequireAuthorization().WithTags("Conversations");
         group.MapPost("/", CreateAsync);
-        group.MapGet("/", async (CurrentUser user, ConversationActions actions, int? limit, CancellationToken ct) =>
-            TypedResults.Ok(await actions.ListAsync(user, limit ?? 200, ct)));
+        group.MapGet("/", async (CurrentUser user, ConversationActions actions, int? limit, string? customer_id, string? store_id, CancellationToken ct) =>
+            TypedResults.Ok(await actions.ListAsync(user, limit ?? 200, customer_id, store_id, ct)));
         group.MapGet("/{id}", async (string id, CurrentUser user, ConversationActions actions, CancellationToken ct) =>
             TypedResults.Ok(await actions.GetAsync(user, id, ct)));
         group.MapGet("/{id}/messages", async (string id, long? after_seq, long? before_seq, int? limit, CurrentUser user, ConversationActions actions, CancellationToken ct) =>

@@ -29,13 +29,16 @@ public sealed class MessageActions(
     /// </summary>
     public async Task<PendingSend> BeginSendAsync(CurrentUser user, string conversationId, SendMessageRequest request, string? connectionId, CancellationToken ct)
     {
-        if (user.IsApiClient)
-            throw ApiException.Forbidden("API keys cannot send messages yet.");
-        var conversation = await access.ConversationAsync(user, conversationId, ct);
+        // An API key posts as the store's system (sender kind bot, named after the key) into service conversations.
+        var conversation = user.IsApiClient
+            ? await access.IntegrationConversationAsync(user, conversationId, Permissions.MessagesWrite, ct)
+            : await access.ConversationAsync(user, conversationId, ct);
         var clientMsgId = request.ClientMsgId;
         if (string.IsNullOrWhiteSpace(clientMsgId) || clientMsgId.Length > 64)
             throw Invalid("client_msg_id", "Required: an id the client chose for this message (at most 64 characters), reused on every retry.");
-        var mentions = await MentionsAsync(user, conversation, request, ct);
+        if (user.IsApiClient && request.Kind is not (MessageKinds.Text or MessageKinds.Location))
+            throw Invalid("kind", "API keys post text and location messages.");
+        var mentions = user.IsApiClient ? null : await MentionsAsync(user, conversation, request, ct);
         var (kind, body, attachmentId) = await ValidateAsync(user, request.Kind, request.Body, mentions, ct);
         var service = conversation.Facts.Kind == ConversationKinds.Service;
         if (service && user.IsStaff && conversation.AssigneeId is { } assignee && assignee != user.Id &&
@@ -51,7 +54,7 @@ public sealed class MessageActions(
             await router.ClaimAsync(conversation.Facts, user.Id, ct);
 
         var message = new NewMessage(
-            Ids.New("msg", clock), conversation.Facts, conversation.Audience, user.Id, user.IsCustomer ? "customer" : "staff", user.Name,
+            Ids.New("msg", clock), conversation.Facts, conversation.Audience, user.Id, user.IsCustomer ? "customer" : user.IsApiClient ? "bot" : "staff", user.Name,
             clientMsgId, kind, body, attachmentId, clock.GetUtcNow().ToUnixTimeMilliseconds(),
             Reopen: user.IsCustomer && conversation.State is "resolved" or "pending", connectionId);
         var committed = await writer.EnqueueAsync(message, ct);

@@ -453,7 +453,7 @@ public sealed class Gateway
                 }
             }
         }
-        var conversations = await _conversations.ListAsync(user, 1000, ct);
+        var conversations = await _conversations.ListAsync(user, 1000, null, null, ct);
         await connection.SendAsync(Frames.Serialize(new
         {
             type = "ok", rid, conversations = conversations.Select(c => new { id = c.Id, last_seq = c.LastSeq, kind = c.Kind }),

@@ -101,6 +101,7 @@ public sealed partial class Notifier(Db db, Templates templates, Router router, 
             }
         }
         delivered += await DeliverAppointmentsDueAsync(now, ct);
+        delivered += await DeliverNotificationsDueAsync(now, ct);
         return delivered;
     }
 

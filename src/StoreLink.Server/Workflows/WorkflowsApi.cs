@@ -52,6 +52,7 @@ public static class WorkflowsApi
 
         StockAlerts.Map(app);
         AppointmentsApi.Map(app);
+        Notifications.Map(app);
         api.MapGet("/conversations/{id}/work-item-draft", async (string id, string? kind, CurrentUser user, Drafts drafts, CancellationToken ct) =>
             TypedResults.Ok(await drafts.DraftAsync(user, id, kind, ct)));
     }

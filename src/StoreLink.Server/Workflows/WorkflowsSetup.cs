@@ -10,6 +10,7 @@ public static class WorkflowsSetup
         builder.Services.AddSingleton<Drafts>();
         builder.Services.AddSingleton<StockAlerts>();
         builder.Services.AddSingleton<AppointmentActions>();
+        builder.Services.AddSingleton<Notifications>();
         builder.Services.AddHostedService<NotifierLoop>();
         return builder;
     }
