@@ -355,7 +355,9 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
             foreach (var name in parameters)
             {
                 var parameter = command.CreateParameter();
-                parameter.ParameterName = name;
+                // With its prefix: Microsoft.Data.Sqlite finds "@now" in one look-up, a bare "now" in four (it tries
+                // every prefix, with a string built for each), on every execution.
+                parameter.ParameterName = "@" + name;
                 command.Parameters.Add(parameter);
             }
             return command;
@@ -365,6 +367,20 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
         {
             foreach (var command in new[] { FindId, TakeSeq, Insert, Mark, Subscribed })
                 command.Transaction = transaction;
+            _subscribed.Clear();
+        }
+
+        private readonly Dictionary<string, bool> _subscribed = new(StringComparer.Ordinal);
+
+        /// <summary>
+        /// Whether the organization subscribed to <c>message.created</c>, asked once per batch: the batch is one
+        /// transaction, and a subscription made while it runs applies from the next batch on.
+        /// </summary>
+        public bool SubscribedToMessages(string orgId)
+        {
+            if (!_subscribed.TryGetValue(orgId, out var subscribed))
+                _subscribed[orgId] = subscribed = With(Subscribed, orgId).ExecuteScalar() is not (null or DBNull);
+            return subscribed;
         }
 
         public static DbCommand With(DbCommand command, params object?[] values)
@@ -430,7 +446,7 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
             ClientMsgId = m.ClientMsgId, Kind = m.Kind, Body = m.Body, CreatedAt = m.CreatedAt,
         };
         // Outbound webhooks: message.created into the outbox, in this transaction, when the organization subscribed.
-        if (m.Conversation.Kind == ConversationKinds.Service && Statements.With(s.Subscribed, m.Conversation.OrgId).ExecuteScalar() is not (null or DBNull))
+        if (m.Conversation.Kind == ConversationKinds.Service && s.SubscribedToMessages(m.Conversation.OrgId))
             Integrations.Outbox.MessageCreated(s.Connection, t, m.Conversation, stored.ToDto());
         write.Stored = stored;
         // The audience as committed: an assignment that changed since the send was checked counts.
