@@ -18,7 +18,11 @@ public sealed record NewMessage(
 /// A stored message; for a new one in a service conversation also its desk state as committed (the assignee, whether
 /// it waits in a queue, whether this message reopened a resolved conversation), so the router need not read it again.
 /// </summary>
-public sealed record SendResult(MessageDto Message, bool Created, string? AssigneeId = null, bool Waiting = false, bool Reopened = false);
+public sealed record SendResult(MessageDto Message, bool Created, string? AssigneeId = null, bool Waiting = false, bool Reopened = false)
+{
+    /// <summary>The message as JSON (<see cref="Frames.MessageJson"/>) when the writer already wrote it for the push.</summary>
+    public byte[]? MessageJson { get; init; }
+}
 
 /// <summary>A receipt watermark to move forward (never back).</summary>
 public sealed record Watermark(ConversationFacts Conversation, Audience Audience, string UserId, string UserKind, long ReadSeq, long DeliveredSeq, string? ExceptConnectionId);
@@ -80,8 +84,10 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
             if (Stored is null)
                 return []; // already stored under its client id: Result holds it
             var message = Stored.ToDto();
-            Result = new SendResult(message, Created: true, AssigneeId, Waiting, Reopened);
-            var pushed = Frames.MessageEvent(message, Audience!, Message.ExceptConnectionId);
+            // Written once, for the push and for the sender's answer.
+            var json = Frames.MessageJson(message);
+            Result = new SendResult(message, Created: true, AssigneeId, Waiting, Reopened) { MessageJson = json };
+            var pushed = Frames.MessageEvent(json, Audience!, Message.ExceptConnectionId);
             return StateChanged is null ? [pushed] : [pushed, Frames.ConversationEvent(StateChanged.ToPushDto(), Audience!)];
         }
 

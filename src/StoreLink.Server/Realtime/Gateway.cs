@@ -395,7 +395,7 @@ public sealed class Gateway
         try
         {
             var sent = await (await begun).CompleteAsync();
-            answer = Frames.Serialize(new { type = "ok", rid, message = sent.Message });
+            answer = Frames.SendOk(rid, sent.MessageJson ?? Frames.MessageJson(sent.Message));
         }
         catch (Exception e)
         {
@@ -446,7 +446,7 @@ public sealed class Gateway
                 {
                     var page = await _conversations.HistoryAsync(user, position.Name, after, null, 200, ct);
                     foreach (var message in page)
-                        await connection.SendAsync(Frames.Serialize(new { type = "message", message }), ct);
+                        await connection.SendAsync(Frames.MessagePush(Frames.MessageJson(message)), ct);
                     if (page.Count < 200)
                         break;
                     after = page[^1].Seq;
