@@ -146,13 +146,10 @@ public sealed class Access(Db db, ConversationDirectory conversations)
         var (assignee, watchers, state) = await db.ReadPreparedAsync(DeskStateSql, [facts.Id], rows => rows.Read()
             ? (rows.IsDBNull(0) ? null : rows.GetString(0), rows.IsDBNull(1) ? null : rows.GetString(1), rows.IsDBNull(2) ? null : rows.GetString(2))
             : default((string?, string?, string?)), ct);
-        return new ConversationAccess(facts, null, assignee, Watchers(watchers), state);
+        return new ConversationAccess(facts, null, assignee, ConversationRow.ParseWatchers(watchers), state);
     }
 
     private const string DeskStateSql = "SELECT assignee_id, watcher_ids, state FROM conversations WHERE id = @p0";
-
-    private static IReadOnlyList<string> Watchers(string? json) =>
-        json is null or "[]" ? [] : System.Text.Json.JsonSerializer.Deserialize<string[]>(json) ?? [];
 
     /// <summary>A message of a conversation the caller may see.</summary>
     public async Task<(MessageRow Message, ConversationAccess Conversation)> MessageAsync(CurrentUser user, string messageId, CancellationToken ct)

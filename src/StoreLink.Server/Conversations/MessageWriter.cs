@@ -1,5 +1,4 @@
 using System.Data.Common;
-using System.Text.Json;
 using System.Threading.Channels;
 using Dapper;
 using StoreLink.Protocol;
@@ -457,7 +456,7 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
         write.Stored = stored;
         // The audience as committed: an assignment that changed since the send was checked counts.
         write.Audience = m.Conversation.Kind == ConversationKinds.Service
-            ? m.Conversation.Audience(null, assignee, JsonSerializer.Deserialize<string[]>(watchers) ?? [])
+            ? m.Conversation.Audience(null, assignee, ConversationRow.ParseWatchers(watchers))
             : m.Audience;
         (write.AssigneeId, write.Waiting) = (assignee, waiting);
         write.Reopened = previous == "resolved";
