@@ -374,8 +374,9 @@ public sealed class Gateway
         Task<PendingSend> begun;
         try
         {
+            // The body is read while the frame's document is alive (BeginSendAsync is awaited below), so it needs no copy.
             var request = new SendMessageRequest(Str(root, "client_msg_id"), Str(root, "kind"),
-                root.TryGetProperty("body", out var body) ? body.Clone() : null);
+                root.TryGetProperty("body", out var body) ? body : null);
             // Once accepted, a send completes even if this socket goes away; the ack may then be lost,
             // and the client's retry with the same client_msg_id gets the stored message.
             begun = _messages.BeginSendAsync(connection.User, Required(root, "conversation_id"), request, connection.Id, CancellationToken.None);
