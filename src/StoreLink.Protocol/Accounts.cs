@@ -95,6 +95,10 @@ public static class Permissions
     /// <summary>Manage the organization's webhook subscriptions and read their deliveries (organization-wide keys only).</summary>
     public const string WebhooksManage = "webhooks:manage";
 
+    /// <summary>Manage the organization's connectors to its own systems and read their logs (organization-wide keys only).</summary>
+    public const string ConnectorsManage = "connectors:manage";
+
     /// <summary>Every permission there is.</summary>
-    public static readonly IReadOnlyList<string> All = [CustomersRead, CustomersWrite, StoresRead, WorkItemsRead, WorkItemsWrite, ConversationsRead, MessagesWrite, WebhooksManage];
+    public static readonly IReadOnlyList<string> All =
+        [CustomersRead, CustomersWrite, StoresRead, WorkItemsRead, WorkItemsWrite, ConversationsRead, MessagesWrite, WebhooksManage, ConnectorsManage];
 }

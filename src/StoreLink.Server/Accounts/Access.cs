@@ -257,6 +257,19 @@ public sealed class Access(Db db, ConversationDirectory conversations)
         return row;
     }
 
+    /// <summary>A connector of the caller's organization (who may manage them is the caller's check).</summary>
+    public async Task<Integrations.ConnectorRow> ConnectorAsync(CurrentUser user, string connectorId, CancellationToken ct)
+    {
+        var row = connectorId.Length > 64 ? null
+            : await db.QuerySingleOrDefaultAsync<Integrations.ConnectorRow>(
+                $"SELECT {Integrations.ConnectorRow.Columns} FROM connectors WHERE id = @connectorId", new { connectorId }, ct);
+        if (row is null)
+            throw ApiException.NotFound("The connector");
+        if (row.OrgId != user.OrgId)
+            throw ApiException.NotFound("The connector");
+        return row;
+    }
+
     /// <summary>Org admins only; everyone else of the organization gets <c>forbidden</c>.</summary>
     public static void RequireOrgAdmin(CurrentUser user)
     {

@@ -13,10 +13,17 @@ public static class IntegrationsSetup
         builder.Services.AddHostedService(s => s.GetRequiredService<WebhookDispatcher>());
         builder.Services.AddSingleton<WebhookActions>();
         builder.Services.AddHostedService<IntegrationsMaintenance>();
+        builder.Services.AddOptions<ConnectorOptions>().BindConfiguration("Connectors")
+            .Validate(o => o.IsValid(), "Connectors: times and limits must be positive, ProfileTimeout at least ProfileWait.").ValidateOnStart();
+        builder.Services.AddSingleton<ConnectorActions>();
         return builder;
     }
 
-    public static void MapIntegrations(this IEndpointRouteBuilder app) => app.MapWebhooks();
+    public static void MapIntegrations(this IEndpointRouteBuilder app)
+    {
+        app.MapWebhooks();
+        app.MapConnectors();
+    }
 }
 
 /// <summary>Hourly: forgets idempotency keys past their 24 hours, and finished deliveries (with their attempts) after 30 days.</summary>
