@@ -108,7 +108,9 @@ public sealed class CustomerActions(Db db, TimeProvider clock)
         .ToList();
 
     /// <summary>Creates or updates the customer with this external id; members left out keep their values.</summary>
-    public async Task<(CustomerDto Customer, bool Created)> UpsertAsync(CurrentUser user, UpsertCustomerRequest body, CancellationToken ct)
+    /// <param name="gate">Runs first in the write's transaction (a connector's ordering check); throwing leaves everything as it was.</param>
+    public async Task<(CustomerDto Customer, bool Created)> UpsertAsync(CurrentUser user, UpsertCustomerRequest body, CancellationToken ct,
+        Func<System.Data.Common.DbConnection, System.Data.Common.DbTransaction, Task>? gate = null)
     {
         if (!user.IsApiClient && !user.IsOrgAdmin && !user.Roles.Any(r => r.Role == Roles.Manager))
             throw ApiException.Forbidden("Only managers, organization admins and integrations may write customers.");
@@ -138,6 +140,8 @@ public sealed class CustomerActions(Db db, TimeProvider clock)
         var newId = Ids.New("cus", clock);
         var customerId = await db.InTransactionAsync(async (c, t) =>
         {
+            if (gate is not null)
+                await gate(c, t);
             var (customerId, _) = await c.QuerySingleAsync<(string, long)>(UpsertSql, new
             {
                 id = newId, orgId = user.OrgId, externalId, name, phone, vip = body.VipLevel, attributes, now,

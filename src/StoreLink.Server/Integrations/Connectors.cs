@@ -311,5 +311,9 @@ public static class ConnectorsApi
             TypedResults.Ok(await actions.RotateSecretAsync(user, id, ct)));
         group.MapGet("/{id}/events", async (string id, string? status, int? limit, CurrentUser user, ConnectorActions actions, CancellationToken ct) =>
             TypedResults.Ok(await actions.EventsAsync(user, id, status, limit, ct)));
+
+        // Signed with the connector's secret instead of a bearer token.
+        app.MapPost("/v1/hooks/{connectorId}", (string connectorId, HttpRequest request, ConnectorEvents events, CancellationToken ct) =>
+            events.ReceiveHookAsync(connectorId, request, ct)).WithTags("Connectors");
     }
 }

@@ -16,6 +16,7 @@ public static class IntegrationsSetup
         builder.Services.AddOptions<ConnectorOptions>().BindConfiguration("Connectors")
             .Validate(o => o.IsValid(), "Connectors: times and limits must be positive, ProfileTimeout at least ProfileWait.").ValidateOnStart();
         builder.Services.AddSingleton<ConnectorActions>();
+        builder.Services.AddSingleton<ConnectorEvents>();
         return builder;
     }
 

@@ -28,7 +28,10 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
     /// <summary>What a change did, for the timeline, and whether the customer hears of it.</summary>
     private sealed record Change(string Kind, object Data, bool Card, bool Urgent);
 
-    public async Task<WorkItemDto> CreateAsync(CurrentUser user, CreateWorkItemRequest body, CancellationToken ct)
+    /// <param name="state">The state it starts in instead of the template's initial one (its external system's word).</param>
+    /// <param name="gate">Runs first in the creating transaction (a connector's ordering check); throwing leaves nothing behind.</param>
+    public async Task<WorkItemDto> CreateAsync(CurrentUser user, CreateWorkItemRequest body, CancellationToken ct, string? state = null,
+        Func<DbConnection, DbTransaction, Task>? gate = null)
     {
         user.RequirePermission(Permissions.WorkItemsWrite);
         var v = new Validation();
@@ -93,7 +96,7 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
         var item = new WorkItemRow
         {
             Id = Ids.New("wi", clock), OrgId = store.OrgId, StoreId = store.Id, CustomerId = customerId, Kind = template.Kind, TemplateId = template.Id,
-            TemplateVersion = template.CurrentVersion, State = definition.Initial!, Title = title!, Category = category, Priority = priority,
+            TemplateVersion = template.CurrentVersion, State = state ?? definition.Initial!, Title = title!, Category = category, Priority = priority,
             AssigneeId = assigneeId, Team = user.IsCustomer ? null : body.Team, Fields = JsonSerializer.Serialize(fields), AttachmentIds = JsonSerializer.Serialize(attachments),
             ConversationId = conversationId, TranscriptFrom = conversationId is null ? null : body.TranscriptFrom, TranscriptTo = conversationId is null ? null : body.TranscriptTo,
             ExternalSystem = body.ExternalRef?.System, ExternalId = body.ExternalRef?.Id, DueAt = body.DueAt?.ToUnixTimeMilliseconds(),
@@ -101,13 +104,15 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             StateEnteredAt = now.ToUnixTimeMilliseconds(),
         };
         var actor = ActorOf(user);
-        var initial = definition.State(item.State)!;
+        var initial = definition.State(item.State) ?? throw ApiException.Invalid($"state is one of the template's states: {string.Join(", ", definition.States!.Select(s => s.Key))}.");
         for (var attempt = 0; ; attempt++)
         {
             try
             {
                 await db.InTransactionAsync(async (c, t) =>
                 {
+                    if (gate is not null)
+                        await gate(c, t);
                     item.Number = await NextNumberAsync(c, t, store, item.Kind, now);
                     if (item.AssigneeId is null && item.Team is null && definition.Categories?.FirstOrDefault(x => x.Key == item.Category) is { } rule)
                         (item.AssigneeId, item.Team) = await AssignByRuleAsync(c, t, store.Id, rule);
@@ -290,6 +295,59 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             throw ApiException.Forbidden($"Moving to {target.Label} is for: {string.Join(", ", roles)}.");
         await MoveAsync(user, item, definition, target, new { from = item.State, to = target.Key, note }, ct);
         return await GetAsync(user, item.Id, ct);
+    }
+
+    /// <summary>
+    /// A change that the item's own external system reports (a connector's event): the state is the system's word,
+    /// whatever the template's transitions say; the title and fields merge as in a PATCH. A state change posts the card
+    /// (through quiet hours) and fires the webhooks as any other. <paramref name="gate"/> runs first in the change's
+    /// transaction (the connector's ordering check); throwing leaves the item as it was. Nothing new: only the gate runs.
+    /// </summary>
+    public async Task SyncAsync(CurrentUser user, WorkItemRow item, string? title, string? state, Dictionary<string, JsonElement>? fields,
+        Func<DbConnection, DbTransaction, Task> gate, CancellationToken ct)
+    {
+        user.RequirePermission(Permissions.WorkItemsWrite);
+        var definition = await DefinitionAsync(item, ct);
+        var target = state is null || state == item.State ? null
+            : definition.State(state) ?? throw new ApiException(ErrorCodes.Unprocessable, $"The state {state} is not one of the item's template.");
+        var v = new Validation();
+        var newTitle = title is null ? null : v.Required("title", title, 200);
+        var before = item.FieldMap;
+        var after = CheckFields(v, fields, item.FieldMap);
+        v.ThrowIfAny();
+        var changes = new Dictionary<string, object?>();
+        if (target is not null)
+            (changes["from"], changes["to"]) = (item.State, target.Key);
+        if (newTitle is not null && newTitle != item.Title)
+            changes["title"] = newTitle;
+        if (JsonSerializer.Serialize(before) != JsonSerializer.Serialize(after))
+            changes["fields"] = fields;
+        if (changes.Count == 0)
+        {
+            await db.InTransactionAsync(gate, ct);
+            return;
+        }
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        await CommitAsync(user, item, new Change(target is null ? "updated" : "state_changed", changes, Card: target is not null, Urgent: target?.Urgent ?? false),
+            async (c, t) =>
+            {
+                await gate(c, t);
+                // Onto the row as it is now (the version bump locked it): a concurrent change of other members stays.
+                var current = await c.QuerySingleAsync<WorkItemRow>($"SELECT {WorkItemRow.Columns} FROM work_items WHERE id = @Id", item, t);
+                var merged = new Validation();
+                current.Fields = JsonSerializer.Serialize(CheckFields(merged, fields, current.FieldMap));
+                merged.ThrowIfAny();
+                current.Title = changes.ContainsKey("title") ? newTitle! : current.Title;
+                await c.ExecuteAsync("UPDATE work_items SET title = @Title, fields = @Fields WHERE id = @Id", current, t);
+                if (target is null)
+                    return true;
+                // From the state it is in now, for the timeline and the webhook (a staff move may have come in between).
+                changes["from"] = item.State = current.State;
+                await c.ExecuteAsync("UPDATE work_items SET state = @to, state_entered_at = @now, closed_at = @closedAt WHERE id = @id",
+                    new { to = target.Key, now, closedAt = target.Terminal ? now : (long?)null, id = item.Id }, t);
+                await notifier.ScheduleReminderAsync(c, t, item.Id, target, now);
+                return true;
+            }, ct);
     }
 
     public async Task<WorkItemDto> FollowAsync(CurrentUser user, string workItemId, bool follow, CancellationToken ct)
