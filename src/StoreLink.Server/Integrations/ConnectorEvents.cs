@@ -126,18 +126,7 @@ public sealed class ConnectorEvents(Db db, Access access, WorkItemActions items,
     {
         if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
             limit.MaxRequestBodySize = null; // this call enforces its own limit, and logs what it refuses
-        if (request.ContentLength > max)
-            return null;
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
-        {
-            if (buffer.Length + read > max)
-                return null;
-            buffer.Write(chunk, 0, read);
-        }
-        return buffer.ToArray();
+        return await ConnectorHttp.ReadAsync(request.Body, request.ContentLength, max, ct);
     }
 
     /// <summary>The event's envelope: wrong types and malformed JSON are <c>invalid_request</c>, with what is wrong.</summary>
@@ -212,12 +201,7 @@ public sealed class ConnectorEvents(Db db, Access access, WorkItemActions items,
         {
             var logId = Ids.New("cev", clock);
             var now = Now;
-            var stored = await db.ExecuteAsync("""
-                INSERT INTO connector_events (id, connector_id, event_id, event_key, source, event_type, external_id, version, occurred_at, body, status,
-                    received_at, seq, claimed_until)
-                VALUES (@logId, @connectorId, @id, @id, @source, @type, @externalId, @version, @occurredAt, @body, 'received', @now, @seq, @claimedUntil)
-                ON CONFLICT (connector_id, event_key) DO NOTHING
-                """, Logged(connector, source, e, logId, now, seq), ct);
+            var stored = await db.ExecuteAsync(StoreReceivedSql, Logged(connector, source, e, logId, now, seq), ct);
             if (stored == 1)
                 return await ApplyAsync(connector, logId, e, ct);
             var held = await db.QuerySingleOrDefaultAsync<(string? Id, string? Status, long? ClaimedUntil)>(
@@ -228,13 +212,49 @@ public sealed class ConnectorEvents(Db db, Access access, WorkItemActions items,
                     UPDATE connector_events SET claimed_until = @until WHERE id = @id AND status = 'received' AND claimed_until = @seen
                     """, new { id = held.Id, until = now + (long)ClaimFor.TotalMilliseconds, seen = held.ClaimedUntil }, ct) == 1)
                 return await ApplyAsync(connector, held.Id!, e, ct);
-            await db.ExecuteAsync("""
-                INSERT INTO connector_events (id, connector_id, event_id, source, event_type, external_id, version, occurred_at, body, status, http_status,
-                    reason, received_at, seq, finished_at)
-                VALUES (@logId, @connectorId, @id, @source, @type, @externalId, @version, @occurredAt, @body, 'replayed', 409, @reason, @now, @seq, @now)
-                """, Logged(connector, source, e, Ids.New("cev", clock), now, seq).With("reason", $"Accepted before ({held.Id}); nothing applied again."), ct);
+            await db.ExecuteAsync(StoreReplayedSql, Logged(connector, source, e, Ids.New("cev", clock), now, seq)
+                .With("reason", $"Accepted before ({held.Id}); nothing applied again."), ct);
             return new EventOutcome("replayed");
         }
+    }
+
+    private const string StoreReceivedSql = """
+        INSERT INTO connector_events (id, connector_id, event_id, event_key, source, event_type, external_id, version, occurred_at, body, status,
+            received_at, seq, claimed_until)
+        VALUES (@logId, @connectorId, @id, @id, @source, @type, @externalId, @version, @occurredAt, @body, 'received', @now, @seq, @claimedUntil)
+        ON CONFLICT (connector_id, event_key) DO NOTHING
+        """;
+
+    private const string StoreReplayedSql = """
+        INSERT INTO connector_events (id, connector_id, event_id, source, event_type, external_id, version, occurred_at, body, status, http_status,
+            reason, received_at, seq, finished_at)
+        VALUES (@logId, @connectorId, @id, @source, @type, @externalId, @version, @occurredAt, @body, 'replayed', 409, @reason, @now, @seq, @now)
+        """;
+
+    /// <summary>
+    /// An event of a fetched page into the inbound log, inside the page's transaction: received (to be applied),
+    /// replayed (its id is held already: a page fetched again) or refused (not a valid event, with the reason).
+    /// </summary>
+    public static async Task StorePolledAsync(DbConnection c, DbTransaction t, ConnectorRow connector, JsonElement element, long now, int seq, TimeProvider clock)
+    {
+        var raw = element.GetRawText();
+        InboundEvent e;
+        try
+        {
+            e = Parse(null, element, raw);
+        }
+        catch (ApiException refusal)
+        {
+            var id = element.ValueKind == JsonValueKind.Object && element.TryGetProperty("id", out var given) && given.ValueKind == JsonValueKind.String ? given.GetString() : null;
+            await c.ExecuteAsync("""
+                INSERT INTO connector_events (id, connector_id, event_id, source, body, status, http_status, reason, received_at, seq, finished_at)
+                VALUES (@logId, @connectorId, @id, 'poll', @body, 'refused', @status, @reason, @now, @seq, @now)
+                """, new { logId = Ids.New("cev", clock), connectorId = connector.Id, id = Shorten(id, MaxIdLength), body = Shorten(raw, MaxLoggedBody),
+                status = refusal.Status, reason = Shorten(Reason(refusal), 1000), now, seq }, t);
+            return;
+        }
+        if (await c.ExecuteAsync(StoreReceivedSql, Logged(connector, "poll", e, Ids.New("cev", clock), now, seq), t) == 0)
+            await c.ExecuteAsync(StoreReplayedSql, Logged(connector, "poll", e, Ids.New("cev", clock), now, seq).With("reason", "Fetched before; nothing applied again."), t);
     }
 
     private static DynamicParameters Logged(ConnectorRow connector, string source, InboundEvent e, string logId, long now, long seq)
@@ -248,7 +268,7 @@ public sealed class ConnectorEvents(Db db, Access access, WorkItemActions items,
         parameters.Add("externalId", Shorten(e.ExternalId, 100));
         parameters.Add("version", e.Version, System.Data.DbType.Int64);
         parameters.Add("occurredAt", e.OccurredAt, System.Data.DbType.Int64);
-        parameters.Add("body", Shorten(e.Body, MaxLoggedBody));
+        parameters.Add("body", e.Body); // whole: a received event is applied from it if its node dies first
         parameters.Add("now", now);
         parameters.Add("seq", seq);
         parameters.Add("claimedUntil", now + (long)ClaimFor.TotalMilliseconds);
@@ -290,6 +310,48 @@ public sealed class ConnectorEvents(Db db, Access access, WorkItemActions items,
             throw;
         }
     }
+
+    /// <summary>
+    /// Applies the received events of a connector that nobody finished applying, oldest first: those a page stored, and
+    /// those whose node died mid-way (<paramref name="onlyUnclaimed"/>: only those whose claim ran out).
+    /// </summary>
+    public async Task<int> ApplyReceivedAsync(ConnectorRow connector, bool onlyUnclaimed, CancellationToken ct)
+    {
+        var now = Now;
+        var rows = await db.QueryAsync<(string Id, string? EventId, string? Body, long? ClaimedUntil)>($"""
+            SELECT id, event_id, body, claimed_until FROM connector_events
+            WHERE connector_id = @connectorId AND status = 'received' {(onlyUnclaimed ? "AND claimed_until < @now" : "")}
+            ORDER BY received_at, seq LIMIT 500
+            """, new { connectorId = connector.Id, now }, ct);
+        var applied = 0;
+        foreach (var row in rows)
+        {
+            if (onlyUnclaimed && await db.ExecuteAsync("UPDATE connector_events SET claimed_until = @until WHERE id = @id AND status = 'received' AND claimed_until = @seen",
+                    new { id = row.Id, until = now + (long)ClaimFor.TotalMilliseconds, seen = row.ClaimedUntil }, ct) == 0)
+                continue; // another node took it
+            InboundEvent e;
+            try
+            {
+                using var document = JsonDocument.Parse(row.Body ?? "");
+                e = Parse(row.EventId, document.RootElement.Clone(), row.Body!);
+            }
+            catch (Exception failure) when (failure is JsonException or ApiException)
+            {
+                await FinishAsync(row.Id, "refused", 400, "The stored event cannot be read again.", freeId: true, ct);
+                continue;
+            }
+            await ApplyAsync(connector, row.Id, e, ct);
+            applied++;
+        }
+        return applied;
+    }
+
+    /// <summary>The connectors that have received events whose claim ran out (their node died before applying them).</summary>
+    public async Task<IReadOnlyList<ConnectorRow>> WithAbandonedEventsAsync(CancellationToken ct) =>
+        await db.QueryAsync<ConnectorRow>($"""
+            SELECT {ConnectorRow.Columns} FROM connectors WHERE id IN
+                (SELECT connector_id FROM connector_events WHERE status = 'received' AND claimed_until < @now)
+            """, new { now = Now }, ct);
 
     private async Task FinishAsync(string logId, string status, int httpStatus, string reason, bool freeId, CancellationToken ct) =>
         await db.ExecuteAsync($"""

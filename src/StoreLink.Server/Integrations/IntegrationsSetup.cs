@@ -17,6 +17,9 @@ public static class IntegrationsSetup
             .Validate(o => o.IsValid(), "Connectors: times and limits must be positive, ProfileTimeout at least ProfileWait.").ValidateOnStart();
         builder.Services.AddSingleton<ConnectorActions>();
         builder.Services.AddSingleton<ConnectorEvents>();
+        builder.Services.AddSingleton<ConnectorHttp>();
+        builder.Services.AddSingleton<ConnectorPoller>();
+        builder.Services.AddHostedService(s => s.GetRequiredService<ConnectorPoller>());
         return builder;
     }
 

@@ -41,15 +41,7 @@ public sealed class WebhookDispatcher : BackgroundService
         _clock = clock;
         _logger = logger;
         _slots = new SemaphoreSlim(options.CurrentValue.Concurrency);
-        _http = new HttpClient(new SocketsHttpHandler
-        {
-            ConnectCallback = targets.ConnectAsync,
-            AllowAutoRedirect = false,
-            UseProxy = false,
-            UseCookies = false,
-            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
-        }) { Timeout = Timeout.InfiniteTimeSpan };
-        _http.DefaultRequestHeaders.UserAgent.ParseAdd("StoreLink-Webhooks/1");
+        _http = targets.NewClient("StoreLink-Webhooks/1");
         _claimSql = $"""
             UPDATE webhook_deliveries SET next_attempt_at = @leaseUntil
             WHERE (subscription_id, event_id) IN (

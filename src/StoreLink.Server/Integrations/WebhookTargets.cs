@@ -146,6 +146,24 @@ public sealed class WebhookTargets(IOptionsMonitor<WebhookOptions> options)
     }
 
     /// <summary>
+    /// An HTTP client for calls to integration targets: every connection checked by <see cref="ConnectAsync"/>, no
+    /// redirects (a redirect could lead past the check), no proxy, no cookies; each call sets its own timeout.
+    /// </summary>
+    public HttpClient NewClient(string userAgent)
+    {
+        var client = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = ConnectAsync,
+            AllowAutoRedirect = false,
+            UseProxy = false,
+            UseCookies = false,
+            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+        }) { Timeout = Timeout.InfiniteTimeSpan };
+        client.DefaultRequestHeaders.UserAgent.ParseAdd(userAgent);
+        return client;
+    }
+
+    /// <summary>
     /// The handler's connect step: resolve, keep the allowed addresses, connect to one of them. Connecting to exactly
     /// the addresses that were checked closes the gap between a check and the connection's own DNS look-up.
     /// </summary>
