@@ -270,6 +270,26 @@ public sealed class Access(Db db, ConversationDirectory conversations)
         return row;
     }
 
+    /// <summary>
+    /// A command sent to a connector's system: org admins and API keys of its organization (a store-scoped key: only
+    /// for its store's work items); nobody else learns that it exists.
+    /// </summary>
+    public async Task<Integrations.CommandRow> CommandAsync(CurrentUser user, string commandId, CancellationToken ct)
+    {
+        var row = commandId.Length > 64 ? null
+            : await db.QuerySingleOrDefaultAsync<Integrations.CommandRow>(
+                $"SELECT {Integrations.CommandRow.Columns} FROM connector_commands WHERE id = @commandId", new { commandId }, ct);
+        if (row is null)
+            throw ApiException.NotFound("The command");
+        if (row.OrgId != user.OrgId)
+            throw ApiException.NotFound("The command");
+        if (!user.IsApiClient && !user.IsOrgAdmin)
+            throw ApiException.NotFound("The command");
+        if (user.IsApiClient && user.StoreId is not null)
+            await WorkItemAsync(user, row.WorkItemId, ct);
+        return row;
+    }
+
     /// <summary>Org admins only; everyone else of the organization gets <c>forbidden</c>.</summary>
     public static void RequireOrgAdmin(CurrentUser user)
     {

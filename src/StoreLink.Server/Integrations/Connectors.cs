@@ -312,6 +312,11 @@ public static class ConnectorsApi
         group.MapGet("/{id}/events", async (string id, string? status, int? limit, CurrentUser user, ConnectorActions actions, CancellationToken ct) =>
             TypedResults.Ok(await actions.EventsAsync(user, id, status, limit, ct)));
 
+        group.MapGet("/{id}/commands", async (string id, string? status, int? limit, CurrentUser user, ConnectorActions actions, ConnectorCommands commands,
+            CancellationToken ct) => TypedResults.Ok(await commands.ListAsync(await actions.ConnectorAsync(user, id, ct), status, limit, ct)));
+        app.MapPost("/v1/commands/{id}/result", async (string id, CommandResultRequest body, CurrentUser user, CommandDispatcher dispatcher, CancellationToken ct) =>
+            TypedResults.Ok(await dispatcher.ResultAsync(user, id, body, ct))).RequireAuthorization().WithTags("Connectors");
+
         // Signed with the connector's secret instead of a bearer token.
         app.MapPost("/v1/hooks/{connectorId}", (string connectorId, HttpRequest request, ConnectorEvents events, CancellationToken ct) =>
             events.ReceiveHookAsync(connectorId, request, ct)).WithTags("Connectors");

@@ -20,6 +20,9 @@ public static class IntegrationsSetup
         builder.Services.AddSingleton<ConnectorHttp>();
         builder.Services.AddSingleton<ConnectorPoller>();
         builder.Services.AddHostedService(s => s.GetRequiredService<ConnectorPoller>());
+        builder.Services.AddSingleton<ConnectorCommands>();
+        builder.Services.AddSingleton<CommandDispatcher>();
+        builder.Services.AddHostedService(s => s.GetRequiredService<CommandDispatcher>());
         return builder;
     }
 

@@ -150,8 +150,7 @@ public sealed partial class Notifications(Db db, Access access, Notifier notifie
         var template = await db.QuerySingleOrDefaultAsync<TemplateRow>($"{TemplateRow.Select} WHERE org_id = @orgId AND template_key = @templateKey",
             new { orgId = user.OrgId, templateKey }, ct) ?? throw ApiException.NotFound("The notification template");
 
-        var english = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(customer.Attributes)?.GetValueOrDefault("language") is { ValueKind: JsonValueKind.String } language
-            && language.GetString()!.StartsWith("en", StringComparison.OrdinalIgnoreCase) && template.TextEn is not null;
+        var english = customer.ReadsEnglish && template.TextEn is not null;
         var text = Render(english ? template.TextEn! : template.TextZh, body.Variables ?? [], customer, store);
         var now = clock.GetUtcNow();
         var urgent = body.Urgent ?? template.Urgent != 0;

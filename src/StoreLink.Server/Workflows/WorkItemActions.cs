@@ -15,7 +15,8 @@ namespace StoreLink.Server.Workflows;
 /// also appends to the timeline and schedules the customer's card (see <see cref="Notifier"/>); followers, the
 /// assignee and the store's managers get a <c>work_item</c> push once it has committed.
 /// </summary>
-public sealed class WorkItemActions(Db db, Access access, Templates templates, Notifier notifier, Desk.Router router, IEventBus bus, TimeProvider clock)
+public sealed class WorkItemActions(Db db, Access access, Templates templates, Notifier notifier, Desk.Router router, IEventBus bus,
+    Integrations.ConnectorCommands commands, TimeProvider clock)
 {
     public const int MaxFieldsBytes = 16_384;
     public static readonly string[] Priorities = ["low", "normal", "high", "urgent"];
@@ -350,6 +351,16 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             }, ct);
     }
 
+    /// <summary>
+    /// An entry on the item's timeline that changes nothing else — a connector's command that is late, refused or
+    /// failed — pushed to its followers, assignee and the store's managers like every change.
+    /// </summary>
+    public async Task NoteAsync(CurrentUser user, string workItemId, string kind, object data, CancellationToken ct)
+    {
+        var item = await access.WorkItemAsync(user, workItemId, ct);
+        await CommitAsync(user, item, new Change(kind, data, Card: false, Urgent: false), (_, _) => Task.FromResult(true), ct);
+    }
+
     public async Task<WorkItemDto> FollowAsync(CurrentUser user, string workItemId, bool follow, CancellationToken ct)
     {
         var item = await access.WorkItemAsync(user, workItemId, ct);
@@ -397,9 +408,13 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
 
     /// <summary>
     /// The customer acts from a card. Only the item's own customer; each action is idempotent by its <c>action_id</c>
-    /// (a double tap does one thing), recorded on the timeline and answered in the chat.
+    /// (a double tap does one thing), recorded on the timeline and answered in the chat. On an item whose system takes
+    /// commands, a new address and an approval go to that system first (<see cref="Integrations.ConnectorCommands"/>);
+    /// once it has done it, the same action comes back here with its <paramref name="command"/> and is applied in the
+    /// transaction that closes the command (the customer is told by the command's dispatcher).
     /// </summary>
-    public async Task<WorkItemDto> ActAsync(CurrentUser user, string workItemId, CustomerActionRequest body, CancellationToken ct)
+    public async Task<WorkItemDto> ActAsync(CurrentUser user, string workItemId, CustomerActionRequest body, CancellationToken ct,
+        Integrations.CommandRow? command = null)
     {
         var item = await access.WorkItemAsync(user, workItemId, ct);
         if (!user.IsCustomer)
@@ -417,6 +432,9 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
         var v = new Validation();
         var note = v.MaxLength("note", body.Note, 1000);
         v.ThrowIfAny();
+        // Applying a command's action: only together with closing the command, so only once.
+        Func<DbConnection, DbTransaction, Task<int>> Closing(Func<DbConnection, DbTransaction, Task<int>> effect) =>
+            command is null ? effect : async (c, t) => await commands.ClaimAsync(c, t, command) ? await effect(c, t) : 0;
         var photos = await CheckAttachmentsAsync(user, body.AttachmentIds, ct);
         // They are posted as the customer's own image messages, and a message references only what its sender uploaded.
         if (photos.Count > 0 && (await db.QueryAsync<string>($"SELECT uploader_id FROM attachments WHERE {db.Dialect.In("id", "@photos")}", new { photos }, ct))
@@ -436,15 +454,22 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             var approved = key == "approve";
             var to = definition.State((approved ? state.OnRequestApproved : state.OnRequestDeclined) ?? "");
             var data = new { action, request_id = request.Id, title = request.Title, price = request.Price, note, from = item.State, to = to?.Key };
-            if (!await ActCommitAsync(user, item, actionId, action, to is null ? new Change("customer_action", data, Card: true, Urgent: true) : null, to, definition, data,
-                (c, t) => c.ExecuteAsync("UPDATE work_item_requests SET status = @status, decided_at = @now WHERE id = @requestId AND status = 'pending'",
-                    new { status = approved ? "approved" : "declined", now = clock.GetUtcNow().ToUnixTimeMilliseconds(), requestId = request.Id }, t), ct))
+            if (command is null && approved && await commands.SubmitAsync(user, item, actionId, "approve",
+                    new { request_id = request.Id, title = request.Title, price = request.Price, currency = request.Currency, note }, body,
+                    new() { ["zh-CN"] = $"同意「{request.Display}」", ["en"] = $"approve {request.Title} ({request.Currency} {request.Price})" }, ct))
                 return await GetAsync(user, item.Id, ct);
-            await AnswerAsync(item, $"{(approved ? "已同意" : "已拒绝")}「{request.Display}」" + (note is null ? "" : $"：{note}"), ct);
+            if (!await ActCommitAsync(user, item, actionId, action, to is null ? new Change("customer_action", data, Card: true, Urgent: true) : null, to, definition, data,
+                Closing((c, t) => c.ExecuteAsync("UPDATE work_item_requests SET status = @status, decided_at = @now WHERE id = @requestId AND status = 'pending'",
+                    new { status = approved ? "approved" : "declined", now = clock.GetUtcNow().ToUnixTimeMilliseconds(), requestId = request.Id }, t)), ct))
+                return await GetAsync(user, item.Id, ct);
+            if (command is null)
+                await AnswerAsync(item, $"{(approved ? "已同意" : "已拒绝")}「{request.Display}」" + (note is null ? "" : $"：{note}"), ct);
         }
         else
         {
-            var offered = state.Actions?.FirstOrDefault(a => a.Key == key);
+            // A command's action was offered when the customer took it, in the state the item was in then.
+            var offered = state.Actions?.FirstOrDefault(a => a.Key == key)
+                ?? (command is null ? null : definition.State(command.FromState)?.Actions?.FirstOrDefault(a => a.Key == key));
             if (offered is null && await LastCustomerActionAsync(item.Id, ct) == key)
                 return await GetAsync(user, item.Id, ct); // a late double tap of the action that moved the item on
             if (offered is null)
@@ -458,8 +483,11 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
                 address = Address(body.Address);
             var to = offered.To is null ? null : definition.State(offered.To);
             var data = new { action = key, note, address, attachment_ids = photos, from = item.State, to = to?.Key };
+            if (command is null && address is not null && await commands.SubmitAsync(user, item, actionId, key, new { address, note }, body,
+                    new() { ["zh-CN"] = offered.Label!["zh-CN"], ["en"] = offered.Label.GetValueOrDefault("en") ?? key }, ct))
+                return await GetAsync(user, item.Id, ct);
             if (!await ActCommitAsync(user, item, actionId, key, to is null ? new Change("customer_action", data, Card: address is not null, Urgent: offered.Urgent) : null, to, definition, data,
-                async (c, t) =>
+                Closing(async (c, t) =>
                 {
                     if (address is null)
                         return 1;
@@ -469,12 +497,13 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
                     fields["address"] = JsonSerializer.SerializeToElement(address);
                     return await c.ExecuteAsync("UPDATE work_items SET fields = @fields WHERE id = @id AND state = @state",
                         new { fields = JsonSerializer.Serialize(fields), id = item.Id, state = item.State }, t);
-                }, ct))
+                }), ct))
                 return await GetAsync(user, item.Id, ct);
             var conversation = await notifier.ConversationAsync(item, ct);
             for (var i = 0; i < photos.Count; i++)
                 await notifier.PostAsAsync(conversation, user.Id, "customer", MessageKinds.Image, photos[i], $"{actionId}:{i}", ct);
-            await AnswerAsync(item, $"已收到您的操作：{offered.Label!["zh-CN"]}" + (address is null ? "" : $"，新地址：{address}") + (note is null ? "" : $"（{note}）"), ct);
+            if (command is null)
+                await AnswerAsync(item, $"已收到您的操作：{offered.Label!["zh-CN"]}" + (address is null ? "" : $"，新地址：{address}") + (note is null ? "" : $"（{note}）"), ct);
         }
         return await GetAsync(user, item.Id, ct);
     }

@@ -89,6 +89,8 @@ CREATE TABLE connector_commands (
     command_type    TEXT NOT NULL,
     -- The customer's request as they sent it, applied once the system has done it.
     action          TEXT NOT NULL,
+    -- What the customer is told the action is: {"zh-CN": "修改收货地址", "en": "Change address"}.
+    labels          TEXT NOT NULL,
     from_state      TEXT NOT NULL,
     payload         TEXT NOT NULL,
     -- pending | accepted | done | refused | failed
