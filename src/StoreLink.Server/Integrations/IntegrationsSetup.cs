@@ -23,6 +23,7 @@ public static class IntegrationsSetup
         builder.Services.AddSingleton<ConnectorCommands>();
         builder.Services.AddSingleton<CommandDispatcher>();
         builder.Services.AddHostedService(s => s.GetRequiredService<CommandDispatcher>());
+        builder.Services.AddSingleton<ConnectorProfiles>();
         return builder;
     }
 
