@@ -268,11 +268,16 @@ public sealed class CommandDispatcher : BackgroundService
                     error = ConnectorHttp.Describe(e, timeout);
                 }
             }
-            await _db.ExecuteAsync("""
-                INSERT INTO connector_command_attempts (id, command_id, attempted_at, duration_ms, status_code, error, answer)
-                VALUES (@id, @commandId, @at, @duration, @status, @error, @answer)
-                """, new { id = Ids.New("cma", _clock), commandId = command.Id, at = started.ToUnixTimeMilliseconds(), duration = stopwatch.ElapsedMilliseconds, status, error,
-                answer = answer is { Length: > 2000 } ? answer[..2000] : answer }, CancellationToken.None);
+            await _db.InTransactionAsync(async (c, t) =>
+            {
+                await c.ExecuteAsync("""
+                    INSERT INTO connector_command_attempts (id, command_id, attempted_at, duration_ms, status_code, error, answer)
+                    VALUES (@id, @commandId, @at, @duration, @status, @error, @answer)
+                    """, new { id = Ids.New("cma", _clock), commandId = command.Id, at = started.ToUnixTimeMilliseconds(), duration = stopwatch.ElapsedMilliseconds,
+                    status, error, answer = answer is { Length: > 2000 } ? answer[..2000] : answer }, t);
+                await c.ExecuteAsync("UPDATE connector_commands SET attempts = attempts + 1, last_status = @status, last_attempt_at = @at WHERE id = @id",
+                    new { id = command.Id, status, at = started.ToUnixTimeMilliseconds() }, t);
+            });
             await HandleAsync(command, connector, status, error, answer);
         }
         catch (Exception e)
@@ -300,10 +305,8 @@ public sealed class CommandDispatcher : BackgroundService
                 await RefusedAsync(command, connector, said.Message, CancellationToken.None);
                 return;
             case "accepted":
-                if (await _db.ExecuteAsync("""
-                        UPDATE connector_commands SET status = 'accepted', attempts = attempts + 1, last_status = @status, last_error = NULL, last_attempt_at = @now
-                        WHERE id = @id AND status = 'pending'
-                        """, new { id = command.Id, status, now = Now }) == 1)
+                if (await _db.ExecuteAsync("UPDATE connector_commands SET status = 'accepted', last_error = NULL WHERE id = @id AND status = 'pending'",
+                        new { id = command.Id }) == 1)
                     await TellAsync(command, connector, "accepted", null, CancellationToken.None);
                 return;
         }
@@ -312,8 +315,7 @@ public sealed class CommandDispatcher : BackgroundService
         var now = Now;
         if (now >= command.RetryUntil)
         {
-            await _db.ExecuteAsync("UPDATE connector_commands SET attempts = attempts + 1, last_status = @status, last_error = @error, last_attempt_at = @now WHERE id = @id",
-                new { id = command.Id, status, error = Shorten(error), now });
+            await _db.ExecuteAsync("UPDATE connector_commands SET last_error = @error WHERE id = @id", new { id = command.Id, error = Shorten(error) });
             if (await _commands.FinishAsync(command, "failed", error, CancellationToken.None))
             {
                 await TellAsync(command, connector, "failed", null, CancellationToken.None);
@@ -324,10 +326,8 @@ public sealed class CommandDispatcher : BackgroundService
         var options = _options.CurrentValue;
         var delay = WebhookDispatcher.Backoff(command.Attempts + 1, options.CommandFirstRetryDelay, options.CommandMaxRetryDelay);
         var next = Math.Min(now + (long)delay.TotalMilliseconds, command.RetryUntil);
-        await _db.ExecuteAsync("""
-            UPDATE connector_commands SET next_attempt_at = @next, attempts = attempts + 1, last_status = @status, last_error = @error, last_attempt_at = @now
-            WHERE id = @id AND status = 'pending'
-            """, new { id = command.Id, next, status, error = Shorten(error), now });
+        await _db.ExecuteAsync("UPDATE connector_commands SET next_attempt_at = @next, last_error = @error WHERE id = @id AND status = 'pending'",
+            new { id = command.Id, next, error = Shorten(error) });
         // Told once, at the first failure.
         if (await _db.ExecuteAsync("UPDATE connector_commands SET delay_told = 1 WHERE id = @id AND status = 'pending' AND delay_told = 0", new { id = command.Id }) == 1)
         {

@@ -456,7 +456,7 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             var data = new { action, request_id = request.Id, title = request.Title, price = request.Price, note, from = item.State, to = to?.Key };
             if (command is null && approved && await commands.SubmitAsync(user, item, actionId, "approve",
                     new { request_id = request.Id, title = request.Title, price = request.Price, currency = request.Currency, note }, body,
-                    new() { ["zh-CN"] = $"同意「{request.Display}」", ["en"] = $"approve {request.Title} ({request.Currency} {request.Price})" }, ct))
+                    new() { ["zh-CN"] = $"同意「{request.Display}」", ["en"] = $"Approve {request.Title} ({request.Currency} {request.Price})" }, ct))
                 return await GetAsync(user, item.Id, ct);
             if (!await ActCommitAsync(user, item, actionId, action, to is null ? new Change("customer_action", data, Card: true, Urgent: true) : null, to, definition, data,
                 Closing((c, t) => c.ExecuteAsync("UPDATE work_item_requests SET status = @status, decided_at = @now WHERE id = @requestId AND status = 'pending'",
