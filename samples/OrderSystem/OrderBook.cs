@@ -129,7 +129,7 @@ public sealed class OrderBook(Database db, EventPusher pusher, TimeProvider cloc
     public Task<Order> ChangeAddressAsync(string orderNo, string address) => ChangeAsync(orderNo, order =>
     {
         if (!AddressChangeable(order.Status))
-            throw new OrderException(409, $"订单已{Statuses.First(s => s.Key == order.Status).Name}，无法修改收货地址。");
+            throw new OrderException(409, $"订单{StatusName(order.Status)}，无法修改收货地址。");
         order.Address = address.Trim();
     });
 
