@@ -12,6 +12,8 @@ public static class OrderSystemApp
         var builder = WebApplication.CreateBuilder(args);
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
             builder.WebHost.UseUrls("http://localhost:5090");
+        // Defaults live in code (no appsettings.json: the tests' output folder holds the server's).
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning).AddFilter("System.Net.Http.HttpClient", LogLevel.Warning);
         builder.Services.AddOptions<OrderSystemOptions>().BindConfiguration("OrderSystem");
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddHttpClient("storelink", (services, client) =>
