@@ -23,17 +23,6 @@ public sealed class IntegrationsBrowserTests
         return row;
     }
 
-    private static async Task<IPage> SignInAsync(BrowserSession browser, string login)
-    {
-        var page = browser.Page;
-        await page.GotoAsync("/console/login");
-        await page.FillAsync("input[name=login]", login);
-        await page.FillAsync("input[name=password]", "demo1234");
-        await page.ClickAsync("button[type=submit]");
-        await Expect(page.Locator("#connection-state")).ToHaveAttributeAsync("data-state", "online");
-        return page;
-    }
-
     [Fact]
     public async Task An_org_admin_subscribes_a_webhook_sees_a_failed_delivery_and_redelivers_it()
     {
@@ -41,7 +30,7 @@ public sealed class IntegrationsBrowserTests
         await using var receiver = await WebhookReceiver.StartAsync();
         receiver.Behaviour = n => (n == 1 ? 500 : 204, TimeSpan.Zero); // the first attempt fails
         await using var browser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = BrowserViewport.Desktop });
-        var page = await SignInAsync(browser, "admin@demo.local");
+        var page = await browser.SignInToConsoleAsync("admin@demo.local");
 
         await page.ClickAsync("#integrations-link");
         await Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/console/integrations/webhooks$"));
@@ -85,7 +74,7 @@ public sealed class IntegrationsBrowserTests
     {
         await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite, Settings);
         await using var browser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = BrowserViewport.Phone });
-        var page = await SignInAsync(browser, "admin@demo.local");
+        var page = await browser.SignInToConsoleAsync("admin@demo.local");
         await page.GotoAsync("/console/integrations/keys");
         var form = page.Locator("form[data-key=new]");
         await form.Locator("input[name=name]").FillAsync("售后系统");
@@ -107,7 +96,7 @@ public sealed class IntegrationsBrowserTests
 
         // An agent has no link to it, and the page itself says who may use it.
         await using var agentBrowser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = BrowserViewport.Desktop, Locale = "en-US" });
-        var agentPage = await SignInAsync(agentBrowser, "agent.digital@demo.local");
+        var agentPage = await agentBrowser.SignInToConsoleAsync("agent.digital@demo.local");
         await Expect(agentPage.Locator("#integrations-link")).ToBeHiddenAsync();
         await agentPage.GotoAsync("/console/integrations/webhooks");
         await Expect(agentPage.Locator("#manage-content")).ToContainTextAsync("只有组织管理员可以管理集成");
