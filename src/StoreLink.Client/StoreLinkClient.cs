@@ -113,17 +113,20 @@ public sealed class StoreLinkClient : IDisposable
         return await ReadAsync<T>(response, ct);
     }
 
-    /// <summary>POST a JSON body to the API and read the answer.</summary>
-    public async Task<T> PostAsync<T>(string path, object body, CancellationToken ct = default)
+    /// <summary>
+    /// POST a JSON body to the API and read the answer. With <paramref name="idempotencyKey"/> a retry of the same
+    /// request answers what the first one did (<c>Idempotency-Key</c>, docs/integration.md).
+    /// </summary>
+    public async Task<T> PostAsync<T>(string path, object body, CancellationToken ct = default, string? idempotencyKey = null)
     {
-        using var response = await SendAsync(HttpMethod.Post, path, body, ct);
+        using var response = await SendAsync(HttpMethod.Post, path, body, ct, idempotencyKey);
         return await ReadAsync<T>(response, ct);
     }
 
-    /// <summary>PATCH a JSON body (members left out keep their values) and read the answer.</summary>
-    public async Task<T> PatchAsync<T>(string path, object body, CancellationToken ct = default)
+    /// <summary>PATCH a JSON body (members left out keep their values) and read the answer; <paramref name="idempotencyKey"/> as for POST.</summary>
+    public async Task<T> PatchAsync<T>(string path, object body, CancellationToken ct = default, string? idempotencyKey = null)
     {
-        using var response = await SendAsync(HttpMethod.Patch, path, body, ct);
+        using var response = await SendAsync(HttpMethod.Patch, path, body, ct, idempotencyKey);
         return await ReadAsync<T>(response, ct);
     }
 
@@ -177,9 +180,11 @@ public sealed class StoreLinkClient : IDisposable
         return answer;
     }
 
-    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, object? body, CancellationToken ct)
+    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, object? body, CancellationToken ct, string? idempotencyKey = null)
     {
         using var request = new HttpRequestMessage(method, path);
+        if (idempotencyKey is not null)
+            request.Headers.Add("Idempotency-Key", idempotencyKey);
         if (body is not null)
             request.Content = JsonContent.Create(body, body.GetType(), options: ProtocolJson.Options);
         return await SendRequestAsync(request, ct);
