@@ -40,7 +40,6 @@ public sealed record StockEventData(string? Sku, string? Name, int? Quantity, in
 public sealed class ConnectorEvents(Db db, Access access, WorkItemActions items, CustomerActions customers, StockAlerts alerts,
     IOptionsMonitor<ConnectorOptions> options, TimeProvider clock, ILogger<ConnectorEvents> logger)
 {
-    public static readonly TimeSpan Tolerance = TimeSpan.FromMinutes(5);
     public static readonly TimeSpan ClaimFor = TimeSpan.FromMinutes(1);
     public static readonly string[] Types = ["order.upserted", "ticket.upserted", "care_job.upserted", "customer.upserted", "stock.alerted"];
     private const int MaxIdLength = 200;
@@ -86,10 +85,12 @@ public sealed class ConnectorEvents(Db db, Access access, WorkItemActions items,
         var text = Encoding.UTF8.GetString(body);
         if (connector.Active == 0)
             throw await RefuseAsync(connector, logged, text, invalid, ct, "The connector is inactive.");
-        if (logged is null || !long.TryParse(request.Headers["webhook-timestamp"].ToString(), out var timestamp)
-            || !WebhookSignature.Verify(connector.Secret, id, timestamp, body, signature))
+        // The signature over the body as received (a body that is not UTF-8 cannot match), then the time window.
+        var verdict = logged is null ? WebhookVerification.InvalidSignature
+            : WebhookSignature.Verify(connector.Secret, id, request.Headers["webhook-timestamp"].ToString(), signature, text, clock.GetUtcNow());
+        if (verdict == WebhookVerification.InvalidSignature)
             throw await RefuseAsync(connector, logged, text, invalid, ct, signature.Length == 0 ? "No signature." : "The signature does not match.");
-        if (Math.Abs(clock.GetUtcNow().ToUnixTimeSeconds() - timestamp) > Tolerance.TotalSeconds)
+        if (verdict == WebhookVerification.StaleTimestamp)
             throw await RefuseAsync(connector, id, text, new ApiException(ErrorCodes.StaleTimestamp,
                 "webhook-timestamp is more than 5 minutes from StoreLink's clock; send it again with the time of sending."), ct);
         InboundEvent e;

@@ -1,5 +1,5 @@
-using System.Globalization;
 using System.Text;
+using StoreLink.Protocol;
 using StoreLink.Server.Data;
 
 namespace StoreLink.Server.Integrations;
@@ -26,14 +26,11 @@ public sealed class ConnectorHttp : IDisposable
     /// </summary>
     public HttpRequestMessage Signed(ConnectorRow connector, HttpMethod method, Uri url, string? body = null, string? id = null)
     {
-        id ??= Ids.New("req", _clock);
-        var timestamp = _clock.GetUtcNow().ToUnixTimeSeconds();
         var request = new HttpRequestMessage(method, url);
         if (body is not null)
             request.Content = new StringContent(body, Encoding.UTF8, "application/json");
-        request.Headers.Add("webhook-id", id);
-        request.Headers.Add("webhook-timestamp", timestamp.ToString(CultureInfo.InvariantCulture));
-        request.Headers.Add("webhook-signature", WebhookSignature.Sign(connector.Secret, id, timestamp, body ?? ""));
+        foreach (var (name, value) in WebhookSignature.Headers(connector.Secret, id ?? Ids.New("req", _clock), _clock.GetUtcNow(), body ?? ""))
+            request.Headers.Add(name, value);
         return request;
     }
 
