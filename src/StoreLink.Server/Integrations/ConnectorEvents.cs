@@ -83,13 +83,14 @@ public sealed class ConnectorEvents(Db db, Access access, WorkItemActions items,
         if (body is null)
             throw await RefuseAsync(connector, logged, null, new ApiException(ErrorCodes.TooLarge, $"An event is at most {options.CurrentValue.MaxEventBytes} bytes."), ct);
         var text = Encoding.UTF8.GetString(body);
+        // Unsigned bodies are not kept: anyone may post to a hook, and the log must not become their storage.
         if (connector.Active == 0)
-            throw await RefuseAsync(connector, logged, text, invalid, ct, "The connector is inactive.");
+            throw await RefuseAsync(connector, logged, null, invalid, ct, "The connector is inactive.");
         // The signature over the body as received (a body that is not UTF-8 cannot match), then the time window.
         var verdict = logged is null ? WebhookVerification.InvalidSignature
             : WebhookSignature.Verify(connector.Secret, id, request.Headers["webhook-timestamp"].ToString(), signature, text, clock.GetUtcNow());
         if (verdict == WebhookVerification.InvalidSignature)
-            throw await RefuseAsync(connector, logged, text, invalid, ct, signature.Length == 0 ? "No signature." : "The signature does not match.");
+            throw await RefuseAsync(connector, logged, null, invalid, ct, signature.Length == 0 ? "No signature." : "The signature does not match.");
         if (verdict == WebhookVerification.StaleTimestamp)
             throw await RefuseAsync(connector, id, text, new ApiException(ErrorCodes.StaleTimestamp,
                 "webhook-timestamp is more than 5 minutes from StoreLink's clock; send it again with the time of sending."), ct);
