@@ -12,7 +12,8 @@ namespace StoreLink.Server.Desk;
 
 /// <summary>
 /// Routing and assignment. A service conversation starts waiting at the customer's first message (or when reopened),
-/// in the queue the customer chose, else the first queue whose keywords its text contains, else the store's default.
+/// in the queue the customer chose, else the first queue whose keywords its text contains, else the store's default,
+/// else no queue (every agent of the store).
 /// Waiting conversations are assigned first come, first served — higher VIP level first — to an agent of the queue
 /// who is online and under capacity, by the queue's strategy (least busy, or round robin). Every assignment of a store
 /// runs under the store's lock (PostgreSQL advisory lock; SQLite's write lock), so capacity holds across nodes.
@@ -84,7 +85,7 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
             await PublishConversationAsync(facts.Id, facts, ct);
     }
 
-    /// <summary>The queue by the first message's words, else the store's default (first by position), else none.</summary>
+    /// <summary>The queue by the first message's words, else the store's default queue, else none (every agent of the store).</summary>
     public async Task<string?> ChooseQueueAsync(string storeId, string? text, CancellationToken ct)
     {
         var queues = await db.QueryAsync<QueueRow>($"SELECT {QueueRow.Columns} FROM queues WHERE store_id = @storeId ORDER BY position, name, id", new { storeId }, ct);
@@ -92,7 +93,7 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
             foreach (var queue in queues)
                 if (queue.KeywordList.Any(k => text.Contains(k, StringComparison.OrdinalIgnoreCase)))
                     return queue.Id;
-        return (queues.FirstOrDefault(q => q.IsDefault != 0) ?? queues.FirstOrDefault())?.Id;
+        return queues.FirstOrDefault(q => q.IsDefault != 0)?.Id;
     }
 
     /// <summary>Assigns waiting conversations of the store while there are agents free for them, then tells the rest where they stand.</summary>
