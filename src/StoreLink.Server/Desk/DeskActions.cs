@@ -70,7 +70,7 @@ public sealed class DeskActions(
         var notesId = await db.QuerySingleOrDefaultAsync<string>("SELECT id FROM conversations WHERE parent_id = @conversationId", new { conversationId }, ct);
         await messages.SendAsync(user, notesId!, new SendMessageRequest(Ids.New("transfer", clock), MessageKinds.Text,
             JsonSerializer.SerializeToElement(new { text = $"转接给 {target}" + (string.IsNullOrEmpty(note) ? "" : $"：{note}") })), null, ct);
-        await router.PublishConversationAsync(conversationId, conversation.Facts, ct);
+        await router.PublishConversationAsync(conversationId, conversation.Facts, ct, assignment: true);
         signals.Drain(storeId);
         return await GetAsync(user, conversationId, ct);
     }
@@ -86,7 +86,7 @@ public sealed class DeskActions(
                 new { now = Now, conversationId }, ct);
         else
             await AssignToAsync(conversation.Facts, conversationId, (await AgentOfStoreAsync(user, storeId, body.AgentId, ct)).Id, ct);
-        await router.PublishConversationAsync(conversationId, conversation.Facts, ct);
+        await router.PublishConversationAsync(conversationId, conversation.Facts, ct, assignment: true);
         signals.Drain(storeId);
         return await GetAsync(user, conversationId, ct);
     }

@@ -60,6 +60,9 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
             WHERE id = @id
             """, new { queueId, vip, now, id = row.Id }, ct);
 
+        // The reopening message reached only whoever served it before; now that it waits again the store hears of it.
+        if (reopened)
+            await PublishConversationAsync(row.Id, facts, ct, assignment: true);
         var store = (await db.QuerySingleOrDefaultAsync<StoreRow>(StoreRow.SelectById, new { id = row.StoreId }, ct))!;
         var hours = BusinessClock.Of(store);
         if (hours.HasHours && !hours.IsOpen(clock.GetUtcNow()))
@@ -82,7 +85,7 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
             return changed;
         }, ct);
         if (changed > 0)
-            await PublishConversationAsync(facts.Id, facts, ct);
+            await PublishConversationAsync(facts.Id, facts, ct, assignment: true);
     }
 
     /// <summary>The queue by the first message's words, else the store's default queue, else none (every agent of the store).</summary>
@@ -109,7 +112,7 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         foreach (var (conversationId, agent) in assigned)
         {
             var facts = await FactsAsync(conversationId, ct);
-            await PublishConversationAsync(conversationId, facts, ct);
+            await PublishConversationAsync(conversationId, facts, ct, assignment: true);
             await PostSystemAsync(facts, $"客服 {agent.Name} 为您服务。", ct);
         }
         await PushPositionsAsync(store, hours, ct);
@@ -264,14 +267,18 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         return sent.Message;
     }
 
-    public async Task PublishConversationAsync(string conversationId, ConversationFacts facts, CancellationToken ct)
+    /// <summary>
+    /// Pushes the conversation as it is now to its audience (once assigned: the assignee, watchers and managers). A
+    /// change of who serves it (<paramref name="assignment"/>) goes to every staff member of the store, whose inbox
+    /// moves it out of (or back into) "unassigned" and whose counts change.
+    /// </summary>
+    public async Task PublishConversationAsync(string conversationId, ConversationFacts facts, CancellationToken ct, bool assignment = false)
     {
         var row = await db.QuerySingleOrDefaultAsync<ConversationRow>($"SELECT {ConversationRow.Columns} FROM conversations WHERE id = @conversationId", new { conversationId }, ct);
         if (row is null)
             return;
         var audience = facts.Audience(null, row.AssigneeId, row.Watchers);
-        // Everyone of the store hears of an assignment, so their inbox drops it from "unassigned".
-        await bus.PublishAsync(Frames.ConversationEvent(row.ToPushDto(), audience with { StoreId = facts.StoreId }), ct);
+        await bus.PublishAsync(Frames.ConversationEvent(row.ToPushDto(), assignment ? audience with { StoreId = facts.StoreId } : audience), ct);
     }
 
     private async Task<ConversationFacts> FactsAsync(string conversationId, CancellationToken ct)
