@@ -70,22 +70,27 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         await DrainAsync(row.StoreId, ct);
     }
 
-    /// <summary>A staff member answering a conversation nobody serves takes it.</summary>
-    public async Task ClaimAsync(ConversationFacts facts, string staffId, CancellationToken ct)
+    /// <summary>
+    /// A staff member answering a conversation nobody serves takes it. Answers who serves it now: the caller, or the
+    /// colleague (or router) that took it first when two took it at once.
+    /// </summary>
+    public async Task<string?> ClaimAsync(ConversationFacts facts, string staffId, CancellationToken ct)
     {
         var now = Now;
-        var changed = await db.InTransactionAsync(async (c, t) =>
+        var (changed, assignee) = await db.InTransactionAsync(async (c, t) =>
         {
             var changed = await c.ExecuteAsync("""
                 UPDATE conversations SET assignee_id = @staffId, assigned_at = @now, waiting_since = NULL
                 WHERE id = @id AND assignee_id IS NULL AND state <> 'resolved'
                 """, new { staffId, now, id = facts.Id }, t);
-            if (changed > 0)
-                await Integrations.Outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationAssigned, facts.OrgId, facts.Id, now);
-            return changed;
+            if (changed == 0)
+                return (false, await c.QuerySingleOrDefaultAsync<string?>("SELECT assignee_id FROM conversations WHERE id = @id", new { id = facts.Id }, t));
+            await Integrations.Outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationAssigned, facts.OrgId, facts.Id, now);
+            return (true, staffId);
         }, ct);
-        if (changed > 0)
+        if (changed)
             await PublishConversationAsync(facts.Id, facts, ct, assignment: true);
+        return assignee;
     }
 
     /// <summary>The queue by the first message's words, else the store's default queue, else none (every agent of the store).</summary>
