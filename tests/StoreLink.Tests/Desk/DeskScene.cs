@@ -94,6 +94,10 @@ public sealed class DeskScene : IAsyncDisposable
         return created.Str("id");
     }
 
+    /// <summary>Staff ids of the organization by login.</summary>
+    public async Task<Dictionary<string, string>> StaffIdsAsync() =>
+        (await Admin.GetJsonAsync("/v1/staff")).Json.EnumerateArray().ToDictionary(s => s.GetProperty("login").GetString()!, s => s.GetProperty("id").GetString()!);
+
     /// <summary>The conversation as the store's manager sees it.</summary>
     public async Task<JsonElement> ConversationAsync(string id) => (await Manager.GetJsonAsync($"/v1/conversations/{id}")).Json;
 
