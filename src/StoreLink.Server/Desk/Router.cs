@@ -200,21 +200,20 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         if (waiting.Count == 0)
             return;
         var handling = await AverageHandlingAsync(store.Id, ct);
-        var opensAt = hours.HasHours ? hours.NextOpening(clock.GetUtcNow()) : clock.GetUtcNow();
+        var now = clock.GetUtcNow();
+        var opensAt = OpensAt(hours, now);
         await using var connection = await db.OpenAsync(ct);
         foreach (var group in waiting.GroupBy(w => w.QueueId))
         {
             var agents = (await CandidatesAsync(connection, null, store, group.Key)).Count;
-            var position = 0;
+            var position = 0L;
             foreach (var (id, queueId, customerId) in group)
             {
                 position++;
-                var position1 = position;
-                long? eta = agents == 0 ? null : (long)Math.Ceiling(position1 / (double)agents) * (long)handling.TotalSeconds;
                 var frame = Frames.Serialize(new
                 {
-                    type = "queue_position", conversation_id = id, queue_id = queueId, position = position1, estimated_wait_seconds = eta,
-                    opens_at = opensAt > clock.GetUtcNow() ? opensAt : null,
+                    type = "queue_position", conversation_id = id, queue_id = queueId, position,
+                    estimated_wait_seconds = Estimate(position, agents, handling, opensAt, now), opens_at = opensAt,
                 });
                 await bus.PublishAsync(new RealtimeEvent(RealtimeEventKind.Push, Audience.Users(customerId), frame), ct);
             }
@@ -239,11 +238,26 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         var agents = (await CandidatesAsync(connection, null, store, row.QueueId)).Count;
         var handling = await AverageHandlingAsync(store.Id, ct);
         var position = ahead + 1;
-        var hours = BusinessClock.Of(store);
-        var opensAt = hours.HasHours ? hours.NextOpening(clock.GetUtcNow()) : null;
-        return new QueuePositionDto(facts.Id, row.QueueId, position,
-            agents == 0 ? null : (long)Math.Ceiling(position / (double)agents) * (long)handling.TotalSeconds,
-            opensAt > clock.GetUtcNow() ? opensAt : null);
+        var now = clock.GetUtcNow();
+        var opensAt = OpensAt(BusinessClock.Of(store), now);
+        return new QueuePositionDto(facts.Id, row.QueueId, position, Estimate(position, agents, handling, opensAt, now), opensAt);
+    }
+
+    /// <summary>When a closed store opens next; null while it is open (or has no hours).</summary>
+    private static DateTimeOffset? OpensAt(BusinessClock hours, DateTimeOffset now) =>
+        hours.HasHours && hours.NextOpening(now) is { } next && next > now ? next : null;
+
+    /// <summary>
+    /// The wait of the customer at <paramref name="position"/>: one handling time per round of the online agents.
+    /// While the store is closed nobody answers before it opens, so the estimate starts there (with at least one
+    /// agent). Unknown while it is open and nobody who serves the queue is online.
+    /// </summary>
+    private static long? Estimate(long position, int agents, TimeSpan handling, DateTimeOffset? opensAt, DateTimeOffset now)
+    {
+        if (agents == 0 && opensAt is null)
+            return null;
+        var rounds = (long)Math.Ceiling(position / (double)Math.Max(agents, 1));
+        return (opensAt is { } opening ? (long)(opening - now).TotalSeconds : 0) + rounds * (long)handling.TotalSeconds;
     }
 
     /// <summary>The mean time from assignment to resolution of the store's last 50 resolved conversations.</summary>
