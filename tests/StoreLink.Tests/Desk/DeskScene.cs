@@ -27,8 +27,8 @@ public sealed class DeskScene : IAsyncDisposable
     }
 
     public StoreLinkApp App { get; }
-    public HttpClient Admin { get; }
-    public HttpClient Manager { get; }
+    public HttpClient Admin { get; private set; }
+    public HttpClient Manager { get; private set; }
     public string StoreId { get; }
     public string ManagerId { get; }
 
@@ -39,6 +39,22 @@ public sealed class DeskScene : IAsyncDisposable
         var manager = await app.LoginAsync("manager.digital@demo.local");
         var storeId = await StoreIdAsync(admin, Store);
         return new DeskScene(app, admin, manager, storeId, (await manager.GetJsonAsync("/v1/me")).Str("id"));
+    }
+
+    /// <summary>The admin and the manager sign in again (a staff token lasts 12 hours of the server's clock, which tests move).</summary>
+    public async Task SignInAgainAsync()
+    {
+        Admin = await App.LoginAsync("admin@demo.local");
+        Manager = await App.LoginAsync("manager.digital@demo.local");
+    }
+
+    /// <summary>The store opens every day from <paramref name="open"/> to <paramref name="close"/>, Shanghai time.</summary>
+    public async Task OpenDailyAsync(string open, string close, object? more = null)
+    {
+        var hours = new[] { "mon", "tue", "wed", "thu", "fri", "sat", "sun" }.ToDictionary(d => d, _ => new[] { new { open, close } });
+        Assert.Equal(200, (await Manager.PatchJsonAsync($"/v1/stores/{StoreId}", new { time_zone = "Asia/Shanghai", business_hours = hours })).Status);
+        if (more is not null)
+            Assert.Equal(200, (await Manager.PatchJsonAsync($"/v1/stores/{StoreId}", more)).Status);
     }
 
     public static async Task<string> StoreIdAsync(HttpClient staff, string key) =>
