@@ -91,6 +91,16 @@ public sealed class DeskScene : IAsyncDisposable
         return new Customer(http, opened.Str("id"), await SocketAsync(StoreLinkApp.TokenOf(http)));
     }
 
+    /// <summary>An online agent, and a customer whose first words were given to them.</summary>
+    public async Task<(Agent Agent, Customer Customer)> ServedAsync(string agentName, string text)
+    {
+        var agent = await AgentAsync(agentName);
+        var customer = await CustomerAsync();
+        await customer.SendAsync(text);
+        Assert.Equal(agent.Id, await customer.AssignedAsync());
+        return (agent, customer);
+    }
+
     public async Task<WsClient> SocketAsync(string token)
     {
         var socket = await App.ConnectAsync(token);

@@ -16,10 +16,7 @@ public sealed class TransferTests
     public async Task A_transfer_goes_only_to_an_online_colleague_with_a_note_the_receiver_sees_and_the_customer_never_does(string db)
     {
         await using var scene = await DeskScene.CreateAsync(db);
-        var x = await scene.AgentAsync("转出客服");
-        var customer = await scene.CustomerAsync();
-        await customer.SendAsync("手机换屏多少钱");
-        Assert.Equal(x.Id, await customer.AssignedAsync());
+        var (x, customer) = await scene.ServedAsync("转出客服", "手机换屏多少钱");
         var y = await scene.AgentAsync("接手客服");
         var offline = await scene.AgentAsync("下班客服", connect: false);
         var away = await scene.AgentAsync("离开客服", status: "away");
@@ -65,10 +62,7 @@ public sealed class TransferTests
     public async Task Managers_reassign_anything_and_an_agent_cannot_take_what_is_not_theirs(string db)
     {
         await using var scene = await DeskScene.CreateAsync(db);
-        var x = await scene.AgentAsync("甲");
-        var customer = await scene.CustomerAsync();
-        await customer.SendAsync("耳机配对不上");
-        Assert.Equal(x.Id, await customer.AssignedAsync());
+        var (x, customer) = await scene.ServedAsync("甲", "耳机配对不上");
         var colleague = await scene.AgentAsync("乙");
         var offline = await scene.AgentAsync("丙", connect: false);
         var id = customer.ConversationId;
@@ -182,11 +176,8 @@ public sealed class TransferTests
     public async Task A_conversation_goes_open_pending_resolved_and_the_customer_reopens_it_labels_stay_with_it(string db)
     {
         await using var scene = await DeskScene.CreateAsync(db);
-        var x = await scene.AgentAsync("状态客服");
-        var customer = await scene.CustomerAsync();
+        var (x, customer) = await scene.ServedAsync("状态客服", "保修期多久");
         var id = customer.ConversationId;
-        await customer.SendAsync("保修期多久");
-        Assert.Equal(x.Id, await customer.AssignedAsync());
         async Task<string> StateAsync() => (await customer.Http.GetJsonAsync($"/v1/conversations/{id}")).Str("state");
         Assert.Equal("open", await StateAsync());
 
@@ -223,10 +214,7 @@ public sealed class TransferTests
     public async Task A_rating_is_credited_to_the_agent_who_resolved_and_reaches_them_and_the_managers_only(string db)
     {
         await using var scene = await DeskScene.CreateAsync(db);
-        var x = await scene.AgentAsync("首接客服");
-        var customer = await scene.CustomerAsync();
-        await customer.SendAsync("换电池");
-        Assert.Equal(x.Id, await customer.AssignedAsync());
+        var (x, customer) = await scene.ServedAsync("首接客服", "换电池");
         var y = await scene.AgentAsync("收尾客服");
         Assert.Equal(200, (await scene.Manager.PutJsonAsync("/v1/me/presence", new { status = "away" })).Status);
         var manager = await scene.SocketAsync(StoreLinkApp.TokenOf(scene.Manager));
