@@ -337,6 +337,8 @@ realtime.addEventListener("frame", (event) => {
       addMessage(frame.message);
       scrollToEnd();
       markRead();
+      // Someone answered while the header said nobody is there: ask again rather than contradict the chat.
+      if (frame.message.sender?.kind === "staff" && !state.staffOnline) refreshPresence();
       break;
     case "message_recalled": {
       const message = state.messages.get(frame.message_id);
@@ -364,7 +366,10 @@ realtime.addEventListener("frame", (event) => {
       break;
     case "conversation":
       if (frame.conversation.id === state.conversation?.id) {
+        const servedBy = state.conversation.assignee_id;
         Object.assign(state.conversation, frame.conversation);
+        // Whether someone is there follows who serves this customer (see GET …/presence).
+        if ((frame.conversation.assignee_id ?? null) !== (servedBy ?? null)) refreshPresence();
         if (frame.conversation.assignee_id || frame.conversation.state === "resolved") {
           state.queue = null;
           renderQueue();
