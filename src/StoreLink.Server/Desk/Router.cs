@@ -1,5 +1,4 @@
 using System.Data.Common;
-using System.Globalization;
 using System.Text.Json;
 using Dapper;
 using StoreLink.Protocol;
@@ -66,7 +65,7 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         var store = (await db.QuerySingleOrDefaultAsync<StoreRow>(StoreRow.SelectById, new { id = row.StoreId }, ct))!;
         var hours = BusinessClock.Of(store);
         if (hours.HasHours && !hours.IsOpen(clock.GetUtcNow()))
-            await PostSystemAsync(facts, ClosedText(store, hours.NextOpening(clock.GetUtcNow())), ct);
+            await PostSystemAsync(facts, ClosedText(store, hours.NextOpening(clock.GetUtcNow()), await LanguageAsync(facts, ct)), ct);
         await DrainAsync(row.StoreId, ct);
     }
 
@@ -118,7 +117,7 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         {
             var facts = await FactsAsync(conversationId, ct);
             await PublishConversationAsync(conversationId, facts, ct, assignment: true);
-            await PostSystemAsync(facts, $"客服 {agent.Name} 为您服务。", ct);
+            await PostServedByAsync(facts, agent.Name, ct);
         }
         await PushPositionsAsync(store, hours, ct);
     }
@@ -271,6 +270,15 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         return spans.Count == 0 ? DefaultHandling : TimeSpan.FromMilliseconds(spans.Average());
     }
 
+    /// <summary>Tells the customer, in their language, who serves them now.</summary>
+    public async Task PostServedByAsync(ConversationFacts facts, string agentName, CancellationToken ct) =>
+        await PostSystemAsync(facts, DeskTexts.Get(await LanguageAsync(facts, ct), "served_by", ("name", agentName)), ct);
+
+    /// <summary>The language of the conversation's customer (<see cref="DeskTexts"/>).</summary>
+    public async Task<string> LanguageAsync(ConversationFacts facts, CancellationToken ct) =>
+        DeskTexts.LanguageOf(facts.CustomerId is null ? null
+            : await db.QuerySingleOrDefaultAsync<string>("SELECT attributes FROM customers WHERE id = @id", new { id = facts.CustomerId }, ct));
+
     /// <summary>A message written by the server into a service conversation (auto replies, assignment notices).</summary>
     public Task PostSystemAsync(ConversationFacts facts, string text, CancellationToken ct) =>
         PostAsync(facts, MessageKinds.System, new { text }, ct);
@@ -306,13 +314,9 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         return row!.Facts;
     }
 
-    private static string ClosedText(StoreRow store, DateTimeOffset? opening)
-    {
-        if (opening is null)
-            return "现在是非营业时间，您的留言我们已收到，开门后会尽快回复您。";
-        var local = TimeZoneInfo.ConvertTime(opening.Value, TimeZoneInfo.FindSystemTimeZoneById(store.TimeZone));
-        return $"现在是非营业时间，我们将于 {local.ToString("M月d日 HH:mm", CultureInfo.InvariantCulture)} 开门，届时会第一时间回复您的留言。";
-    }
+    private static string ClosedText(StoreRow store, DateTimeOffset? opening, string language) =>
+        opening is null ? DeskTexts.Get(language, "closed")
+        : DeskTexts.Get(language, "closed_until", ("time", DeskTexts.Time(language, TimeZoneInfo.ConvertTime(opening.Value, TimeZoneInfo.FindSystemTimeZoneById(store.TimeZone)))));
 
     private long Now => clock.GetUtcNow().ToUnixTimeMilliseconds();
 }

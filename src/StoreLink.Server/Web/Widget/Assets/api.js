@@ -38,6 +38,7 @@ export class Api {
 
   get(path) { return this.request("GET", path); }
   post(path, body) { return this.request("POST", path, body ?? {}); }
+  put(path, body) { return this.request("PUT", path, body ?? {}); }
 
   upload(blob, name) {
     const form = new FormData();

@@ -190,6 +190,8 @@ async function boot() {
   ui.title.textContent = state.profile.name;
   document.title = state.profile.name;
   await signIn();
+  // What the server writes to this customer (the out-of-hours reply, who serves them, the rating card) follows it.
+  await api.put("/v1/me/language", { language: lang }).catch(() => {});
   state.outbox = new Outbox(storage, `${storagePrefix}${state.me.id}:outbox`);
   await loadConversation();
   renderStatus();
