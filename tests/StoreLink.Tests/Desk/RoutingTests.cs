@@ -121,6 +121,25 @@ public sealed class RoutingTests
     }
 
     [Theory, MemberData(nameof(Databases))]
+    public async Task Adding_an_agent_to_a_queue_gives_them_its_waiting_customers(string db)
+    {
+        await using var scene = await DeskScene.CreateAsync(db);
+        var x = await scene.AgentAsync("维修甲", capacity: 1);
+        var y = await scene.AgentAsync("维修乙"); // online and free, but not of the queue
+        var repairs = await scene.QueueAsync("维修", keywords: ["维修"], agents: [x], isDefault: true);
+        var first = await scene.CustomerAsync();
+        await first.SendAsync("维修进度");
+        Assert.Equal(x.Id, await first.AssignedAsync());
+        var second = await scene.CustomerAsync();
+        await second.SendAsync("想维修屏幕");
+        await second.PositionAsync(1);
+        Assert.Null(await scene.AssigneeAsync(second.ConversationId));
+
+        Assert.Equal(200, (await scene.Manager.PatchJsonAsync($"/v1/queues/{repairs}", new { agent_ids = new[] { x.Id, y.Id } })).Status);
+        Assert.Equal(y.Id, await second.AssignedAsync());
+    }
+
+    [Theory, MemberData(nameof(Databases))]
     public async Task When_nobody_is_free_customers_wait_in_order_vip_first_and_are_told_their_place_and_wait(string db)
     {
         await using var scene = await DeskScene.CreateAsync(db);
