@@ -17,8 +17,11 @@ export async function startShell() {
 
   const isManager = storeId => me.roles.some(r => r.role === 'org_admin' || (r.store_id === storeId && r.role === 'manager'));
   $('#manage-link').hidden = !store || !isManager(store.id);
+  $('#integrations-link').hidden = !me.roles.some(r => r.role === 'org_admin');
+  // /console/manage/… lights "manage", /console/integrations/… "integrations", the inbox otherwise.
+  const here = location.pathname.split('/')[2] || 'inbox';
   for (const link of document.querySelectorAll('[data-nav]'))
-    link.classList.toggle('on', location.pathname.startsWith('/console/manage') === (link.dataset.nav === 'manage'));
+    link.classList.toggle('on', link.dataset.nav === (here === 'manage' || here === 'integrations' ? here : 'inbox'));
 
   const socket = new LiveSocket(token);
   const connection = $('#connection-state');
