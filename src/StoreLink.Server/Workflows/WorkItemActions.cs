@@ -631,14 +631,17 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
     private async Task<IReadOnlyList<WorkItemDto>> ViewAsync(CurrentUser? user, IReadOnlyList<WorkItemRow> items, CancellationToken ct,
         (DbConnection Connection, DbTransaction Transaction)? tx = null)
     {
+        // Through the change's transaction when given one, else on a pooled connection.
+        async Task<IEnumerable<T>> ReadAsync<T>(string sql, object args) =>
+            tx is (var c, var t) ? await c.QueryAsync<T>(sql, args, t) : await db.QueryAsync<T>(sql, args, ct);
         var ids = items.Select(i => i.Id).ToList();
-        var requestsSql = $"SELECT {RequestRow.Columns} FROM work_item_requests WHERE {db.Dialect.In("work_item_id", "@ids")} ORDER BY created_at, id";
-        var requests = (tx is (var rc, var rt) ? await rc.QueryAsync<RequestRow>(requestsSql, new { ids }, rt) : await db.QueryAsync<RequestRow>(requestsSql, new { ids }, ct))
-            .ToLookup(r => r.WorkItemId);
+        var requests = (await ReadAsync<RequestRow>($"SELECT {RequestRow.Columns} FROM work_item_requests WHERE {db.Dialect.In("work_item_id", "@ids")} ORDER BY created_at, id",
+            new { ids })).ToLookup(r => r.WorkItemId);
         var staffIds = items.Select(i => i.AssigneeId).OfType<string>().Distinct().ToList();
-        var namesSql = $"SELECT id, name FROM staff WHERE {db.Dialect.In("id", "@staffIds")}";
-        var names = (tx is (var nc, var nt) ? await nc.QueryAsync<(string Id, string Name)>(namesSql, new { staffIds }, nt)
-                : await db.QueryAsync<(string Id, string Name)>(namesSql, new { staffIds }, ct))
+        var names = (await ReadAsync<(string Id, string Name)>($"SELECT id, name FROM staff WHERE {db.Dialect.In("id", "@staffIds")}", new { staffIds }))
+            .ToDictionary(s => s.Id, s => s.Name);
+        var customerIds = items.Select(i => i.CustomerId).Distinct().ToList();
+        var customers = (await ReadAsync<(string Id, string? Name)>($"SELECT id, name FROM customers WHERE {db.Dialect.In("id", "@customerIds")}", new { customerIds }))
             .ToDictionary(s => s.Id, s => s.Name);
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var result = new List<WorkItemDto>();
@@ -652,7 +655,7 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             IReadOnlyList<string>? transitions = user is { IsCustomer: true } ? null
                 : definition.States!.Where(s => definition.RolesFor(item.State, s.Key!) is { Count: > 0 } roles
                     && (user is null || !user.IsStaff || user.IsOrgAdmin || roles.Any(r => user.HasStoreRole(item.StoreId, r)))).Select(s => s.Key!).ToList();
-            result.Add(new WorkItemDto(item.Id, item.StoreId, item.CustomerId, item.Kind, item.Number, item.TemplateId, (int)item.TemplateVersion,
+            result.Add(new WorkItemDto(item.Id, item.StoreId, item.CustomerId, CustomerNames.Display(item.CustomerId, customers.GetValueOrDefault(item.CustomerId)), item.Kind, item.Number, item.TemplateId, (int)item.TemplateVersion,
                 item.State, state.Label!, state.CustomerText(), state.Terminal, item.Title, item.Category,
                 definition.Categories?.FirstOrDefault(c => c.Key == item.Category)?.Label, item.Priority,
                 item.AssigneeId, item.AssigneeId is null ? null : names.GetValueOrDefault(item.AssigneeId), item.Team, item.FieldMap, item.AttachmentList,

@@ -80,7 +80,7 @@ public sealed record CustomerActionDto(string Id, string Label, string? Needs);
 
 /// <summary>A ticket, order or care job. <c>transitions</c> (staff only) lists the states the caller may move it to now.</summary>
 public sealed record WorkItemDto(
-    string Id, string StoreId, string CustomerId, string Kind, string Number, string TemplateId, int TemplateVersion,
+    string Id, string StoreId, string CustomerId, string CustomerName, string Kind, string Number, string TemplateId, int TemplateVersion,
     string State, string StateLabel, string CustomerStateLabel, bool Terminal, string Title, string? Category, string? CategoryLabel, string Priority,
     string? AssigneeId, string? AssigneeName, string? Team, IReadOnlyDictionary<string, JsonElement> Fields, IReadOnlyList<string> AttachmentIds,
     string? ConversationId, TranscriptDto? Transcript, ExternalRefDto? ExternalRef, DateTimeOffset? DueAt, bool Overdue, int Version,

@@ -12,7 +12,7 @@ namespace StoreLink.Tests.Web;
 /// </summary>
 public sealed class ConsoleBrowserTests
 {
-    private static async Task<IPage> SignInAsync(BrowserSession browser, string login)
+    internal static async Task<IPage> SignInAsync(BrowserSession browser, string login)
     {
         var page = browser.Page;
         await page.GotoAsync("/console");

@@ -26,8 +26,10 @@ export class ApiError extends Error {
 // calls and closed socket must not race it there with a redirect of their own.
 export const session = { signingOut: false };
 
-export async function api(method, path, body) {
+/** `options.idempotencyKey`: sent as Idempotency-Key, so a retried create is done once by the server. */
+export async function api(method, path, body, options = {}) {
   const init = { method, headers: { authorization: `Bearer ${token}` } };
+  if (options.idempotencyKey) init.headers['idempotency-key'] = options.idempotencyKey;
   if (body instanceof FormData) init.body = body;
   else if (body !== undefined) {
     init.headers['content-type'] = 'application/json';

@@ -17,8 +17,8 @@ export async function startShell() {
 
   const isManager = storeId => me.roles.some(r => r.role === 'org_admin' || (r.store_id === storeId && r.role === 'manager'));
   $('#manage-link').hidden = !store || !isManager(store.id);
-  for (const link of document.querySelectorAll('[data-nav]'))
-    link.classList.toggle('on', location.pathname.startsWith('/console/manage') === (link.dataset.nav === 'manage'));
+  const section = /^\/console\/manage/.test(location.pathname) ? 'manage' : /^\/console\/(work|templates)/.test(location.pathname) ? 'work' : 'inbox';
+  for (const link of document.querySelectorAll('[data-nav]')) link.classList.toggle('on', link.dataset.nav === section);
 
   const socket = new LiveSocket(token);
   const connection = $('#connection-state');
