@@ -122,6 +122,134 @@ public sealed class WorkflowBrowserTests
             Assert.DoesNotContain(session.Errors, e => !e.Contains("Failed to load resource", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_visitor_reports_a_repair_with_a_photo_and_books_a_drop_off_from_the_widget()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        await using var browser = await Browser.NewSessionAsync(app.ServerUri);
+        var page = browser.Page;
+
+        // A store that takes nothing from customers offers no entry.
+        await page.GotoAsync("/chat/demo-bags");
+        await Expect(page.GetByTestId("store-status")).ToContainTextAsync("营业中");
+        await Expect(page.GetByTestId("send")).ToBeEnabledAsync();
+        await Expect(page.GetByTestId("entries").Locator("button")).ToHaveCountAsync(0);
+
+        await page.GotoAsync("/chat/demo-digital");
+        await Expect(page.GetByTestId("entry-ticket")).ToHaveTextAsync("报修");
+        await page.GetByTestId("entry-ticket").ClickAsync();
+        var sheet = page.GetByTestId("work-sheet");
+        await sheet.GetByTestId("work-submit").ClickAsync();
+        await Expect(sheet.Locator(".sl-sheet-error")).ToHaveTextAsync("请先描述一下问题");
+        await sheet.GetByTestId("work-description").FillAsync("iPad Air 掉水里了，进水后开不了机");
+        await sheet.GetByTestId("work-photos").SetInputFilesAsync(Photo);
+        await Expect(sheet.Locator(".sl-thumb img")).ToHaveCountAsync(1);
+        await sheet.GetByTestId("work-phone").FillAsync("13900000002");
+        await browser.ScreenshotAsync("widget-phone-repair-sheet");
+        await sheet.GetByTestId("work-submit").ClickAsync();
+        await Expect(sheet).ToHaveCountAsync(0);
+        await Expect(page.Locator(".sl-toast")).ToContainTextAsync("已提交，单号 T");
+
+        // The ticket's card comes into the chat, the photo as the customer's own image before it.
+        var card = page.GetByTestId("card-work_item").Last;
+        await Expect(card).ToContainTextAsync("已受理");
+        await Expect(card).ToContainTextAsync("数码维修师傅");
+        await Expect(page.Locator(".sl-mine[data-id] img.sl-image")).ToHaveCountAsync(1);
+        var conversationId = await page.EvaluateAsync<string>("() => window.storelinkWidget.state.conversation.id");
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        var store = (await agent.GetJsonAsync("/v1/stores")).Json.EnumerateArray().Single(s => s.GetProperty("store_key").GetString() == "demo-digital").GetProperty("id").GetString();
+        var item = Assert.Single((await agent.GetJsonAsync($"/v1/work-items?store_id={store}")).Json.EnumerateArray());
+        Assert.Equal(("ticket", "water", conversationId), (item.GetProperty("kind").GetString(), item.GetProperty("category").GetString(), item.GetProperty("conversation_id").GetString()));
+        Assert.Equal("13900000002", item.GetProperty("fields").GetProperty("phone").GetString());
+        Assert.Single(item.GetProperty("attachment_ids").EnumerateArray());
+
+        // 预约: a service, a slot with places left, a note, and the booking's card.
+        await page.GetByTestId("entry-booking").ClickAsync();
+        var booking = page.GetByTestId("booking-sheet");
+        await booking.Locator("[data-service=device_drop_off]").ClickAsync();
+        var slot = booking.GetByTestId("booking-slot").First;
+        var startsAt = await slot.GetAttributeAsync("data-starts-at");
+        await slot.ClickAsync();
+        await Expect(booking.GetByTestId("booking-chosen")).ToContainTextAsync("数码送修");
+        await booking.GetByTestId("booking-note").FillAsync("带上 iPad 和充电器");
+        await browser.ScreenshotAsync("widget-phone-booking-sheet");
+        await booking.GetByTestId("booking-submit").ClickAsync();
+        await Expect(booking).ToHaveCountAsync(0);
+        await Expect(page.GetByTestId("card-appointment").Last).ToContainTextAsync("已预约");
+        var visitorToken = await page.EvaluateAsync<string>("() => JSON.parse(localStorage.getItem('storelink:demo-digital:auth')).token");
+        var appointment = Assert.Single((await app.WithToken(visitorToken).GetJsonAsync("/v1/appointments")).Json.EnumerateArray());
+        Assert.Equal(("device_drop_off", "booked", "带上 iPad 和充电器"),
+            (appointment.GetProperty("service").GetString(), appointment.GetProperty("status").GetString(), appointment.GetProperty("note").GetString()));
+        Assert.Equal(DateTimeOffset.Parse(startsAt!), DateTimeOffset.Parse(appointment.GetProperty("starts_at").GetString()!));
+        await browser.ScreenshotAsync("widget-phone-repair-and-booking");
+        Assert.DoesNotContain(browser.Errors, e => !e.Contains("Failed to load resource", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_board_and_list_filter_by_state_category_assignee_and_overdue_and_the_template_viewer_shows_the_template()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        var tech = await app.LoginAsync("tech.digital@demo.local");
+        var techId = (await tech.GetJsonAsync("/v1/me")).Str("id");
+        var store = (await agent.GetJsonAsync("/v1/stores")).Json.EnumerateArray().Single(s => s.GetProperty("store_key").GetString() == "demo-digital").GetProperty("id").GetString();
+        var customer = (await (await app.VisitorAsync("demo-digital")).GetJsonAsync("/v1/me")).Str("id");
+        async Task<string> CreateAsync(string title, object? due = null) =>
+            (await agent.PostJsonAsync("/v1/work-items", new { store_id = store, kind = "ticket", customer_id = customer, title, due_at = due })).Str("id");
+        var screen = await CreateAsync("屏幕碎了");
+        var earphones = await CreateAsync("耳机没声音");
+        var battery = await CreateAsync("电池鼓包", app.Clock.GetUtcNow().AddHours(-1));
+        Assert.Equal(200, (await tech.PostJsonAsync($"/v1/work-items/{screen}/transition", new { to = "inspecting" })).Status);
+
+        await using var browser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = BrowserViewport.Desktop });
+        var page = await ConsoleBrowserTests.SignInAsync(browser, "manager.digital@demo.local");
+        await page.ClickAsync("#work-link");
+        await Expect(page.Locator("#work-count")).ToHaveTextAsync("共 3 项");
+        await Expect(page.Locator(".column[data-state=inspecting] .wcard")).ToHaveCountAsync(1);
+        await Expect(page.Locator($".column[data-state=received] .wcard[data-id='{battery}']")).ToContainTextAsync("已逾期");
+        await browser.ScreenshotAsync("console-work-board-desktop");
+
+        await page.SelectOptionAsync("#filter-category", "accessory");
+        await Expect(page.Locator(".wcard")).ToHaveCountAsync(1);
+        await Expect(page.Locator($".wcard[data-id='{earphones}']")).ToContainTextAsync("数码客服");
+        await page.SelectOptionAsync("#filter-category", "");
+        await page.SelectOptionAsync("#filter-assignee", techId);
+        await Expect(page.Locator(".wcard")).ToHaveCountAsync(2);
+        await page.SelectOptionAsync("#filter-assignee", "");
+        await page.CheckAsync("#filter-overdue");
+        await Expect(page.Locator(".wcard")).ToHaveCountAsync(1);
+        await page.ClickAsync("#view-list");
+        await Expect(page.Locator("#work-list tbody tr")).ToHaveCountAsync(1);
+        await Expect(page.Locator($"#work-list tr[data-id='{battery}']")).ToContainTextAsync("电池鼓包");
+        // The address keeps the filters: a reload shows the same.
+        await page.ReloadAsync();
+        await Expect(page.Locator("#filter-overdue")).ToBeCheckedAsync();
+        await Expect(page.Locator("#work-list tbody tr")).ToHaveCountAsync(1);
+        await browser.ScreenshotAsync("console-work-list-desktop");
+        await page.UncheckAsync("#filter-overdue");
+        await page.SelectOptionAsync("#filter-state", "inspecting");
+        await Expect(page.Locator("#work-list tbody tr")).ToHaveCountAsync(1);
+        await Expect(page.Locator($"#work-list tr[data-id='{screen}']")).ToContainTextAsync("检测中");
+
+        // The template viewer: states with both languages, urgency, actions, transitions with roles, the cards.
+        await page.ClickAsync("#templates-link");
+        var states = page.Locator("#tpl-states");
+        await Expect(states.Locator("tr[data-state=awaiting_approval]")).ToContainTextAsync("待您确认报价");
+        await Expect(states.Locator("tr[data-state=awaiting_approval]")).ToContainTextAsync("Waiting for your approval");
+        await Expect(states.Locator("tr[data-state=awaiting_approval]")).ToContainTextAsync("紧急");
+        await Expect(states.Locator("tr[data-state=shipped_back]")).ToContainTextAsync("申请返修");
+        await Expect(page.Locator("#tpl-transitions tr[data-from=inspecting][data-to=awaiting_approval]")).ToContainTextAsync("技师、店长");
+        await Expect(page.Locator("#tpl-cards .card-preview[data-state=ready_for_pickup]")).ToContainTextAsync("确认已取件");
+        await Expect(page.Locator("#tpl-categories")).ToContainTextAsync("最空闲的技师");
+        await Expect(page.Locator("#version-select")).ToContainTextAsync("第 1 版（当前）");
+        await browser.ScreenshotAsync("console-templates-desktop", fullPage: true);
+        await page.ClickAsync("a[data-id] >> text=鞋履养护");
+        await Expect(page.Locator("#tpl-states tr[data-state=ready_for_pickup]")).ToContainTextAsync("验收通过");
+        await page.ClickAsync(".topbar .lang");
+        await Expect(page.Locator("#tpl-states thead")).ToContainTextAsync("Customer reads (English)");
+        Assert.DoesNotContain(browser.Errors, e => !e.Contains("Failed to load resource", StringComparison.Ordinal));
+    }
+
     /// <summary>The widget's newest card of the work item showing the state first, as the customer sees it.</summary>
     private static async Task<ILocator> CardAsync(IPage widget, string state)
     {

@@ -14,7 +14,9 @@ const body = $('#template-body');
 
 try {
   const list = await templates();
-  const wanted = root.dataset.id || list.find(x => x.is_default)?.id || list[0]?.id;
+  // Without one in the address: the default template of the kind the store works with most visibly.
+  const kind = shell.store?.customer_work_kinds?.[0] ?? 'ticket';
+  const wanted = root.dataset.id || list.find(x => x.kind === kind && x.is_default)?.id || list.find(x => x.is_default)?.id || list[0]?.id;
   nav.replaceChildren(...['ticket', 'order', 'care_job'].map(kind => {
     const ofKind = list.filter(x => x.kind === kind);
     return ofKind.length ? el('div.template-group', el('h4', t('work.kind.' + kind)), ofKind.map(x =>
