@@ -156,13 +156,14 @@ public sealed class WorkflowTests
     [Theory, MemberData(nameof(Databases))]
     public async Task A_care_job_gets_extra_work_approved_rework_and_pickup(string db)
     {
-        await using var app = await StoreLinkApp.CreateAsync(db);
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(db);
         app.Clock.AdvanceToLocal(Morning);
         var (customer, conversationId) = await CustomerAsync(app, "C1003", "demo-shoes");
         var agent = await app.LoginAsync("agent.shoes@demo.local");
         var tech = await app.LoginAsync("tech.shoes@demo.local");
         var store = await StoreIdAsync(agent, "demo-shoes");
         var customerId = (await customer.GetJsonAsync("/v1/me")).Str("id");
+        await using var techSocket = await app.ConnectAsync(StoreLinkApp.TokenOf(tech));
 
         var created = await agent.PostJsonAsync("/v1/work-items", new { store_id = store, kind = "care_job", customer_id = customerId, description = "真皮皮鞋鞋面有划痕，需要深度护理" });
         Assert.True(created.Status == 201, created.ToString());
@@ -192,6 +193,11 @@ public sealed class WorkflowTests
         Assert.Equal((400, "invalid_request"), (noNote.Status, noNote.Code));
         var rework = await customer.PostJsonAsync($"/v1/work-items/{id}/actions", new { action = "rework", note = "鞋头还有一块污渍" });
         Assert.Equal(("deep_cleaning", 200), (rework.Str("state"), rework.Status));
+        // The technician, assigned by the category's rule, hears of the rework on the socket at once, note and all.
+        var pushed = await techSocket.NextAsync(f => f.GetProperty("type").GetString() == "work_item"
+            && f.GetProperty("event").GetProperty("kind").GetString() == "customer_action" && f.GetProperty("event").GetProperty("data").GetProperty("action").GetString() == "rework");
+        Assert.Equal(("deep_cleaning", "鞋头还有一块污渍"),
+            (pushed.GetProperty("work_item").GetProperty("state").GetString(), pushed.GetProperty("event").GetProperty("data").GetProperty("note").GetString()));
 
         foreach (var to in new[] { "conditioning", "ready_for_pickup" })
             await tech.PostJsonAsync($"/v1/work-items/{id}/transition", new { to });
