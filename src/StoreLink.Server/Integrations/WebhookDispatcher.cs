@@ -4,6 +4,7 @@ using System.Text;
 using System.Threading.Channels;
 using Dapper;
 using Microsoft.Extensions.Options;
+using StoreLink.Protocol;
 using StoreLink.Server.Data;
 using StoreLink.Server.Realtime;
 

@@ -115,10 +115,14 @@ public sealed partial class Notifications(Db db, Access access, Notifier notifie
         };
         await db.ExecuteAsync("""
             INSERT INTO notification_templates (org_id, template_key, name, text_zh, text_en, urgent, updated_by, updated_at)
-            VALUES (@OrgId, @TemplateKey, @Name, @TextZh, @TextEn, @Urgent, @updatedBy, @UpdatedAt)
+            VALUES (@orgId, @templateKey, @name, @textZh, @textEn, @urgent, @updatedBy, @updatedAt)
             ON CONFLICT (org_id, template_key) DO UPDATE SET name = excluded.name, text_zh = excluded.text_zh, text_en = excluded.text_en,
                 urgent = excluded.urgent, updated_by = excluded.updated_by, updated_at = excluded.updated_at
-            """, new { row.OrgId, row.TemplateKey, row.Name, row.TextZh, row.TextEn, urgent = row.Urgent, updatedBy = user.Id, row.UpdatedAt }, ct);
+            """, new
+            {
+                orgId = row.OrgId, templateKey = row.TemplateKey, name = row.Name, textZh = row.TextZh, textEn = row.TextEn, urgent = row.Urgent,
+                updatedBy = user.Id, updatedAt = row.UpdatedAt,
+            }, ct);
         return row.ToDto();
     }
 

@@ -12,7 +12,7 @@ namespace StoreLink.Tests.Web;
 /// </summary>
 public sealed class ConsoleBrowserTests
 {
-    internal static async Task<IPage> SignInAsync(BrowserSession browser, string login)
+    private static async Task<IPage> SignInAsync(BrowserSession browser, string login)
     {
         var page = browser.Page;
         await page.GotoAsync("/console");

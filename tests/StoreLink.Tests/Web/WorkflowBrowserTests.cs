@@ -35,7 +35,7 @@ public sealed class WorkflowBrowserTests
 
         // The agent, at a desk, turns the chat into a ticket: the form comes prefilled from what the customer wrote.
         await using var agentBrowser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = BrowserViewport.Desktop });
-        var console = await ConsoleBrowserTests.SignInAsync(agentBrowser, "agent.digital@demo.local");
+        var console = await agentBrowser.SignInToConsoleAsync("agent.digital@demo.local");
         await console.Locator($".inbox-item[data-id='{conversationId}'] button").ClickAsync();
         await Expect(console.Locator("#timeline")).ToContainTextAsync("屏幕碎了");
         await console.ClickAsync("#workitem-button");
@@ -65,7 +65,7 @@ public sealed class WorkflowBrowserTests
 
         // The technician, on a phone, finds it on the board and moves it along.
         await using var techBrowser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = BrowserViewport.Phone });
-        var tech = await ConsoleBrowserTests.SignInAsync(techBrowser, "tech.digital@demo.local");
+        var tech = await techBrowser.SignInToConsoleAsync("tech.digital@demo.local");
         await tech.ClickAsync("#work-link");
         var onBoard = tech.Locator($".column[data-state=received] .wcard[data-id='{itemId}']");
         await Expect(onBoard).ToContainTextAsync(number);
@@ -202,7 +202,7 @@ public sealed class WorkflowBrowserTests
         Assert.Equal(200, (await tech.PostJsonAsync($"/v1/work-items/{screen}/transition", new { to = "inspecting" })).Status);
 
         await using var browser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = BrowserViewport.Desktop });
-        var page = await ConsoleBrowserTests.SignInAsync(browser, "manager.digital@demo.local");
+        var page = await browser.SignInToConsoleAsync("manager.digital@demo.local");
         await page.ClickAsync("#work-link");
         await Expect(page.Locator("#work-count")).ToHaveTextAsync("共 3 项");
         await Expect(page.Locator(".column[data-state=inspecting] .wcard")).ToHaveCountAsync(1);

@@ -17,7 +17,10 @@ export async function startShell() {
 
   const isManager = storeId => me.roles.some(r => r.role === 'org_admin' || (r.store_id === storeId && r.role === 'manager'));
   $('#manage-link').hidden = !store || !isManager(store.id);
-  const section = /^\/console\/manage/.test(location.pathname) ? 'manage' : /^\/console\/(work|templates)/.test(location.pathname) ? 'work' : 'inbox';
+  $('#integrations-link').hidden = !me.roles.some(r => r.role === 'org_admin');
+  // /console/manage/… lights "manage", /console/integrations/… "integrations", /console/work/… and /console/templates/… "work", the inbox otherwise.
+  const here = location.pathname.split('/')[2] || 'inbox';
+  const section = here === 'templates' ? 'work' : ['manage', 'integrations', 'work'].includes(here) ? here : 'inbox';
   for (const link of document.querySelectorAll('[data-nav]')) link.classList.toggle('on', link.dataset.nav === section);
 
   const socket = new LiveSocket(token);
