@@ -30,7 +30,6 @@ export async function startShell() {
     connection.textContent = t('conn.' + e.detail);
   });
   socket.addEventListener('ended', () => { if (!session.signingOut) location.assign('/console/login'); });
-  $('form.logout')?.addEventListener('submit', () => { session.signingOut = true; });
 
   // Presence: the server marks a connected agent online; the switch says online or away.
   const presenceSelect = $('#presence-select');
