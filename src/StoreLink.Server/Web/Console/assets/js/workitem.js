@@ -62,7 +62,8 @@ function box(key, ...children) {
 function moves() {
   const { item, def } = view;
   const targets = item.transitions ?? [];
-  const note = el('textarea#move-note', { rows: 2, maxlength: 1000, placeholder: t('work.note_hint') });
+  // A push redraws the page: a note being written stays.
+  const note = el('textarea#move-note', { rows: 2, maxlength: 1000, placeholder: t('work.note_hint') }, $('#move-note')?.value ?? '');
   const buttons = targets.map(key => {
     const target = stateOf(def, key);
     return el('button' + (target?.terminal ? '' : '.primary'), { type: 'button', dataset: { to: key }, onclick: () => move(key, note.value.trim()) },
@@ -76,19 +77,23 @@ function moves() {
 
 async function move(to, note) {
   if (decides(stateOf(view.def, to))) return openRequest(to, note);
-  await act(() => api('POST', `/v1/work-items/${encodeURIComponent(id)}/transition`, { to, note: note || null }, { idempotencyKey: uuid() }),
-    t('work.moved', { state: stateLabel(view.def, to) }));
+  if (await act(() => api('POST', `/v1/work-items/${encodeURIComponent(id)}/transition`, { to, note: note || null }, { idempotencyKey: uuid() }),
+    t('work.moved', { state: stateLabel(view.def, to) })) && $('#move-note'))
+    $('#move-note').value = '';
 }
 
+/** Does a change, says so and shows the item again; answers whether it was done. */
 async function act(call, done) {
-  if (view.busy) return;
+  if (view.busy) return false;
   view.busy = true;
   try {
     await call();
     toast(done);
     await reload();
+    return true;
   } catch (error) {
     toast(errorText(error), { error: true });
+    return false;
   } finally {
     view.busy = false;
   }
@@ -144,6 +149,7 @@ function bindRequestDialog() {
       dialog.close();
       toast(t('work.request.sent'));
       await reload();
+      if ($('#move-note')) $('#move-note').value = '';
     } catch (error) {
       $('#request-error').textContent = errorText(error);
       $('#request-error').hidden = false;
