@@ -43,6 +43,13 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             store = await access.StoreByKeyAsync(body.StoreKey, ct);
             if (store.OrgId != user.OrgId)
                 throw ApiException.NotFound("The store");
+            // The widget's 报修: only the kinds the store takes from customers, on its default template, as the
+            // customer describes it; the rest (priority, assignee, team, references, due date) is the store's to set.
+            if (body.Kind is null || !store.CustomerWorkKindList.Contains(body.Kind))
+                throw ApiException.Forbidden(store.CustomerWorkKindList.Count == 0
+                    ? "This store takes no requests from customers in the chat."
+                    : $"kind: this store takes {string.Join(", ", store.CustomerWorkKindList)} from customers.");
+            body = body with { TemplateId = null, Priority = null, AssigneeId = null, Team = null, ExternalRef = null, DueAt = null };
             customerId = user.Id;
         }
         else
@@ -91,6 +98,10 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
                 "SELECT id FROM conversations WHERE kind = 'service' AND customer_id = @customerId AND store_id = @storeId AND state <> 'resolved'",
                 new { customerId, storeId = store.Id }, ct);
         var attachments = await CheckAttachmentsAsync(user, body.AttachmentIds, ct);
+        // A customer's photos are posted in the chat as their own images (so staff may open them); a message carries
+        // only what its sender uploaded.
+        if (user.IsCustomer)
+            await RequireOwnPhotosAsync(user, attachments, ct);
         var assigneeId = body.AssigneeId is null || user.IsCustomer ? null : (await StaffOfStoreAsync(user, store.Id, body.AssigneeId, ct)).Id;
 
         var now = clock.GetUtcNow();
@@ -143,6 +154,12 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
                     throw ApiException.Conflict($"A work item with the external reference {item.ExternalSystem}/{item.ExternalId} exists.");
                 // Otherwise two items took the same number at once: take the next one.
             }
+        }
+        if (user.IsCustomer && attachments.Count > 0)
+        {
+            var conversation = await notifier.ConversationAsync(item, ct);
+            for (var i = 0; i < attachments.Count; i++)
+                await notifier.PostAsAsync(conversation, user.Id, "customer", MessageKinds.Image, attachments[i], $"{item.Id}:{i}", ct);
         }
         await AfterChangeAsync(item.Id, ct);
         return await GetAsync(user, item.Id, ct);
@@ -294,7 +311,13 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             throw ApiException.Conflict($"A work item in {definition.State(item.State)!.Label} cannot move to {target.Label}.");
         if (user.IsStaff && !user.IsOrgAdmin && !roles.Any(r => user.HasStoreRole(item.StoreId, r)))
             throw ApiException.Forbidden($"Moving to {target.Label} is for: {string.Join(", ", roles)}.");
-        await MoveAsync(user, item, definition, target, new { from = item.State, to = target.Key, note }, ct);
+        var request = body.Request is null ? null : await NewRequestAsync(user, item, body.Request, ct);
+        await MoveAsync(user, item, definition, target, new { from = item.State, to = target.Key, note, request = request?.ToDto() }, ct,
+            request is null ? null : async (c, t) =>
+            {
+                await InsertRequestAsync(c, t, request);
+                return true;
+            });
         return await GetAsync(user, item.Id, ct);
     }
 
@@ -375,6 +398,19 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
     public async Task<WorkItemRequestDto> CreateRequestAsync(CurrentUser user, string workItemId, CreateRequestRequest body, CancellationToken ct)
     {
         var item = await WritableAsync(user, workItemId, ct);
+        var request = await NewRequestAsync(user, item, body, ct);
+        var definition = await DefinitionAsync(item, ct);
+        await CommitAsync(user, item, new Change("request_created", new { request = request.ToDto() }, Card: true, Urgent: definition.State(item.State)!.Urgent), async (c, t) =>
+        {
+            await InsertRequestAsync(c, t, request);
+            return true;
+        }, ct);
+        return request.ToDto();
+    }
+
+    /// <summary>A request checked and ready to insert: staff only, a title, a price, up to 9 photos the caller uploaded.</summary>
+    private async Task<RequestRow> NewRequestAsync(CurrentUser user, WorkItemRow item, CreateRequestRequest body, CancellationToken ct)
+    {
         Access.RequireStaff(user);
         var v = new Validation();
         var title = v.Required("title", body.Title, 100);
@@ -387,24 +423,18 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             v.Add("attachment_ids", "At most 9 photos.");
         v.ThrowIfAny();
         var photos = await CheckAttachmentsAsync(user, body.AttachmentIds, ct);
-        var uploaders = await db.QueryAsync<string>($"SELECT uploader_id FROM attachments WHERE {db.Dialect.In("id", "@photos")}", new { photos }, ct);
-        if (uploaders.Any(u => u != user.Id))
-            throw ApiException.Invalid("attachment_ids: photos you uploaded.");
-        var definition = await DefinitionAsync(item, ct);
-        var request = new RequestRow
+        await RequireOwnPhotosAsync(user, photos, ct);
+        return new RequestRow
         {
             Id = Ids.New("req", clock), WorkItemId = item.Id, Title = title, Price = body.Price!, Currency = currency, AttachmentIds = JsonSerializer.Serialize(photos),
             CreatedBy = user.Id, CreatedAt = clock.GetUtcNow().ToUnixTimeMilliseconds(),
         };
-        await CommitAsync(user, item, new Change("request_created", new { request = request.ToDto() }, Card: true, Urgent: definition.State(item.State)!.Urgent), async (c, t) =>
-        {
-            await c.ExecuteAsync($"""
-                INSERT INTO work_item_requests ({RequestRow.Columns}) VALUES (@Id, @WorkItemId, @Title, @Price, @Currency, @AttachmentIds, 'pending', @CreatedBy, @CreatedAt, NULL)
-                """, request, t);
-            return true;
-        }, ct);
-        return request.ToDto();
     }
+
+    private static Task InsertRequestAsync(DbConnection c, DbTransaction t, RequestRow request) =>
+        c.ExecuteAsync($"""
+            INSERT INTO work_item_requests ({RequestRow.Columns}) VALUES (@Id, @WorkItemId, @Title, @Price, @Currency, @AttachmentIds, 'pending', @CreatedBy, @CreatedAt, NULL)
+            """, request, t);
 
     /// <summary>
     /// The customer acts from a card. Only the item's own customer; each action is idempotent by its <c>action_id</c>
@@ -436,11 +466,8 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
         Func<DbConnection, DbTransaction, Task<int>> Closing(Func<DbConnection, DbTransaction, Task<int>> effect) =>
             command is null ? effect : async (c, t) => await commands.ClaimAsync(c, t, command) ? await effect(c, t) : 0;
         var photos = await CheckAttachmentsAsync(user, body.AttachmentIds, ct);
-        // They are posted as the customer's own image messages, and a message references only what its sender uploaded.
-        if (photos.Count > 0 && (await db.QueryAsync<string>($"SELECT uploader_id FROM attachments WHERE {db.Dialect.In("id", "@photos")}", new { photos }, ct))
-                .Any(u => u != user.Id))
-            throw new ApiException(ErrorCodes.InvalidRequest, "The request is not valid.",
-                new Dictionary<string, string[]> { ["attachment_ids"] = ["Photos you uploaded."] });
+        // They are posted as the customer's own image messages.
+        await RequireOwnPhotosAsync(user, photos, ct);
         if (key is "approve" or "decline")
         {
             var request = requestId is null ? null : await db.QuerySingleOrDefaultAsync<RequestRow>(
@@ -566,12 +593,18 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
         }
     }
 
-    /// <summary>Enters a state: the timeline, the card (urgent as the state says), the reminder, closing on a terminal state.</summary>
+    /// <summary>
+    /// Enters a state: the timeline, the card (urgent as the state says), the reminder, closing on a terminal state.
+    /// A state that waits for the customer's decision on a request (<c>on_request_approved</c> / <c>_declined</c>) shows
+    /// its card only with a pending request: entered without one, its card waits for the request (which schedules it),
+    /// so the customer gets one 待您确认报价 card that carries the actions, not one without them and one with.
+    /// </summary>
     private Task MoveAsync(CurrentUser user, WorkItemRow item, TemplateDefinition definition, StateDef target, object data, CancellationToken ct,
         Func<DbConnection, DbTransaction, Task<bool>>? before = null, string kind = "state_changed")
     {
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        return CommitAsync(user, item, new Change(kind, data, Card: true, Urgent: target.Urgent), async (c, t) =>
+        var decides = target.OnRequestApproved is not null || target.OnRequestDeclined is not null;
+        return CommitAsync(user, item, new Change(kind, data, Card: !decides, Urgent: target.Urgent), async (c, t) =>
         {
             if (before is not null && !await before(c, t))
                 return false;
@@ -581,6 +614,11 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             if (moved == 0)
                 return false;
             await notifier.ScheduleReminderAsync(c, t, item.Id, target, now);
+            if (decides && await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM work_item_requests WHERE work_item_id = @id AND status = 'pending'",
+                    new { id = item.Id }, t) > 0)
+                await notifier.ScheduleCardAsync(c, t, item.Id, (await c.QuerySingleAsync<StoreRow>(StoreRow.SelectById, new { id = item.StoreId }, t)), target.Urgent);
+            else if (decides) // a card still waiting (quiet hours) would show this state without its request: the request's card replaces it
+                await c.ExecuteAsync("DELETE FROM work_item_notices WHERE work_item_id = @id", new { id = item.Id }, t);
             return true;
         }, ct);
     }
@@ -680,14 +718,17 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
     private async Task<IReadOnlyList<WorkItemDto>> ViewAsync(CurrentUser? user, IReadOnlyList<WorkItemRow> items, CancellationToken ct,
         (DbConnection Connection, DbTransaction Transaction)? tx = null)
     {
+        // Through the change's transaction when given one, else on a pooled connection.
+        async Task<IEnumerable<T>> ReadAsync<T>(string sql, object args) =>
+            tx is (var c, var t) ? await c.QueryAsync<T>(sql, args, t) : await db.QueryAsync<T>(sql, args, ct);
         var ids = items.Select(i => i.Id).ToList();
-        var requestsSql = $"SELECT {RequestRow.Columns} FROM work_item_requests WHERE {db.Dialect.In("work_item_id", "@ids")} ORDER BY created_at, id";
-        var requests = (tx is (var rc, var rt) ? await rc.QueryAsync<RequestRow>(requestsSql, new { ids }, rt) : await db.QueryAsync<RequestRow>(requestsSql, new { ids }, ct))
-            .ToLookup(r => r.WorkItemId);
+        var requests = (await ReadAsync<RequestRow>($"SELECT {RequestRow.Columns} FROM work_item_requests WHERE {db.Dialect.In("work_item_id", "@ids")} ORDER BY created_at, id",
+            new { ids })).ToLookup(r => r.WorkItemId);
         var staffIds = items.Select(i => i.AssigneeId).OfType<string>().Distinct().ToList();
-        var namesSql = $"SELECT id, name FROM staff WHERE {db.Dialect.In("id", "@staffIds")}";
-        var names = (tx is (var nc, var nt) ? await nc.QueryAsync<(string Id, string Name)>(namesSql, new { staffIds }, nt)
-                : await db.QueryAsync<(string Id, string Name)>(namesSql, new { staffIds }, ct))
+        var names = (await ReadAsync<(string Id, string Name)>($"SELECT id, name FROM staff WHERE {db.Dialect.In("id", "@staffIds")}", new { staffIds }))
+            .ToDictionary(s => s.Id, s => s.Name);
+        var customerIds = items.Select(i => i.CustomerId).Distinct().ToList();
+        var customers = (await ReadAsync<(string Id, string? Name)>($"SELECT id, name FROM customers WHERE {db.Dialect.In("id", "@customerIds")}", new { customerIds }))
             .ToDictionary(s => s.Id, s => s.Name);
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var result = new List<WorkItemDto>();
@@ -701,7 +742,7 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             IReadOnlyList<string>? transitions = user is { IsCustomer: true } ? null
                 : definition.States!.Where(s => definition.RolesFor(item.State, s.Key!) is { Count: > 0 } roles
                     && (user is null || !user.IsStaff || user.IsOrgAdmin || roles.Any(r => user.HasStoreRole(item.StoreId, r)))).Select(s => s.Key!).ToList();
-            result.Add(new WorkItemDto(item.Id, item.StoreId, item.CustomerId, item.Kind, item.Number, item.TemplateId, (int)item.TemplateVersion,
+            result.Add(new WorkItemDto(item.Id, item.StoreId, item.CustomerId, CustomerNames.Display(item.CustomerId, customers.GetValueOrDefault(item.CustomerId)), item.Kind, item.Number, item.TemplateId, (int)item.TemplateVersion,
                 item.State, state.Label!, state.CustomerText(), state.Terminal, item.Title, item.Category,
                 definition.Categories?.FirstOrDefault(c => c.Key == item.Category)?.Label, item.Priority,
                 item.AssigneeId, item.AssigneeId is null ? null : names.GetValueOrDefault(item.AssigneeId), item.Team, item.FieldMap, item.AttachmentList,
@@ -745,6 +786,15 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
         foreach (var id in list)
             await access.AttachmentAsync(user, id ?? "", ct);
         return list;
+    }
+
+    /// <summary>Photos posted in the caller's name (a message references only what its sender uploaded).</summary>
+    private async Task RequireOwnPhotosAsync(CurrentUser user, List<string> photos, CancellationToken ct)
+    {
+        if (photos.Count > 0 && (await db.QueryAsync<string>($"SELECT uploader_id FROM attachments WHERE {db.Dialect.In("id", "@photos")}", new { photos }, ct))
+                .Any(u => u != user.Id))
+            throw new ApiException(ErrorCodes.InvalidRequest, "The request is not valid.",
+                new Dictionary<string, string[]> { ["attachment_ids"] = ["Photos you uploaded."] });
     }
 
     /// <summary>The category rule: a named person if they still work in the store, else the least busy holder of the role.</summary>
