@@ -26,13 +26,6 @@ public sealed class CustomerRow
     public long CreatedAt { get; set; }
     public long UpdatedAt { get; set; }
 
-    /// <summary>The language the customer reads (<c>attributes.language</c>, as the store's system sets it), if any.</summary>
-    public string? Language => JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(Attributes)?.GetValueOrDefault("language") is
-        { ValueKind: JsonValueKind.String } language ? language.GetString() : null;
-
-    /// <summary>Whether texts for this customer are written in English rather than Chinese.</summary>
-    public bool ReadsEnglish => Language?.StartsWith("en", StringComparison.OrdinalIgnoreCase) == true;
-
     public CustomerDto ToDto(IReadOnlyList<PurchaseDto>? purchases = null) => new(
         Id, OrgId, ExternalId, Name, Phone, VipLevel, VisitorStoreId is not null,
         JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(Attributes) ?? [], purchases,

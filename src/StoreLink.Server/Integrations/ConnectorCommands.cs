@@ -47,8 +47,8 @@ public sealed class CommandRow
 
     public CustomerActionRequest Request => JsonSerializer.Deserialize<CustomerActionRequest>(Action, ProtocolJson.Options)!;
 
-    public string Label(bool english) => (JsonSerializer.Deserialize<Dictionary<string, string>>(Labels) ?? []) is var labels
-        && labels.TryGetValue(english ? "en" : "zh-CN", out var label) ? label : CommandType;
+    public string Label(string language) => (JsonSerializer.Deserialize<Dictionary<string, string>>(Labels) ?? []) is var labels
+        && (labels.GetValueOrDefault(language) ?? labels.GetValueOrDefault(Desk.DeskTexts.DefaultLanguage)) is { } label ? label : CommandType;
 
     public ConnectorCommandDto ToDto(IReadOnlyList<ConnectorCommandAttemptDto> attempts) => new(Id, ConnectorId, CommandType, WorkItemId, Status, (int)Attempts,
         Applied != 0, Message, Result is null ? null : JsonDocument.Parse(Result).RootElement.Clone(), JsonDocument.Parse(Payload).RootElement.Clone(),
@@ -427,41 +427,26 @@ public sealed class CommandDispatcher : BackgroundService
         if (item is null)
             return;
         var customer = await _db.QuerySingleOrDefaultAsync<CustomerRow>(CustomerRow.SelectById, new { id = command.CustomerId }, ct);
-        var english = customer?.ReadsEnglish == true;
-        var text = CommandTexts.For(outcome, english, command.Label(english), connector.Name, message, command.Request);
+        var language = Desk.DeskTexts.LanguageOf(customer?.Attributes);
+        var address = command.Request.Address is { ValueKind: JsonValueKind.String } a ? a.GetString() : null;
+        var key = (outcome, address, message) switch
+        {
+            ("done", { }, _) => "command_done_address",
+            ("refused", _, { }) => "command_refused_reason",
+            _ => "command_" + outcome,
+        };
+        var text = Desk.DeskTexts.Get(language, key, ("system", connector.Name), ("action", command.Label(language)), ("address", address ?? ""), ("reason", message ?? ""));
         await _router.PostAsync(await _notifier.ConversationAsync(item, ct), MessageKinds.System, new { text }, ct, clientMsgId: $"{command.Id}:{outcome}");
     }
 
     /// <summary>Staff following the item (its assignee and the store's managers too) see the command's trouble on its timeline, pushed live.</summary>
     private async Task AlertAsync(CommandRow command, ConnectorRow connector, string kind, string? reason, CancellationToken ct) =>
         await _items.NoteAsync(connector.Principal(), command.WorkItemId, kind,
-            new { command_id = command.Id, type = command.CommandType, action = command.Label(false), reason, alert = true }, ct);
+            new { command_id = command.Id, type = command.CommandType, action = command.Label(Desk.DeskTexts.DefaultLanguage), reason, alert = true }, ct);
 
     public override void Dispose()
     {
         _slots.Dispose();
         base.Dispose();
-    }
-}
-
-/// <summary>What the customer reads about a command, zh-CN and en.</summary>
-public static class CommandTexts
-{
-    public static string For(string outcome, bool english, string label, string system, string? message, CustomerActionRequest request)
-    {
-        var address = request.Address is { ValueKind: JsonValueKind.String } a ? a.GetString() : null;
-        return (outcome, english) switch
-        {
-            ("done", false) => $"{system}已确认：{label}" + (address is null ? "" : $"，新地址：{address}") + "。",
-            ("done", true) => $"The store's system confirmed: {label}" + (address is null ? "" : $", new address: {address}") + ".",
-            ("accepted", false) => $"您的操作（{label}）已提交{system}处理，完成后会通知您。",
-            ("accepted", true) => $"Your request ({label}) has been passed on to the store's system; we will tell you when it is done.",
-            ("delayed", false) => $"您的操作（{label}）正在处理，{system}响应较慢，完成后会通知您。",
-            ("delayed", true) => $"Your request ({label}) is taking longer than usual; we will tell you when it is done.",
-            ("refused", false) => $"很抱歉，{system}未能完成您的操作（{label}）" + (message is null ? "。" : $"：{message}"),
-            ("refused", true) => $"Sorry, the store's system could not do this ({label})" + (message is null ? "." : $": {message}"),
-            ("failed", false) => $"很抱歉，您的操作（{label}）暂时无法完成，店员会尽快与您联系。",
-            _ => $"Sorry, your request ({label}) could not be completed for now; our staff will contact you shortly.",
-        };
     }
 }
