@@ -101,4 +101,52 @@ public sealed class IntegrationsBrowserTests
         await agentPage.GotoAsync("/console/integrations/webhooks");
         await Expect(agentPage.Locator("#manage-content")).ToContainTextAsync("只有组织管理员可以管理集成");
     }
+
+    [Fact]
+    public async Task An_org_admin_connects_an_order_system_and_reads_its_inbound_log()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite, Settings);
+        await using var browser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = BrowserViewport.Desktop });
+        var page = await browser.SignInToConsoleAsync("admin@demo.local");
+        await page.GotoAsync("/console/integrations/connectors");
+
+        var form = page.Locator("form[data-connector=new]");
+        await form.Locator("input[name=key]").FillAsync("erp");
+        await form.Locator("input[name=name]").FillAsync("订单系统");
+        await form.Locator("input[name=base_url]").FillAsync("http://127.0.0.1:9/storelink/");
+        await form.Locator("select[name=kind]").SelectOptionAsync("order");
+        await form.Locator("select[name=store_id]").SelectOptionAsync(new SelectOptionValue { Label = "箱包批发店" });
+        await form.Locator("textarea[name=status_map]").FillAsync("UNPAID = unpaid\nPAID = paid\nSHIPPED = shipped");
+        await form.Locator("textarea[name=field_map]").FillAsync("receiver_address = address");
+        await form.Locator("input[name=commands]").CheckAsync();
+        await form.Locator("button[type=submit]").ClickAsync();
+        var secret = (await page.Locator(".secret code").First.TextContentAsync())!;
+        Assert.StartsWith("whsec_", secret);
+
+        var card = page.Locator("[data-connector]:not([data-connector=new])").First;
+        await Expect(card).ToContainTextAsync("订单系统 (erp)");
+        await Expect(card).ToContainTextAsync("箱包批发店");
+        var connectorId = (await card.GetAttributeAsync("data-connector"))!;
+        var admin = await app.LoginAsync("admin@demo.local");
+        var stored = (await admin.GetJsonAsync($"/v1/connectors/{connectorId}")).Json;
+        Assert.Equal("shipped", stored.GetProperty("status_map").GetProperty("SHIPPED").GetString());
+        Assert.True(stored.GetProperty("commands").GetBoolean());
+
+        // The system posts an order with the secret the page showed, and a forged one; the log shows both outcomes.
+        var order = Integrations.Hooks.Event("evt-1", "order.upserted", Integrations.Hooks.Order("SO-1", "PAID", customer: "C1002"), version: 1);
+        Assert.Equal(200, (await Integrations.Hooks.SendAsync(app, connectorId, secret, order)).Status);
+        Assert.Equal(401, (await Integrations.Hooks.SendAsync(app, connectorId, "whsec_" + Convert.ToBase64String(new byte[32]), Integrations.Hooks.Event("evt-2", "order.upserted", Integrations.Hooks.Order("SO-1", "SHIPPED"), version: 2))).Status);
+        await card.Locator("button", new() { HasText = "收到的事件" }).ClickAsync();
+        await Expect(card.Locator("tr[data-event=evt-1]")).ToContainTextAsync("SO-1");
+        await Expect(card.Locator("tr[data-event=evt-1] .badge")).ToHaveTextAsync("已应用");
+        await Expect(card.Locator("tr[data-event=evt-2] .badge")).ToHaveTextAsync("已拒绝");
+        await browser.ScreenshotAsync("console-integrations-connectors");
+
+        // Editing keeps the key and changes the rest.
+        await card.Locator("button", new() { HasText = "编辑" }).ClickAsync();
+        var edit = card.Locator($"form[data-connector={connectorId}]");
+        await edit.Locator("input[name=name]").FillAsync("ERP 订单");
+        await edit.Locator("button[type=submit]").ClickAsync();
+        await Expect(page.Locator($"[data-connector={connectorId}] h3").First).ToHaveTextAsync("ERP 订单 (erp)");
+    }
 }

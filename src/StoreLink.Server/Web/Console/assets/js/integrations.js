@@ -210,7 +210,7 @@ async function connectorEvents(c, box) {
     el('tbody', list.map(e => el('tr', { dataset: { event: e.event_id ?? e.id, status: e.status } },
       el('td', when(e.received_at)), el('td', e.event_id ?? '—', el('div.muted', t('integrations.source.' + e.source))), el('td', e.type ?? '—'),
       el('td', e.external_id ?? '—', e.version != null ? ` v${e.version}` : ''),
-      el('td', el('span.badge', { dataset: { status: e.status } }, e.status), e.http_status ? ` ${e.http_status}` : ''), el('td', e.reason ?? ''))))) : el('p.muted', t('integrations.none')));
+      el('td', el('span.badge', { dataset: { status: e.status } }, t('integrations.outcome.' + e.status)), e.http_status ? ` ${e.http_status}` : ''), el('td', e.reason ?? ''))))) : el('p.muted', t('integrations.none')));
 }
 
 async function connectorCommands(c, box) {
@@ -218,7 +218,7 @@ async function connectorCommands(c, box) {
   box.replaceChildren(el('h4', t('integrations.command_log')), list.length ? el('table.grid.log',
     el('thead', el('tr', ['created', 'type', 'status', 'attempts', 'message', 'next'].map(h => el('th', t('integrations.col.' + h))))),
     el('tbody', list.map(m => el('tr', { dataset: { command: m.id, status: m.status }, title: (m.attempt_log ?? []).map(a => `${when(a.attempted_at)} ${a.status_code ?? a.error ?? ''}`).join('\n') },
-      el('td', when(m.created_at)), el('td', m.type, el('div.muted', m.work_item_id)), el('td', el('span.badge', { dataset: { status: m.status } }, m.status)),
+      el('td', when(m.created_at)), el('td', m.type, el('div.muted', m.work_item_id)), el('td', el('span.badge', { dataset: { status: m.status } }, t('integrations.outcome.' + m.status))),
       el('td', m.attempts), el('td', m.message ?? ''), el('td', when(m.next_attempt_at)))))) : el('p.muted', t('integrations.none')));
 }
 
