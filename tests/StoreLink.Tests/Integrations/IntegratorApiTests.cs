@@ -256,6 +256,40 @@ public sealed class IntegratorApiTests
         Assert.Equal((404, "not_found"), await StatusAsync((await app.LoginAsync("agent.shoes@demo.local")).GetJsonAsync($"/v1/notifications/{first.Str("id")}")));
     }
 
+    [Theory, MemberData(nameof(Databases))]
+    public async Task A_key_reads_changes_and_moves_a_work_item_by_the_reference_its_system_gave_it(string db)
+    {
+        await using var app = await StoreLinkApp.CreateAsync(db);
+        var admin = await app.LoginAsync("admin@demo.local");
+        var stores = await StoresAsync(admin);
+        var customers = (await admin.GetJsonAsync("/v1/customers")).Json.EnumerateArray().ToDictionary(c => c.GetProperty("external_id").GetString()!, c => c.GetProperty("id").GetString()!);
+        var erp = await KeyAsync(app, admin, "订单系统", ["work_items:read", "work_items:write", "customers:read"]);
+        var created = await erp.PostJsonAsync("/v1/work-items", new
+        {
+            store_id = stores["demo-bags"], customer_id = customers["C1002"], kind = "order", title = "托特包 ×1",
+            external_ref = new { system = "erp", id = "SO:2026/11-0042" },
+        });
+        Assert.Equal(201, created.Status);
+
+        var byRef = "/v1/work-items/" + Uri.EscapeDataString("ext:erp:SO:2026/11-0042");
+        var read = await erp.GetJsonAsync(byRef);
+        Assert.Equal((200, created.Str("id")), (read.Status, read.Str("id")));
+        Assert.Equal("托特包 ×2", (await erp.PatchJsonAsync(byRef, new { title = "托特包 ×2" })).Str("title"));
+        Assert.Equal("paid", (await erp.PostJsonAsync(byRef + "/transition", new { to = "paid" })).Str("state"));
+        Assert.Contains((await erp.GetJsonAsync(byRef + "/timeline")).Json.EnumerateArray(), e => e.GetProperty("kind").GetString() == "state_changed");
+        Assert.Equal("paid", (await erp.GetJsonAsync($"/v1/work-items/{created.Str("id")}")).Str("state"));
+
+        // Another system's reference, a reference of another organization, a malformed one: not found.
+        Assert.Equal((404, "not_found"), await StatusAsync(erp.GetJsonAsync("/v1/work-items/" + Uri.EscapeDataString("ext:crm:SO:2026/11-0042"))));
+        Assert.Equal((404, "not_found"), await StatusAsync(erp.GetJsonAsync("/v1/work-items/ext:erp:")));
+        Assert.Equal((404, "not_found"), await StatusAsync(erp.GetJsonAsync("/v1/work-items/ext:" + new string('x', 300))));
+        var franchise = await app.LoginAsync("agent@franchise.demo.local");
+        Assert.Equal((404, "not_found"), await StatusAsync(franchise.GetJsonAsync(byRef)));
+        // A key scoped to another store does not see it either.
+        var digitalKey = await KeyAsync(app, admin, "数码 ERP", ["work_items:read"], stores["demo-digital"]);
+        Assert.Equal((404, "not_found"), await StatusAsync(digitalKey.GetJsonAsync(byRef)));
+    }
+
     private static StringContent JsonContent(object body) => new(JsonSerializer.Serialize(body), System.Text.Encoding.UTF8, "application/json");
 
     private static async Task<string> CustomerNameAsync(HttpClient client, string externalId)
