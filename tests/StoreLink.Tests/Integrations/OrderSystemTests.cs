@@ -213,4 +213,32 @@ public sealed class OrderSystemTests
         Assert.Equal("done", command.Status);
         await EventuallyAsync(() => MessagesAsync(customer, conversationId), m => Texts(m).Any(t => t.Contains("江南大道 3 号")), "the confirmation in the chat");
     }
+
+    [Theory, MemberData(nameof(Databases))]
+    public async Task Status_changes_made_at_night_reach_the_chat_as_one_card_in_the_morning(string db)
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(db, ServerSettings);
+        await using var orders = await OrderSystemHost.StartAsync(app);
+        var (customer, conversationId) = await CustomerAsync(app, "C1002");
+        var customerId = (await customer.GetJsonAsync("/v1/me")).Str("id");
+
+        // 22:00 in Shanghai: the bag store's quiet hours (21:00–08:30). The order system works on; its events arrive
+        // and are applied, but the customer is not woken.
+        app.Clock.AdvanceToLocal(new TimeOnly(22, 0));
+        var agent = await app.LoginAsync("agent.bags@demo.local");
+        var orderNo = (await CreateOrderAsync(orders, "C1002", "南京市鼓楼区中山路 1 号")).GetProperty("order_no").GetString()!;
+        await SetStatusAsync(orders, orderNo, "PAID");
+        await SetStatusAsync(orders, orderNo, "PICKING");
+        var itemId = (await WorkItemAsync(agent, customerId, orderNo)).GetProperty("id").GetString()!;
+        await EventuallyAsync(async () => (await agent.GetJsonAsync($"/v1/work-items/{itemId}")).Json, i => i.GetProperty("state").GetString() == "picking", "the night's last state");
+        var notifier = app.Services.GetRequiredService<StoreLink.Server.Workflows.Notifier>();
+        await notifier.DeliverDueAsync(default);
+        Assert.Empty(CardStates(await MessagesAsync(customer, conversationId)));
+
+        // At 08:31 the three changes arrive as one card with the latest state.
+        app.Clock.AdvanceToLocal(new TimeOnly(8, 31));
+        await notifier.DeliverDueAsync(default);
+        var cards = await EventuallyAsync(async () => CardStates(await MessagesAsync(customer, conversationId)).ToList(), c => c.Count > 0, "the morning card");
+        Assert.Equal("配货中", Assert.Single(cards));
+    }
 }
