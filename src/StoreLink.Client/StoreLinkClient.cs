@@ -113,11 +113,63 @@ public sealed class StoreLinkClient : IDisposable
         return await ReadAsync<T>(response, ct);
     }
 
-    /// <summary>POST a JSON body to the API and read the answer.</summary>
-    public async Task<T> PostAsync<T>(string path, object body, CancellationToken ct = default)
+    /// <summary>
+    /// POST a JSON body to the API and read the answer. With <paramref name="idempotencyKey"/> a retry of the same
+    /// request answers what the first one did (<c>Idempotency-Key</c>, docs/integration.md).
+    /// </summary>
+    public async Task<T> PostAsync<T>(string path, object body, CancellationToken ct = default, string? idempotencyKey = null)
     {
-        using var response = await SendAsync(HttpMethod.Post, path, body, ct);
+        using var response = await SendAsync(HttpMethod.Post, path, body, ct, idempotencyKey);
         return await ReadAsync<T>(response, ct);
+    }
+
+    /// <summary>PATCH a JSON body (members left out keep their values) and read the answer; <paramref name="idempotencyKey"/> as for POST.</summary>
+    public async Task<T> PatchAsync<T>(string path, object body, CancellationToken ct = default, string? idempotencyKey = null)
+    {
+        using var response = await SendAsync(HttpMethod.Patch, path, body, ct, idempotencyKey);
+        return await ReadAsync<T>(response, ct);
+    }
+
+    /// <summary>PUT a JSON body and read the answer.</summary>
+    public async Task<T> PutAsync<T>(string path, object body, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(HttpMethod.Put, path, body, ct);
+        return await ReadAsync<T>(response, ct);
+    }
+
+    /// <summary>DELETE a resource of the API.</summary>
+    public async Task DeleteAsync(string path, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(HttpMethod.Delete, path, null, ct);
+    }
+
+    /// <summary>
+    /// Sends one event of a store's system to its connector's inbound hook (<c>POST /v1/hooks/{connectorId}</c>),
+    /// signed with the connector's secret; <paramref name="eventJson"/> is sent exactly as given and its <c>id</c>
+    /// member must be <paramref name="eventId"/>. No bearer token is sent. Answers the status and the body: 200 with
+    /// <c>result</c> <c>applied</c> or <c>stale</c>, 409 <c>replayed</c> (StoreLink had it: treat as delivered), or
+    /// a refusal. <paramref name="now"/> is the signing time (default: the machine's clock).
+    /// </summary>
+    public async Task<HookAnswer> SendHookAsync(string connectorId, string secret, string eventId, string eventJson, DateTimeOffset? now = null, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/v1/hooks/{Uri.EscapeDataString(connectorId)}")
+        {
+            Content = new StringContent(eventJson, System.Text.Encoding.UTF8, "application/json"),
+        };
+        foreach (var (name, value) in WebhookSignature.Headers(secret, eventId, now ?? DateTimeOffset.UtcNow, eventJson))
+            request.Headers.TryAddWithoutValidation(name, value);
+        using var response = await _http.SendAsync(request, ct);
+        var body = await response.Content.ReadAsStringAsync(ct);
+        JsonElement json = default;
+        try
+        {
+            if (body.Length > 0)
+                json = JsonDocument.Parse(body).RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+        }
+        return new HookAnswer((int)response.StatusCode, json);
     }
 
     private async Task<TokenResponse> SignInAsync(string path, object body, CancellationToken ct)
@@ -128,9 +180,11 @@ public sealed class StoreLinkClient : IDisposable
         return answer;
     }
 
-    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, object? body, CancellationToken ct)
+    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, object? body, CancellationToken ct, string? idempotencyKey = null)
     {
         using var request = new HttpRequestMessage(method, path);
+        if (idempotencyKey is not null)
+            request.Headers.Add("Idempotency-Key", idempotencyKey);
         if (body is not null)
             request.Content = JsonContent.Create(body, body.GetType(), options: ProtocolJson.Options);
         return await SendRequestAsync(request, ct);
@@ -176,4 +230,18 @@ public sealed class StoreLinkClient : IDisposable
         if (_ownsHttp)
             _http.Dispose();
     }
+}
+
+/// <summary>StoreLink's answer to an inbound hook event: the HTTP status and the JSON body.</summary>
+/// <param name="Status">200 applied or stale; 409 replayed; 400, 401 or 422 refused.</param>
+/// <param name="Body">The answer: <c>{"result":…}</c> or a problem document with <c>code</c>.</param>
+public sealed record HookAnswer(int Status, JsonElement Body)
+{
+    /// <summary>StoreLink holds the event: applied now, older than what it has, or received before.</summary>
+    public bool Delivered => Status == 200 || (Status == 409 && Code == "replayed");
+
+    /// <summary><c>result</c> of a 200 answer (<c>applied</c>, <c>stale</c>), or the problem's <c>code</c>.</summary>
+    public string? Code => Body.ValueKind == JsonValueKind.Object
+        ? (Body.TryGetProperty("result", out var r) ? r.GetString() : Body.TryGetProperty("code", out var c) ? c.GetString() : null)
+        : null;
 }

@@ -18,6 +18,9 @@ public sealed record StoreDto(
 
     /// <summary>When non-urgent notifications to customers wait (local time); null: never.</summary>
     public QuietHoursDto? QuietHours { get; init; }
+
+    /// <summary>The kinds of work item (<c>ticket</c>, <c>order</c>, <c>care_job</c>) customers may start from the widget (报修).</summary>
+    public IReadOnlyList<string> CustomerWorkKinds { get; init; } = [];
 }
 
 /// <summary>Quiet hours, local <c>HH:mm</c>; <c>start</c> after <c>end</c> spans midnight (21:00–08:30).</summary>
@@ -31,7 +34,7 @@ public sealed record CreateStoreRequest(
 /// <summary><c>PATCH /v1/stores/{id}</c>: members left out stay as they are.</summary>
 public sealed record UpdateStoreRequest(
     string? Name, string? Kind, string? TimeZone, Dictionary<string, List<HoursRange>>? BusinessHours,
-    int? SlaFirstResponseMinutes = null, int? SlaResolutionMinutes = null, QuietHoursDto? QuietHours = null);
+    int? SlaFirstResponseMinutes = null, int? SlaResolutionMinutes = null, QuietHoursDto? QuietHours = null, List<string>? CustomerWorkKinds = null);
 
 /// <summary>A staff member.</summary>
 public sealed record StaffDto(
@@ -95,6 +98,10 @@ public static class Permissions
     /// <summary>Manage the organization's webhook subscriptions and read their deliveries (organization-wide keys only).</summary>
     public const string WebhooksManage = "webhooks:manage";
 
+    /// <summary>Manage the organization's connectors to its own systems and read their logs (organization-wide keys only).</summary>
+    public const string ConnectorsManage = "connectors:manage";
+
     /// <summary>Every permission there is.</summary>
-    public static readonly IReadOnlyList<string> All = [CustomersRead, CustomersWrite, StoresRead, WorkItemsRead, WorkItemsWrite, ConversationsRead, MessagesWrite, WebhooksManage];
+    public static readonly IReadOnlyList<string> All =
+        [CustomersRead, CustomersWrite, StoresRead, WorkItemsRead, WorkItemsWrite, ConversationsRead, MessagesWrite, WebhooksManage, ConnectorsManage];
 }

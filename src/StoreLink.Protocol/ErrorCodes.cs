@@ -27,15 +27,22 @@ public static class ErrorCodes
     /// <summary>500: a fault of the server.</summary>
     public const string Internal = "internal";
 
+    /// <summary>401 on a signed inbound hook: no signature, a wrong one, or an unknown or inactive connector.</summary>
+    public const string InvalidSignature = "invalid_signature";
+    /// <summary>401 on a signed inbound hook: <c>webhook-timestamp</c> more than 5 minutes from the server's clock.</summary>
+    public const string StaleTimestamp = "stale_timestamp";
+    /// <summary>409 on a signed inbound hook: this <c>webhook-id</c> was accepted before; nothing was applied again.</summary>
+    public const string Replayed = "replayed";
+
     /// <summary>The HTTP status that goes with a code.</summary>
     public static int StatusOf(string code) => code switch
     {
-        Unauthorized => 401,
+        Unauthorized or InvalidSignature or StaleTimestamp => 401,
         Forbidden => 403,
         NotFound => 404,
         InvalidRequest => 400,
         TooLarge => 413,
-        Conflict => 409,
+        Conflict or Replayed => 409,
         Unprocessable => 422,
         RateLimited => 429,
         Unavailable => 503,

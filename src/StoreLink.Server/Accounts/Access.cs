@@ -194,11 +194,13 @@ public sealed class Access(Db db, ConversationDirectory conversations)
 
     /// <summary>
     /// A work item: staff with a role in its store (org admins: all), API clients of its organization (and store, when
-    /// scoped) with <c>work_items:read</c>, and its own customer.
+    /// scoped) with <c>work_items:read</c>, and its own customer. <paramref name="workItemId"/> is its id, or
+    /// <c>ext:{system}:{external_id}</c> — the reference the store's system gave it, within the caller's organization.
     /// </summary>
     public async Task<Workflows.WorkItemRow> WorkItemAsync(CurrentUser user, string workItemId, CancellationToken ct)
     {
-        var item = workItemId.Length > 64 ? null
+        var item = workItemId.StartsWith(ExternalRefPrefix, StringComparison.Ordinal) ? await WorkItemByRefAsync(user, workItemId, ct)
+            : workItemId.Length > 64 ? null
             : await db.QuerySingleOrDefaultAsync<Workflows.WorkItemRow>($"SELECT {Workflows.WorkItemRow.Columns} FROM work_items WHERE id = @workItemId", new { workItemId }, ct);
         if (item is null)
             throw ApiException.NotFound("The work item");
@@ -212,6 +214,20 @@ public sealed class Access(Db db, ConversationDirectory conversations)
             throw ApiException.NotFound("The work item");
         user.RequirePermission(Permissions.WorkItemsRead);
         return item;
+    }
+
+    public const string ExternalRefPrefix = "ext:";
+
+    private async Task<Workflows.WorkItemRow?> WorkItemByRefAsync(CurrentUser user, string reference, CancellationToken ct)
+    {
+        // Routing decodes a path segment except for %2F, so an external id with "/" arrives with it still encoded.
+        var rest = reference[ExternalRefPrefix.Length..].Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
+        var colon = rest.IndexOf(':');
+        if (colon is <= 0 or > 40 || rest.Length - colon - 1 is < 1 or > 200)
+            return null;
+        return await db.QuerySingleOrDefaultAsync<Workflows.WorkItemRow>(
+            $"SELECT {Workflows.WorkItemRow.Columns} FROM work_items WHERE org_id = @orgId AND external_system = @system AND external_id = @externalId",
+            new { orgId = user.OrgId, system = rest[..colon], externalId = rest[(colon + 1)..] }, ct);
     }
 
     /// <summary>
@@ -258,6 +274,39 @@ public sealed class Access(Db db, ConversationDirectory conversations)
             throw ApiException.NotFound("The webhook subscription");
         if (row.OrgId != user.OrgId)
             throw ApiException.NotFound("The webhook subscription");
+        return row;
+    }
+
+    /// <summary>A connector of the caller's organization (who may manage them is the caller's check).</summary>
+    public async Task<Integrations.ConnectorRow> ConnectorAsync(CurrentUser user, string connectorId, CancellationToken ct)
+    {
+        var row = connectorId.Length > 64 ? null
+            : await db.QuerySingleOrDefaultAsync<Integrations.ConnectorRow>(
+                $"SELECT {Integrations.ConnectorRow.Columns} FROM connectors WHERE id = @connectorId", new { connectorId }, ct);
+        if (row is null)
+            throw ApiException.NotFound("The connector");
+        if (row.OrgId != user.OrgId)
+            throw ApiException.NotFound("The connector");
+        return row;
+    }
+
+    /// <summary>
+    /// A command sent to a connector's system: org admins and API keys of its organization (a store-scoped key: only
+    /// for its store's work items); nobody else learns that it exists.
+    /// </summary>
+    public async Task<Integrations.CommandRow> CommandAsync(CurrentUser user, string commandId, CancellationToken ct)
+    {
+        var row = commandId.Length > 64 ? null
+            : await db.QuerySingleOrDefaultAsync<Integrations.CommandRow>(
+                $"SELECT {Integrations.CommandRow.Columns} FROM connector_commands WHERE id = @commandId", new { commandId }, ct);
+        if (row is null)
+            throw ApiException.NotFound("The command");
+        if (row.OrgId != user.OrgId)
+            throw ApiException.NotFound("The command");
+        if (!user.IsApiClient && !user.IsOrgAdmin)
+            throw ApiException.NotFound("The command");
+        if (user.IsApiClient && user.StoreId is not null)
+            await WorkItemAsync(user, row.WorkItemId, ct);
         return row;
     }
 

@@ -50,6 +50,9 @@ public static class CustomersApi
             return TypedResults.Ok(customer.ToDto(await actions.PurchasesAsync(customer.Id, ct)));
         });
         group.MapPost("/", UpsertAsync).WithIdempotency();
+        // The widget tells the server the customer's language; what the server writes to them follows it.
+        app.MapPut("/v1/me/language", async (LanguageRequest body, CurrentUser user, CustomerActions actions, CancellationToken ct) =>
+            TypedResults.Ok(new LanguageRequest(await actions.SetLanguageAsync(user, body.Language, ct)))).RequireAuthorization().WithTags("Customers");
     }
 
     private static async Task<Ok<CustomerDto[]>> SearchAsync(CurrentUser user, Db db, string? q, int? limit, CancellationToken ct)
@@ -77,8 +80,31 @@ public static class CustomersApi
     }
 }
 
+/// <summary><c>PUT /v1/me/language</c> (customers): <c>zh-CN</c> or <c>en</c>.</summary>
+public sealed record LanguageRequest(string? Language);
+
 public sealed class CustomerActions(Db db, TimeProvider clock)
 {
+    /// <summary>Keeps the customer's language in <c>attributes.language</c> (where the store's system may set it too).</summary>
+    public async Task<string> SetLanguageAsync(CurrentUser user, string? language, CancellationToken ct)
+    {
+        if (!user.IsCustomer)
+            throw ApiException.Forbidden("Customers set their language here; the console keeps its own.");
+        var normalized = Desk.DeskTexts.Normalize(language);
+        if (normalized is null)
+            throw new ApiException(ErrorCodes.InvalidRequest, "The request is not valid.",
+                new Dictionary<string, string[]> { ["language"] = [$"One of {string.Join(", ", Desk.DeskTexts.Languages)}."] });
+        await db.InTransactionAsync(async (c, t) =>
+        {
+            var attributes = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(
+                await c.QuerySingleAsync<string>("SELECT attributes FROM customers WHERE id = @id", new { id = user.Id }, t)) ?? [];
+            attributes["language"] = JsonSerializer.SerializeToElement(normalized);
+            await c.ExecuteAsync("UPDATE customers SET attributes = @attributes, updated_at = @now WHERE id = @id",
+                new { attributes = JsonSerializer.Serialize(attributes), now = clock.GetUtcNow().ToUnixTimeMilliseconds(), id = user.Id }, t);
+        }, ct);
+        return normalized;
+    }
+
     private const string UpsertSql = """
         INSERT INTO customers (id, org_id, external_id, name, phone, vip_level, attributes, created_at, updated_at)
         VALUES (@id, @orgId, @externalId, @name, @phone, COALESCE(@vip, 0), COALESCE(@attributes, '{}'), @now, @now)
@@ -108,7 +134,9 @@ public sealed class CustomerActions(Db db, TimeProvider clock)
         .ToList();
 
     /// <summary>Creates or updates the customer with this external id; members left out keep their values.</summary>
-    public async Task<(CustomerDto Customer, bool Created)> UpsertAsync(CurrentUser user, UpsertCustomerRequest body, CancellationToken ct)
+    /// <param name="gate">Runs first in the write's transaction (a connector's ordering check); throwing leaves everything as it was.</param>
+    public async Task<(CustomerDto Customer, bool Created)> UpsertAsync(CurrentUser user, UpsertCustomerRequest body, CancellationToken ct,
+        Func<System.Data.Common.DbConnection, System.Data.Common.DbTransaction, Task>? gate = null)
     {
         if (!user.IsApiClient && !user.IsOrgAdmin && !user.Roles.Any(r => r.Role == Roles.Manager))
             throw ApiException.Forbidden("Only managers, organization admins and integrations may write customers.");
@@ -138,6 +166,8 @@ public sealed class CustomerActions(Db db, TimeProvider clock)
         var newId = Ids.New("cus", clock);
         var customerId = await db.InTransactionAsync(async (c, t) =>
         {
+            if (gate is not null)
+                await gate(c, t);
             var (customerId, _) = await c.QuerySingleAsync<(string, long)>(UpsertSql, new
             {
                 id = newId, orgId = user.OrgId, externalId, name, phone, vip = body.VipLevel, attributes, now,

@@ -80,6 +80,11 @@ public sealed class DemoSeed(Db db, IPasswordHasher<StaffRow> hasher, TimeProvid
 
         // Cards about work items wait for the morning unless urgent.
         await c.ExecuteAsync("UPDATE stores SET quiet_start = '21:00', quiet_end = '08:30'", transaction: t);
+        // Customers report repairs (报修) from the widget at the digital stores and hand in shoes for care at the shoe store.
+        await c.ExecuteAsync("""
+            UPDATE stores SET customer_work_kinds = CASE WHEN store_key = 'demo-shoes' THEN '["care_job"]' ELSE '["ticket"]' END
+            WHERE store_key IN ('demo-digital', 'demo-shoes', 'demo-franchise')
+            """, transaction: t);
 
         foreach (var (key, shortcut, title, body) in new[]
         {

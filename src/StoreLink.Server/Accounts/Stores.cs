@@ -7,7 +7,7 @@ namespace StoreLink.Server.Accounts;
 
 public sealed class StoreRow
 {
-    private const string Columns = "id, org_id, store_key, name, kind, time_zone, business_hours, created_at, sla_first_response_minutes, sla_resolution_minutes, quiet_start, quiet_end";
+    private const string Columns = "id, org_id, store_key, name, kind, time_zone, business_hours, created_at, sla_first_response_minutes, sla_resolution_minutes, quiet_start, quiet_end, customer_work_kinds";
     public const string SelectById = $"SELECT {Columns} FROM stores WHERE id = @id";
     public const string SelectByKey = $"SELECT {Columns} FROM stores WHERE store_key = @key";
     public const string SelectByOrg = $"SELECT {Columns} FROM stores WHERE org_id = @orgId ORDER BY created_at, id";
@@ -24,6 +24,9 @@ public sealed class StoreRow
     public int SlaResolutionMinutes { get; set; } = 480;
     public string? QuietStart { get; set; }
     public string? QuietEnd { get; set; }
+    public string CustomerWorkKinds { get; set; } = "[]";
+
+    public IReadOnlyList<string> CustomerWorkKindList => JsonSerializer.Deserialize<List<string>>(CustomerWorkKinds) ?? [];
 
     public StoreDto ToDto() => new(Id, OrgId, StoreKey, Name, Kind, TimeZone,
         WeeklyHours.Parse(BusinessHours), DateTimeOffset.FromUnixTimeMilliseconds(CreatedAt))
@@ -31,6 +34,7 @@ public sealed class StoreRow
         SlaFirstResponseMinutes = SlaFirstResponseMinutes,
         SlaResolutionMinutes = SlaResolutionMinutes,
         QuietHours = QuietStart is null || QuietEnd is null ? null : new QuietHoursDto(QuietStart, QuietEnd),
+        CustomerWorkKinds = CustomerWorkKindList,
     };
 }
 

@@ -104,11 +104,17 @@ public sealed class StoreActions(Db db, Access access, Desk.DeskSignals signals,
                 v.Add("quiet_hours", "start and end as HH:mm local time, different (21:00 and 08:30 span midnight); both empty for none.");
             (store.QuietStart, store.QuietEnd) = none ? (null, null) : (quiet.Start, quiet.End);
         }
+        if (body.CustomerWorkKinds is { } kinds)
+        {
+            if (kinds.Any(k => !Workflows.Templates.Kinds.Contains(k)))
+                v.Add("customer_work_kinds", "Kinds of work item: ticket, order, care_job.");
+            store.CustomerWorkKinds = System.Text.Json.JsonSerializer.Serialize(kinds.Distinct().ToList());
+        }
         v.ThrowIfAny();
         await db.ExecuteAsync("""
             UPDATE stores SET name = @Name, kind = @Kind, time_zone = @TimeZone, business_hours = @BusinessHours,
                 sla_first_response_minutes = @SlaFirstResponseMinutes, sla_resolution_minutes = @SlaResolutionMinutes,
-                quiet_start = @QuietStart, quiet_end = @QuietEnd
+                quiet_start = @QuietStart, quiet_end = @QuietEnd, customer_work_kinds = @CustomerWorkKinds
             WHERE id = @Id
             """, store, ct);
         // New hours may open the store: waiting conversations get their chance.

@@ -41,7 +41,11 @@ public sealed class MessageActions(
         var mentions = user.IsApiClient ? null : await MentionsAsync(user, conversation, request, ct);
         var (kind, body, attachmentId) = await ValidateAsync(user, request.Kind, request.Body, mentions, ct);
         var service = conversation.Facts.Kind == ConversationKinds.Service;
-        if (service && user.IsStaff && conversation.AssigneeId is { } assignee && assignee != user.Id &&
+        var assignee = conversation.AssigneeId;
+        // Answering a conversation nobody serves takes it; of two colleagues answering at once, one takes it.
+        if (service && user.IsStaff && assignee is null && conversation.State != "resolved")
+            assignee = await router.ClaimAsync(conversation.Facts, user.Id, ct);
+        if (service && user.IsStaff && assignee is not null && assignee != user.Id &&
             !(conversation.WatcherIds ?? []).Contains(user.Id) && !user.HasStoreRole(conversation.Facts.StoreId!, Roles.Manager))
         {
             // A retry of a message stored before a colleague took over still answers the stored message.
@@ -50,8 +54,6 @@ public sealed class MessageActions(
                 return new PendingSend(Task.FromResult(new SendResult(stored.ToDto(), Created: false)), null);
             throw ApiException.Forbidden("A colleague serves this conversation: ask them or a manager to transfer it, or follow it as a watcher.");
         }
-        if (service && user.IsStaff && conversation.AssigneeId is null && conversation.State != "resolved")
-            await router.ClaimAsync(conversation.Facts, user.Id, ct);
 
         var message = new NewMessage(
             Ids.New("msg", clock), conversation.Facts, conversation.Audience, user.Id, user.IsCustomer ? "customer" : user.IsApiClient ? "bot" : "staff", user.Name,

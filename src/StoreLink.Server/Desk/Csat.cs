@@ -37,10 +37,11 @@ public sealed class Csat(Db db, Access access, Router router, IEventBus bus, Tim
     {
         var agent = await db.QuerySingleOrDefaultAsync<string>(
             "SELECT s.name FROM conversations c JOIN staff s ON s.id = c.assignee_id WHERE c.id = @id", new { id = facts.Id }, ct);
+        var language = await router.LanguageAsync(facts, ct);
         await router.PostAsync(facts, MessageKinds.Card, new
         {
-            title = "请为本次服务打分",
-            fields = agent is null ? Array.Empty<object>() : [new { label = "服务人员", value = agent }],
+            title = DeskTexts.Get(language, "csat_title"),
+            fields = agent is null ? Array.Empty<object>() : [new { label = DeskTexts.Get(language, "csat_agent"), value = agent }],
             actions = Enumerable.Range(1, 5).Select(n => new { id = $"csat:{n}", label = $"{n}" }).ToArray(),
             @ref = new { type = CardType, id = facts.Id },
         }, ct);
@@ -82,7 +83,7 @@ public sealed class Csat(Db db, Access access, Router router, IEventBus bus, Tim
             return first;
         }, ct);
         if (first)
-            await router.PostSystemAsync(conversation.Facts, "感谢您的评价！", ct);
+            await router.PostSystemAsync(conversation.Facts, DeskTexts.Get(await router.LanguageAsync(conversation.Facts, ct), "csat_thanks"), ct);
         // The agent and the store's managers see the rating arrive.
         await bus.PublishAsync(new RealtimeEvent(RealtimeEventKind.Push,
             new Audience(assigneeId is null ? [] : [assigneeId], ManagersOf: storeId, OrgAdminsOf: conversation.Facts.OrgId),

@@ -11,10 +11,17 @@ namespace StoreLink.Server.Desk;
 public sealed record PanelConversationDto(string Id, string StoreId, string State, string? AssigneeId, DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, MessageDto? LastMessage);
 
 /// <summary>What the console shows beside a conversation: who the customer is, what they bought, and how earlier talks went.</summary>
-public sealed record CustomerPanelDto(CustomerDto Customer, IReadOnlyList<PurchaseDto> Purchases, IReadOnlyList<PanelConversationDto> Conversations, double? AverageRating);
+public sealed record CustomerPanelDto(CustomerDto Customer, IReadOnlyList<PurchaseDto> Purchases, IReadOnlyList<PanelConversationDto> Conversations, double? AverageRating)
+{
+    /// <summary>The customer's profile from the store's own system (a connector with <c>profile_lookup</c>); absent without one.</summary>
+    public ExternalProfileDto? External { get; init; }
+}
 
-/// <summary><c>GET /v1/desk/conversations/{id}/customer</c>: the customer panel, from StoreLink's own data.</summary>
-public sealed class CustomerPanel(Db db, Access access, CustomerActions customers)
+/// <summary>
+/// <c>GET /v1/desk/conversations/{id}/customer</c>: the customer panel, from StoreLink's own data and, under
+/// <c>external</c>, the store's system (asked while the rest is read, and never waited for long).
+/// </summary>
+public sealed class CustomerPanel(Db db, Access access, CustomerActions customers, Integrations.ConnectorProfiles profiles)
 {
     public const int MaxConversations = 20;
 
@@ -29,6 +36,7 @@ public sealed class CustomerPanel(Db db, Access access, CustomerActions customer
         if (conversation.Facts.Kind != ConversationKinds.Service)
             throw ApiException.Invalid("The customer panel belongs to service conversations.");
         var customer = await access.CustomerAsync(user, conversation.Facts.CustomerId!, ct);
+        var external = profiles.LookupAsync(customer.OrgId, conversation.Facts.StoreId, customer.ExternalId, ct);
         var purchases = await customers.PurchasesAsync(customer.Id, ct);
         // Only conversations with stores the caller works in: another store's talk stays with that store.
         var rows = await db.QueryAsync<PanelRow>("""
@@ -48,7 +56,7 @@ public sealed class CustomerPanel(Db db, Access access, CustomerActions customer
         return new CustomerPanelDto(customer.ToDto(), purchases, visible.Select(r => new PanelConversationDto(
                 r.Id, r.StoreId, r.State, r.AssigneeId, DateTimeOffset.FromUnixTimeMilliseconds(r.CreatedAt), DateTimeOffset.FromUnixTimeMilliseconds(r.UpdatedAt),
                 last.GetValueOrDefault(r.Id))).ToList(),
-            average is null ? null : Math.Round(average.Value, 2));
+            average is null ? null : Math.Round(average.Value, 2)) { External = await external };
     }
 
     private sealed class PanelRow

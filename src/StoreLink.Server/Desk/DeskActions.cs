@@ -49,14 +49,16 @@ public sealed class DeskActions(
         var note = body.Note?.Trim();
         if (note is { Length: > 1000 })
             throw new ApiException(ErrorCodes.TooLarge, "A transfer note is at most 1000 characters.");
-        string target;
+        string transfer;
+        string? servedBy = null;
         if (body.AgentId is not null)
         {
             var agent = await AgentOfStoreAsync(user, storeId, body.AgentId, ct);
             if (await presence.StatusAsync(agent.Id, ct) != "online")
                 throw ApiException.Conflict($"{agent.Name} is not online; transfer to someone online or to a queue.");
             await AssignToAsync(conversation.Facts, conversationId, agent.Id, ct);
-            target = agent.Name;
+            transfer = DeskTexts.Get(DeskTexts.DefaultLanguage, "transfer_to_agent", ("target", agent.Name));
+            servedBy = agent.Id == conversation.AssigneeId ? null : agent.Name;
         }
         else
         {
@@ -65,12 +67,17 @@ public sealed class DeskActions(
             await db.ExecuteAsync("""
                 UPDATE conversations SET queue_id = @queueId, assignee_id = NULL, assigned_at = NULL, waiting_since = @now WHERE id = @conversationId
                 """, new { queueId = queue.Id, now = Now, conversationId }, ct);
-            target = $"队列「{queue.Name}」";
+            transfer = DeskTexts.Get(DeskTexts.DefaultLanguage, "transfer_to_queue", ("target", queue.Name));
         }
         var notesId = await db.QuerySingleOrDefaultAsync<string>("SELECT id FROM conversations WHERE parent_id = @conversationId", new { conversationId }, ct);
         await messages.SendAsync(user, notesId!, new SendMessageRequest(Ids.New("transfer", clock), MessageKinds.Text,
-            JsonSerializer.SerializeToElement(new { text = $"转接给 {target}" + (string.IsNullOrEmpty(note) ? "" : $"：{note}") })), null, ct);
-        await router.PublishConversationAsync(conversationId, conversation.Facts, ct);
+            JsonSerializer.SerializeToElement(new
+            {
+                text = string.IsNullOrEmpty(note) ? transfer : DeskTexts.Get(DeskTexts.DefaultLanguage, "transfer_note", ("transfer", transfer), ("note", note)),
+            })), null, ct);
+        await router.PublishConversationAsync(conversationId, conversation.Facts, ct, assignment: true);
+        if (servedBy is not null && conversation.State != "resolved")
+            await router.PostServedByAsync(conversation.Facts, servedBy, ct);
         signals.Drain(storeId);
         return await GetAsync(user, conversationId, ct);
     }
@@ -81,12 +88,15 @@ public sealed class DeskActions(
         var storeId = conversation.Facts.StoreId!;
         if (!user.HasStoreRole(storeId, Roles.Manager))
             throw ApiException.Forbidden("Only managers assign conversations to others.");
-        if (body.AgentId is null)
+        var agent = body.AgentId is null ? null : await AgentOfStoreAsync(user, storeId, body.AgentId, ct);
+        if (agent is null)
             await db.ExecuteAsync("UPDATE conversations SET assignee_id = NULL, assigned_at = NULL, waiting_since = @now WHERE id = @conversationId AND state <> 'resolved'",
                 new { now = Now, conversationId }, ct);
         else
-            await AssignToAsync(conversation.Facts, conversationId, (await AgentOfStoreAsync(user, storeId, body.AgentId, ct)).Id, ct);
-        await router.PublishConversationAsync(conversationId, conversation.Facts, ct);
+            await AssignToAsync(conversation.Facts, conversationId, agent.Id, ct);
+        await router.PublishConversationAsync(conversationId, conversation.Facts, ct, assignment: true);
+        if (agent is not null && agent.Id != conversation.AssigneeId && conversation.State != "resolved")
+            await router.PostServedByAsync(conversation.Facts, agent.Name, ct);
         signals.Drain(storeId);
         return await GetAsync(user, conversationId, ct);
     }

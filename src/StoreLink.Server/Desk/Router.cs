@@ -1,5 +1,4 @@
 using System.Data.Common;
-using System.Globalization;
 using System.Text.Json;
 using Dapper;
 using StoreLink.Protocol;
@@ -12,7 +11,8 @@ namespace StoreLink.Server.Desk;
 
 /// <summary>
 /// Routing and assignment. A service conversation starts waiting at the customer's first message (or when reopened),
-/// in the queue the customer chose, else the first queue whose keywords its text contains, else the store's default.
+/// in the queue the customer chose, else the first queue whose keywords its text contains, else the store's default,
+/// else no queue (every agent of the store).
 /// Waiting conversations are assigned first come, first served — higher VIP level first — to an agent of the queue
 /// who is online and under capacity, by the queue's strategy (least busy, or round robin). Every assignment of a store
 /// runs under the store's lock (PostgreSQL advisory lock; SQLite's write lock), so capacity holds across nodes.
@@ -59,32 +59,40 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
             WHERE id = @id
             """, new { queueId, vip, now, id = row.Id }, ct);
 
+        // The reopening message reached only whoever served it before; now that it waits again the store hears of it.
+        if (reopened)
+            await PublishConversationAsync(row.Id, facts, ct, assignment: true);
         var store = (await db.QuerySingleOrDefaultAsync<StoreRow>(StoreRow.SelectById, new { id = row.StoreId }, ct))!;
         var hours = BusinessClock.Of(store);
         if (hours.HasHours && !hours.IsOpen(clock.GetUtcNow()))
-            await PostSystemAsync(facts, ClosedText(store, hours.NextOpening(clock.GetUtcNow())), ct);
+            await PostSystemAsync(facts, ClosedText(store, hours.NextOpening(clock.GetUtcNow()), await LanguageAsync(facts, ct)), ct);
         await DrainAsync(row.StoreId, ct);
     }
 
-    /// <summary>A staff member answering a conversation nobody serves takes it.</summary>
-    public async Task ClaimAsync(ConversationFacts facts, string staffId, CancellationToken ct)
+    /// <summary>
+    /// A staff member answering a conversation nobody serves takes it. Answers who serves it now: the caller, or the
+    /// colleague (or router) that took it first when two took it at once.
+    /// </summary>
+    public async Task<string?> ClaimAsync(ConversationFacts facts, string staffId, CancellationToken ct)
     {
         var now = Now;
-        var changed = await db.InTransactionAsync(async (c, t) =>
+        var (changed, assignee) = await db.InTransactionAsync(async (c, t) =>
         {
             var changed = await c.ExecuteAsync("""
                 UPDATE conversations SET assignee_id = @staffId, assigned_at = @now, waiting_since = NULL
                 WHERE id = @id AND assignee_id IS NULL AND state <> 'resolved'
                 """, new { staffId, now, id = facts.Id }, t);
-            if (changed > 0)
-                await Integrations.Outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationAssigned, facts.OrgId, facts.Id, now);
-            return changed;
+            if (changed == 0)
+                return (false, await c.QuerySingleOrDefaultAsync<string?>("SELECT assignee_id FROM conversations WHERE id = @id", new { id = facts.Id }, t));
+            await Integrations.Outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationAssigned, facts.OrgId, facts.Id, now);
+            return (true, staffId);
         }, ct);
-        if (changed > 0)
-            await PublishConversationAsync(facts.Id, facts, ct);
+        if (changed)
+            await PublishConversationAsync(facts.Id, facts, ct, assignment: true);
+        return assignee;
     }
 
-    /// <summary>The queue by the first message's words, else the store's default (first by position), else none.</summary>
+    /// <summary>The queue by the first message's words, else the store's default queue, else none (every agent of the store).</summary>
     public async Task<string?> ChooseQueueAsync(string storeId, string? text, CancellationToken ct)
     {
         var queues = await db.QueryAsync<QueueRow>($"SELECT {QueueRow.Columns} FROM queues WHERE store_id = @storeId ORDER BY position, name, id", new { storeId }, ct);
@@ -92,7 +100,7 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
             foreach (var queue in queues)
                 if (queue.KeywordList.Any(k => text.Contains(k, StringComparison.OrdinalIgnoreCase)))
                     return queue.Id;
-        return (queues.FirstOrDefault(q => q.IsDefault != 0) ?? queues.FirstOrDefault())?.Id;
+        return queues.FirstOrDefault(q => q.IsDefault != 0)?.Id;
     }
 
     /// <summary>Assigns waiting conversations of the store while there are agents free for them, then tells the rest where they stand.</summary>
@@ -108,8 +116,8 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         foreach (var (conversationId, agent) in assigned)
         {
             var facts = await FactsAsync(conversationId, ct);
-            await PublishConversationAsync(conversationId, facts, ct);
-            await PostSystemAsync(facts, $"客服 {agent.Name} 为您服务。", ct);
+            await PublishConversationAsync(conversationId, facts, ct, assignment: true);
+            await PostServedByAsync(facts, agent.Name, ct);
         }
         await PushPositionsAsync(store, hours, ct);
     }
@@ -191,21 +199,20 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         if (waiting.Count == 0)
             return;
         var handling = await AverageHandlingAsync(store.Id, ct);
-        var opensAt = hours.HasHours ? hours.NextOpening(clock.GetUtcNow()) : clock.GetUtcNow();
+        var now = clock.GetUtcNow();
+        var opensAt = OpensAt(hours, now);
         await using var connection = await db.OpenAsync(ct);
         foreach (var group in waiting.GroupBy(w => w.QueueId))
         {
             var agents = (await CandidatesAsync(connection, null, store, group.Key)).Count;
-            var position = 0;
+            var position = 0L;
             foreach (var (id, queueId, customerId) in group)
             {
                 position++;
-                var position1 = position;
-                long? eta = agents == 0 ? null : (long)Math.Ceiling(position1 / (double)agents) * (long)handling.TotalSeconds;
                 var frame = Frames.Serialize(new
                 {
-                    type = "queue_position", conversation_id = id, queue_id = queueId, position = position1, estimated_wait_seconds = eta,
-                    opens_at = opensAt > clock.GetUtcNow() ? opensAt : null,
+                    type = "queue_position", conversation_id = id, queue_id = queueId, position,
+                    estimated_wait_seconds = Estimate(position, agents, handling, opensAt, now), opens_at = opensAt,
                 });
                 await bus.PublishAsync(new RealtimeEvent(RealtimeEventKind.Push, Audience.Users(customerId), frame), ct);
             }
@@ -230,11 +237,26 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         var agents = (await CandidatesAsync(connection, null, store, row.QueueId)).Count;
         var handling = await AverageHandlingAsync(store.Id, ct);
         var position = ahead + 1;
-        var hours = BusinessClock.Of(store);
-        var opensAt = hours.HasHours ? hours.NextOpening(clock.GetUtcNow()) : null;
-        return new QueuePositionDto(facts.Id, row.QueueId, position,
-            agents == 0 ? null : (long)Math.Ceiling(position / (double)agents) * (long)handling.TotalSeconds,
-            opensAt > clock.GetUtcNow() ? opensAt : null);
+        var now = clock.GetUtcNow();
+        var opensAt = OpensAt(BusinessClock.Of(store), now);
+        return new QueuePositionDto(facts.Id, row.QueueId, position, Estimate(position, agents, handling, opensAt, now), opensAt);
+    }
+
+    /// <summary>When a closed store opens next; null while it is open (or has no hours).</summary>
+    private static DateTimeOffset? OpensAt(BusinessClock hours, DateTimeOffset now) =>
+        hours.HasHours && hours.NextOpening(now) is { } next && next > now ? next : null;
+
+    /// <summary>
+    /// The wait of the customer at <paramref name="position"/>: one handling time per round of the online agents.
+    /// While the store is closed nobody answers before it opens, so the estimate starts there (with at least one
+    /// agent). Unknown while it is open and nobody who serves the queue is online.
+    /// </summary>
+    private static long? Estimate(long position, int agents, TimeSpan handling, DateTimeOffset? opensAt, DateTimeOffset now)
+    {
+        if (agents == 0 && opensAt is null)
+            return null;
+        var rounds = (long)Math.Ceiling(position / (double)Math.Max(agents, 1));
+        return (opensAt is { } opening ? (long)(opening - now).TotalSeconds : 0) + rounds * (long)handling.TotalSeconds;
     }
 
     /// <summary>The mean time from assignment to resolution of the store's last 50 resolved conversations.</summary>
@@ -247,6 +269,15 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
             """, new { storeId }, ct);
         return spans.Count == 0 ? DefaultHandling : TimeSpan.FromMilliseconds(spans.Average());
     }
+
+    /// <summary>Tells the customer, in their language, who serves them now.</summary>
+    public async Task PostServedByAsync(ConversationFacts facts, string agentName, CancellationToken ct) =>
+        await PostSystemAsync(facts, DeskTexts.Get(await LanguageAsync(facts, ct), "served_by", ("name", agentName)), ct);
+
+    /// <summary>The language of the conversation's customer (<see cref="DeskTexts"/>).</summary>
+    public async Task<string> LanguageAsync(ConversationFacts facts, CancellationToken ct) =>
+        DeskTexts.LanguageOf(facts.CustomerId is null ? null
+            : await db.QuerySingleOrDefaultAsync<string>("SELECT attributes FROM customers WHERE id = @id", new { id = facts.CustomerId }, ct));
 
     /// <summary>A message written by the server into a service conversation (auto replies, assignment notices).</summary>
     public Task PostSystemAsync(ConversationFacts facts, string text, CancellationToken ct) =>
@@ -263,14 +294,18 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         return sent.Message;
     }
 
-    public async Task PublishConversationAsync(string conversationId, ConversationFacts facts, CancellationToken ct)
+    /// <summary>
+    /// Pushes the conversation as it is now to its audience (once assigned: the assignee, watchers and managers). A
+    /// change of who serves it (<paramref name="assignment"/>) goes to every staff member of the store, whose inbox
+    /// moves it out of (or back into) "unassigned" and whose counts change.
+    /// </summary>
+    public async Task PublishConversationAsync(string conversationId, ConversationFacts facts, CancellationToken ct, bool assignment = false)
     {
         var row = await db.QuerySingleOrDefaultAsync<ConversationRow>($"SELECT {ConversationRow.Columns} FROM conversations WHERE id = @conversationId", new { conversationId }, ct);
         if (row is null)
             return;
         var audience = facts.Audience(null, row.AssigneeId, row.Watchers);
-        // Everyone of the store hears of an assignment, so their inbox drops it from "unassigned".
-        await bus.PublishAsync(Frames.ConversationEvent(row.ToPushDto(), audience with { StoreId = facts.StoreId }), ct);
+        await bus.PublishAsync(Frames.ConversationEvent(row.ToPushDto(), assignment ? audience with { StoreId = facts.StoreId } : audience), ct);
     }
 
     private async Task<ConversationFacts> FactsAsync(string conversationId, CancellationToken ct)
@@ -279,13 +314,9 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         return row!.Facts;
     }
 
-    private static string ClosedText(StoreRow store, DateTimeOffset? opening)
-    {
-        if (opening is null)
-            return "现在是非营业时间，您的留言我们已收到，开门后会尽快回复您。";
-        var local = TimeZoneInfo.ConvertTime(opening.Value, TimeZoneInfo.FindSystemTimeZoneById(store.TimeZone));
-        return $"现在是非营业时间，我们将于 {local.ToString("M月d日 HH:mm", CultureInfo.InvariantCulture)} 开门，届时会第一时间回复您的留言。";
-    }
+    private static string ClosedText(StoreRow store, DateTimeOffset? opening, string language) =>
+        opening is null ? DeskTexts.Get(language, "closed")
+        : DeskTexts.Get(language, "closed_until", ("time", DeskTexts.Time(language, TimeZoneInfo.ConvertTime(opening.Value, TimeZoneInfo.FindSystemTimeZoneById(store.TimeZone)))));
 
     private long Now => clock.GetUtcNow().ToUnixTimeMilliseconds();
 }

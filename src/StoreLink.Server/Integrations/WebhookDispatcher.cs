@@ -4,6 +4,7 @@ using System.Text;
 using System.Threading.Channels;
 using Dapper;
 using Microsoft.Extensions.Options;
+using StoreLink.Protocol;
 using StoreLink.Server.Data;
 using StoreLink.Server.Realtime;
 
@@ -25,8 +26,7 @@ public sealed class WebhookDispatcher : BackgroundService
     private readonly ILogger<WebhookDispatcher> _logger;
     private readonly HttpClient _http;
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
-    private readonly SemaphoreSlim _slots;
-    private readonly HashSet<Task> _inFlight = [];
+    private readonly AttemptSlots _slots;
     private readonly string _claimSql;
     // Whether this organization-wide installation has any active subscription: without one, real-time events do not
     // wake the loop at all (refreshed at every poll and whenever this node changes a subscription).
@@ -40,16 +40,8 @@ public sealed class WebhookDispatcher : BackgroundService
         _options = options;
         _clock = clock;
         _logger = logger;
-        _slots = new SemaphoreSlim(options.CurrentValue.Concurrency);
-        _http = new HttpClient(new SocketsHttpHandler
-        {
-            ConnectCallback = targets.ConnectAsync,
-            AllowAutoRedirect = false,
-            UseProxy = false,
-            UseCookies = false,
-            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
-        }) { Timeout = Timeout.InfiniteTimeSpan };
-        _http.DefaultRequestHeaders.UserAgent.ParseAdd("StoreLink-Webhooks/1");
+        _slots = new AttemptSlots(options.CurrentValue.Concurrency);
+        _http = targets.NewClient("StoreLink-Webhooks/1");
         _claimSql = $"""
             UPDATE webhook_deliveries SET next_attempt_at = @leaseUntil
             WHERE (subscription_id, event_id) IN (
@@ -91,16 +83,7 @@ public sealed class WebhookDispatcher : BackgroundService
             {
                 _logger.LogWarning(e, "Webhook dispatch failed; will try again");
             }
-            try
-            {
-                using var poll = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-                poll.CancelAfter(_options.CurrentValue.PollInterval);
-                await _wake.Reader.WaitToReadAsync(poll.Token);
-                _wake.Reader.TryRead(out _);
-            }
-            catch (OperationCanceledException)
-            {
-            }
+            await AttemptSlots.WaitAsync(_wake.Reader, _options.CurrentValue.PollInterval, stoppingToken);
             // Once per poll interval, also under a steady stream of wake-ups (which would never let the wait time out).
             if (!stoppingToken.IsCancellationRequested && _clock.GetElapsedTime(_checkedSubscriptionsAt) >= _options.CurrentValue.PollInterval)
             {
@@ -108,12 +91,9 @@ public sealed class WebhookDispatcher : BackgroundService
                 _anySubscriptions = await AnySubscriptionsAsync(stoppingToken);
             }
         }
-        Task[] running;
-        lock (_inFlight)
-            running = [.. _inFlight];
         // Attempts in flight finish (each is bounded by its timeout); an attempt cut off by the host's own shutdown
         // timeout stays leased and is due again after the lease.
-        await Task.WhenAll(running);
+        await _slots.DrainAsync();
     }
 
     private async Task<bool> AnySubscriptionsAsync(CancellationToken ct)
@@ -132,7 +112,7 @@ public sealed class WebhookDispatcher : BackgroundService
     {
         while (!ct.IsCancellationRequested)
         {
-            var free = _slots.CurrentCount;
+            var free = _slots.Free;
             if (free == 0)
                 return; // a finishing attempt wakes the loop
             var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
@@ -155,17 +135,7 @@ public sealed class WebhookDispatcher : BackgroundService
             {
                 if (!subscriptions.TryGetValue(delivery.SubscriptionId, out var subscription))
                     continue; // deleted meanwhile: its deliveries went with it
-                await _slots.WaitAsync(ct);
-                var task = Task.Run(() => AttemptAsync(subscription, delivery), CancellationToken.None);
-                lock (_inFlight)
-                    _inFlight.Add(task);
-                _ = task.ContinueWith(t =>
-                {
-                    lock (_inFlight)
-                        _inFlight.Remove(t);
-                    _slots.Release();
-                    Wake();
-                }, TaskScheduler.Default);
+                await _slots.StartAsync(() => AttemptAsync(subscription, delivery), Wake, ct);
             }
         }
     }
@@ -262,16 +232,19 @@ public sealed class WebhookDispatcher : BackgroundService
     }
 
     /// <summary>The delay before retry <paramref name="round"/>: doubling from the first delay up to the cap, ±25 % jitter.</summary>
-    public static TimeSpan Backoff(long round, WebhookOptions options)
+    public static TimeSpan Backoff(long round, WebhookOptions options) => Backoff(round, options.FirstRetryDelay, options.MaxRetryDelay);
+
+    public static TimeSpan Backoff(long round, TimeSpan first, TimeSpan max)
     {
-        var exponential = options.FirstRetryDelay.TotalMilliseconds * Math.Pow(2, Math.Min(round - 1, 30));
-        var capped = Math.Min(exponential, options.MaxRetryDelay.TotalMilliseconds);
+        var exponential = first.TotalMilliseconds * Math.Pow(2, Math.Min(round - 1, 30));
+        var capped = Math.Min(exponential, max.TotalMilliseconds);
         return TimeSpan.FromMilliseconds(capped * (0.75 + Random.Shared.NextDouble() * 0.5));
     }
 
     public override void Dispose()
     {
         _http.Dispose();
+        _slots.Dispose();
         base.Dispose();
     }
 }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Options;
+using StoreLink.Server.Http;
 
 namespace StoreLink.Server.Integrations;
 
@@ -109,6 +110,57 @@ public sealed class WebhookTargets(IOptionsMonitor<WebhookOptions> options)
             throw new WebhookTargetRefusedException($"The host {host} has no address.");
         if (addresses.FirstOrDefault(a => !IsAllowed(host, a)) is { } refused)
             throw new WebhookTargetRefusedException(Refusal(host, refused));
+    }
+
+    public const int MaxUrlLength = 2000;
+
+    /// <summary>
+    /// An absolute http(s) address without user info or fragment, whose host resolves only to allowed addresses; a
+    /// problem is added to <paramref name="v"/> under <paramref name="field"/>. Answers the address as stored.
+    /// </summary>
+    public async Task<string?> CheckUrlAsync(Validation v, string field, string? value, CancellationToken ct)
+    {
+        var text = value?.Trim();
+        if (string.IsNullOrEmpty(text))
+        {
+            v.Add(field, "Required: the https:// (or http://) address of the system.");
+            return null;
+        }
+        if (text.Length > MaxUrlLength || !Uri.TryCreate(text, UriKind.Absolute, out var url) || url.Scheme is not ("https" or "http")
+            || !string.IsNullOrEmpty(url.UserInfo) || !string.IsNullOrEmpty(url.Fragment))
+        {
+            v.Add(field, $"An absolute http(s) address of at most {MaxUrlLength} characters, without user name or fragment.");
+            return null;
+        }
+        try
+        {
+            await CheckAsync(url, ct);
+        }
+        catch (WebhookTargetRefusedException e)
+        {
+            v.Add(field, e.Message);
+            return null;
+        }
+        // AbsoluteUri keeps the escaping (ToString() unescapes, which changes what a receiver's router sees).
+        return url.AbsoluteUri;
+    }
+
+    /// <summary>
+    /// An HTTP client for calls to integration targets: every connection checked by <see cref="ConnectAsync"/>, no
+    /// redirects (a redirect could lead past the check), no proxy, no cookies; each call sets its own timeout.
+    /// </summary>
+    public HttpClient NewClient(string userAgent)
+    {
+        var client = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = ConnectAsync,
+            AllowAutoRedirect = false,
+            UseProxy = false,
+            UseCookies = false,
+            PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+        }) { Timeout = Timeout.InfiniteTimeSpan };
+        client.DefaultRequestHeaders.UserAgent.ParseAdd(userAgent);
+        return client;
     }
 
     /// <summary>

@@ -66,15 +66,16 @@ public sealed class WebhookDeliveryRow
 /// </summary>
 public sealed class WebhookActions(Db db, Access access, WebhookTargets targets, WebhookDispatcher dispatcher, IOptionsMonitor<WebhookOptions> options, TimeProvider clock)
 {
-    public const int MaxUrlLength = 2000;
+    public static void RequireManager(CurrentUser user) => RequireOrgManager(user, Permissions.WebhooksManage, "Webhook subscriptions");
 
-    public static void RequireManager(CurrentUser user)
+    /// <summary>Org admins, and organization-wide API keys with <paramref name="permission"/> (a store-scoped key is forbidden).</summary>
+    public static void RequireOrgManager(CurrentUser user, string permission, string what)
     {
         if (user.IsApiClient)
         {
-            user.RequirePermission(Permissions.WebhooksManage);
+            user.RequirePermission(permission);
             if (user.StoreId is not null)
-                throw ApiException.Forbidden("Webhook subscriptions belong to the organization: use an API key that is not scoped to a store.");
+                throw ApiException.Forbidden($"{what} belong to the organization: use an API key that is not scoped to a store.");
             return;
         }
         Access.RequireOrgAdmin(user);
@@ -99,7 +100,7 @@ public sealed class WebhookActions(Db db, Access access, WebhookTargets targets,
     {
         RequireManager(user);
         var v = new Validation();
-        var url = await CheckUrlAsync(v, body.Url, ct);
+        var url = await targets.CheckUrlAsync(v, "url", body.Url, ct);
         var events = CheckEvents(v, body.Events);
         var description = v.MaxLength("description", body.Description?.Trim(), 200);
         v.ThrowIfAny();
@@ -125,7 +126,7 @@ public sealed class WebhookActions(Db db, Access access, WebhookTargets targets,
         var row = await SubscriptionAsync(user, id, ct);
         var v = new Validation();
         if (body.Url is not null)
-            row.Url = (await CheckUrlAsync(v, body.Url, ct))!;
+            row.Url = (await targets.CheckUrlAsync(v, "url", body.Url, ct))!;
         if (body.Events is not null)
             row.EventTypes = WebhookSubscriptionRow.MatchOf(CheckEvents(v, body.Events));
         if (body.Description is not null)
@@ -232,33 +233,6 @@ public sealed class WebhookActions(Db db, Access access, WebhookTargets targets,
             throw ApiException.NotFound("The delivery");
         dispatcher.Wake();
         return await DeliveryAsync(user, id, eventId, ct);
-    }
-
-    private async Task<string?> CheckUrlAsync(Validation v, string? value, CancellationToken ct)
-    {
-        var text = value?.Trim();
-        if (string.IsNullOrEmpty(text))
-        {
-            v.Add("url", "Required: the https:// (or http://) address that receives the events.");
-            return null;
-        }
-        if (text.Length > MaxUrlLength || !Uri.TryCreate(text, UriKind.Absolute, out var url) || url.Scheme is not ("https" or "http")
-            || !string.IsNullOrEmpty(url.UserInfo) || !string.IsNullOrEmpty(url.Fragment))
-        {
-            v.Add("url", $"An absolute http(s) address of at most {MaxUrlLength} characters, without user name or fragment.");
-            return null;
-        }
-        try
-        {
-            await targets.CheckAsync(url, ct);
-        }
-        catch (WebhookTargetRefusedException e)
-        {
-            v.Add("url", e.Message);
-            return null;
-        }
-        // AbsoluteUri keeps the escaping (ToString() unescapes, which changes what a receiver's router sees).
-        return url.AbsoluteUri;
     }
 
     private static List<string> CheckEvents(Validation v, List<string>? events)

@@ -82,14 +82,21 @@ public sealed class Presence(Db db, IEventBus bus, Desk.DeskSignals signals, Tim
         return rows.Select(r => new PresenceDto(r.Id, r.Connections > 0 ? r.Status : "offline")).ToList();
     }
 
-    /// <summary>Whether any staff member with a role in the store is online now (what a store's customers see).</summary>
-    public async Task<bool> StoreOnlineAsync(string storeId, CancellationToken ct) =>
+    /// <summary>
+    /// Whether someone is there for the store's customers (the widget's header): for a customer being served, the
+    /// agent serving them has a live connection, whatever their status (away only stops new conversations); for
+    /// anyone else, an agent or manager of the store who would be given a new conversation is online. Technicians,
+    /// whom routing never picks, do not count.
+    /// </summary>
+    public async Task<bool> StoreOnlineAsync(string storeId, string? customerId, CancellationToken ct) =>
         await db.QuerySingleOrDefaultAsync<long>("""
-            SELECT COUNT(*) FROM staff_presence p
-            JOIN staff s ON s.id = p.staff_id AND s.presence_status = 'online' AND s.disabled_at IS NULL
-            JOIN staff_roles r ON r.staff_id = s.id AND r.store_id = @storeId
-            WHERE p.connections > 0 AND p.seen_at > @fresh
-            """, new { storeId, fresh = Fresh }, ct) > 0;
+            SELECT COUNT(*) FROM staff_presence p JOIN staff s ON s.id = p.staff_id AND s.disabled_at IS NULL
+            WHERE p.connections > 0 AND p.seen_at > @fresh AND (
+                (s.presence_status = 'online'
+                 AND EXISTS (SELECT 1 FROM staff_roles r WHERE r.staff_id = s.id AND r.store_id = @storeId AND r.role IN ('agent', 'manager')))
+                OR s.id = (SELECT c.assignee_id FROM conversations c
+                           WHERE c.kind = 'service' AND c.store_id = @storeId AND c.customer_id = @customerId AND c.state <> 'resolved'))
+            """, new { storeId, customerId, fresh = Fresh }, ct) > 0;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -29,11 +29,12 @@ public static class RealtimeSetup
         presence.MapGet("/presence", async (CurrentUser user, Presence p, CancellationToken ct) => TypedResults.Ok(await p.OrganizationAsync(user, ct)));
         presence.MapPut("/me/presence", async (PresenceDto body, CurrentUser user, Presence p, CancellationToken ct) =>
             TypedResults.Ok(await p.SetStatusAsync(user, body.Status, ct)));
-        // Public: what a store's widget shows before anyone signs in.
-        app.MapGet("/v1/stores/by-key/{storeKey}/presence", async (string storeKey, Access access, Presence p, CancellationToken ct) =>
+        // Public: what a store's widget shows, before anyone signs in too; a signed-in customer learns of their own agent.
+        app.MapGet("/v1/stores/by-key/{storeKey}/presence", async (string storeKey, HttpContext http, Access access, Presence p, CancellationToken ct) =>
         {
             var store = await access.StoreByKeyAsync(storeKey, ct);
-            return TypedResults.Ok(new StorePresenceDto(store.StoreKey, await p.StoreOnlineAsync(store.Id, ct)));
+            var customer = http.Items[CurrentUser.ItemKey] is CurrentUser { IsCustomer: true } user && user.OrgId == store.OrgId ? user.Id : null;
+            return TypedResults.Ok(new StorePresenceDto(store.StoreKey, await p.StoreOnlineAsync(store.Id, customer, ct)));
         }).WithTags("Presence");
     }
 }

@@ -115,10 +115,14 @@ public sealed partial class Notifications(Db db, Access access, Notifier notifie
         };
         await db.ExecuteAsync("""
             INSERT INTO notification_templates (org_id, template_key, name, text_zh, text_en, urgent, updated_by, updated_at)
-            VALUES (@OrgId, @TemplateKey, @Name, @TextZh, @TextEn, @Urgent, @updatedBy, @UpdatedAt)
+            VALUES (@orgId, @templateKey, @name, @textZh, @textEn, @urgent, @updatedBy, @updatedAt)
             ON CONFLICT (org_id, template_key) DO UPDATE SET name = excluded.name, text_zh = excluded.text_zh, text_en = excluded.text_en,
                 urgent = excluded.urgent, updated_by = excluded.updated_by, updated_at = excluded.updated_at
-            """, new { row.OrgId, row.TemplateKey, row.Name, row.TextZh, row.TextEn, urgent = row.Urgent, updatedBy = user.Id, row.UpdatedAt }, ct);
+            """, new
+            {
+                orgId = row.OrgId, templateKey = row.TemplateKey, name = row.Name, textZh = row.TextZh, textEn = row.TextEn, urgent = row.Urgent,
+                updatedBy = user.Id, updatedAt = row.UpdatedAt,
+            }, ct);
         return row.ToDto();
     }
 
@@ -150,8 +154,7 @@ public sealed partial class Notifications(Db db, Access access, Notifier notifie
         var template = await db.QuerySingleOrDefaultAsync<TemplateRow>($"{TemplateRow.Select} WHERE org_id = @orgId AND template_key = @templateKey",
             new { orgId = user.OrgId, templateKey }, ct) ?? throw ApiException.NotFound("The notification template");
 
-        var english = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(customer.Attributes)?.GetValueOrDefault("language") is { ValueKind: JsonValueKind.String } language
-            && language.GetString()!.StartsWith("en", StringComparison.OrdinalIgnoreCase) && template.TextEn is not null;
+        var english = Desk.DeskTexts.LanguageOf(customer.Attributes) == "en" && template.TextEn is not null;
         var text = Render(english ? template.TextEn! : template.TextZh, body.Variables ?? [], customer, store);
         var now = clock.GetUtcNow();
         var urgent = body.Urgent ?? template.Urgent != 0;

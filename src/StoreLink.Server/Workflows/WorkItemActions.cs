@@ -15,7 +15,8 @@ namespace StoreLink.Server.Workflows;
 /// also appends to the timeline and schedules the customer's card (see <see cref="Notifier"/>); followers, the
 /// assignee and the store's managers get a <c>work_item</c> push once it has committed.
 /// </summary>
-public sealed class WorkItemActions(Db db, Access access, Templates templates, Notifier notifier, Desk.Router router, IEventBus bus, TimeProvider clock)
+public sealed class WorkItemActions(Db db, Access access, Templates templates, Notifier notifier, Desk.Router router, IEventBus bus,
+    Integrations.ConnectorCommands commands, TimeProvider clock)
 {
     public const int MaxFieldsBytes = 16_384;
     public static readonly string[] Priorities = ["low", "normal", "high", "urgent"];
@@ -28,7 +29,10 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
     /// <summary>What a change did, for the timeline, and whether the customer hears of it.</summary>
     private sealed record Change(string Kind, object Data, bool Card, bool Urgent);
 
-    public async Task<WorkItemDto> CreateAsync(CurrentUser user, CreateWorkItemRequest body, CancellationToken ct)
+    /// <param name="state">The state it starts in instead of the template's initial one (its external system's word).</param>
+    /// <param name="gate">Runs first in the creating transaction (a connector's ordering check); throwing leaves nothing behind.</param>
+    public async Task<WorkItemDto> CreateAsync(CurrentUser user, CreateWorkItemRequest body, CancellationToken ct, string? state = null,
+        Func<DbConnection, DbTransaction, Task>? gate = null)
     {
         user.RequirePermission(Permissions.WorkItemsWrite);
         var v = new Validation();
@@ -39,6 +43,13 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             store = await access.StoreByKeyAsync(body.StoreKey, ct);
             if (store.OrgId != user.OrgId)
                 throw ApiException.NotFound("The store");
+            // The widget's 报修: only the kinds the store takes from customers, on its default template, as the
+            // customer describes it; the rest (priority, assignee, team, references, due date) is the store's to set.
+            if (body.Kind is null || !store.CustomerWorkKindList.Contains(body.Kind))
+                throw ApiException.Forbidden(store.CustomerWorkKindList.Count == 0
+                    ? "This store takes no requests from customers in the chat."
+                    : $"kind: this store takes {string.Join(", ", store.CustomerWorkKindList)} from customers.");
+            body = body with { TemplateId = null, Priority = null, AssigneeId = null, Team = null, ExternalRef = null, DueAt = null };
             customerId = user.Id;
         }
         else
@@ -87,13 +98,17 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
                 "SELECT id FROM conversations WHERE kind = 'service' AND customer_id = @customerId AND store_id = @storeId AND state <> 'resolved'",
                 new { customerId, storeId = store.Id }, ct);
         var attachments = await CheckAttachmentsAsync(user, body.AttachmentIds, ct);
+        // A customer's photos are posted in the chat as their own images (so staff may open them); a message carries
+        // only what its sender uploaded.
+        if (user.IsCustomer)
+            await RequireOwnPhotosAsync(user, attachments, ct);
         var assigneeId = body.AssigneeId is null || user.IsCustomer ? null : (await StaffOfStoreAsync(user, store.Id, body.AssigneeId, ct)).Id;
 
         var now = clock.GetUtcNow();
         var item = new WorkItemRow
         {
             Id = Ids.New("wi", clock), OrgId = store.OrgId, StoreId = store.Id, CustomerId = customerId, Kind = template.Kind, TemplateId = template.Id,
-            TemplateVersion = template.CurrentVersion, State = definition.Initial!, Title = title!, Category = category, Priority = priority,
+            TemplateVersion = template.CurrentVersion, State = state ?? definition.Initial!, Title = title!, Category = category, Priority = priority,
             AssigneeId = assigneeId, Team = user.IsCustomer ? null : body.Team, Fields = JsonSerializer.Serialize(fields), AttachmentIds = JsonSerializer.Serialize(attachments),
             ConversationId = conversationId, TranscriptFrom = conversationId is null ? null : body.TranscriptFrom, TranscriptTo = conversationId is null ? null : body.TranscriptTo,
             ExternalSystem = body.ExternalRef?.System, ExternalId = body.ExternalRef?.Id, DueAt = body.DueAt?.ToUnixTimeMilliseconds(),
@@ -101,13 +116,15 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             StateEnteredAt = now.ToUnixTimeMilliseconds(),
         };
         var actor = ActorOf(user);
-        var initial = definition.State(item.State)!;
+        var initial = definition.State(item.State) ?? throw ApiException.Invalid($"state is one of the template's states: {string.Join(", ", definition.States!.Select(s => s.Key))}.");
         for (var attempt = 0; ; attempt++)
         {
             try
             {
                 await db.InTransactionAsync(async (c, t) =>
                 {
+                    if (gate is not null)
+                        await gate(c, t);
                     item.Number = await NextNumberAsync(c, t, store, item.Kind, now);
                     if (item.AssigneeId is null && item.Team is null && definition.Categories?.FirstOrDefault(x => x.Key == item.Category) is { } rule)
                         (item.AssigneeId, item.Team) = await AssignByRuleAsync(c, t, store.Id, rule);
@@ -137,6 +154,12 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
                     throw ApiException.Conflict($"A work item with the external reference {item.ExternalSystem}/{item.ExternalId} exists.");
                 // Otherwise two items took the same number at once: take the next one.
             }
+        }
+        if (user.IsCustomer && attachments.Count > 0)
+        {
+            var conversation = await notifier.ConversationAsync(item, ct);
+            for (var i = 0; i < attachments.Count; i++)
+                await notifier.PostAsAsync(conversation, user.Id, "customer", MessageKinds.Image, attachments[i], $"{item.Id}:{i}", ct);
         }
         await AfterChangeAsync(item.Id, ct);
         return await GetAsync(user, item.Id, ct);
@@ -288,8 +311,77 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             throw ApiException.Conflict($"A work item in {definition.State(item.State)!.Label} cannot move to {target.Label}.");
         if (user.IsStaff && !user.IsOrgAdmin && !roles.Any(r => user.HasStoreRole(item.StoreId, r)))
             throw ApiException.Forbidden($"Moving to {target.Label} is for: {string.Join(", ", roles)}.");
-        await MoveAsync(user, item, definition, target, new { from = item.State, to = target.Key, note }, ct);
+        var request = body.Request is null ? null : await NewRequestAsync(user, item, body.Request, ct);
+        await MoveAsync(user, item, definition, target, new { from = item.State, to = target.Key, note, request = request?.ToDto() }, ct,
+            request is null ? null : async (c, t) =>
+            {
+                await InsertRequestAsync(c, t, request);
+                return true;
+            });
         return await GetAsync(user, item.Id, ct);
+    }
+
+    /// <summary>
+    /// A change that the item's own external system reports (a connector's event): the state is the system's word,
+    /// whatever the template's transitions say; the title and fields merge as in a PATCH. A state change posts the card
+    /// (through quiet hours) and fires the webhooks as any other. <paramref name="gate"/> runs first in the change's
+    /// transaction (the connector's ordering check); throwing leaves the item as it was. Nothing new: only the gate runs.
+    /// </summary>
+    public async Task SyncAsync(CurrentUser user, WorkItemRow item, string? title, string? state, Dictionary<string, JsonElement>? fields,
+        Func<DbConnection, DbTransaction, Task> gate, CancellationToken ct)
+    {
+        user.RequirePermission(Permissions.WorkItemsWrite);
+        var definition = await DefinitionAsync(item, ct);
+        var target = state is null || state == item.State ? null
+            : definition.State(state) ?? throw new ApiException(ErrorCodes.Unprocessable, $"The state {state} is not one of the item's template.");
+        var v = new Validation();
+        var newTitle = title is null ? null : v.Required("title", title, 200);
+        var before = item.FieldMap;
+        var after = CheckFields(v, fields, item.FieldMap);
+        v.ThrowIfAny();
+        var changes = new Dictionary<string, object?>();
+        if (target is not null)
+            (changes["from"], changes["to"]) = (item.State, target.Key);
+        if (newTitle is not null && newTitle != item.Title)
+            changes["title"] = newTitle;
+        if (JsonSerializer.Serialize(before) != JsonSerializer.Serialize(after))
+            changes["fields"] = fields;
+        if (changes.Count == 0)
+        {
+            await db.InTransactionAsync(gate, ct);
+            return;
+        }
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        await CommitAsync(user, item, new Change(target is null ? "updated" : "state_changed", changes, Card: target is not null, Urgent: target?.Urgent ?? false),
+            async (c, t) =>
+            {
+                await gate(c, t);
+                // Onto the row as it is now (the version bump locked it): a concurrent change of other members stays.
+                var current = await c.QuerySingleAsync<WorkItemRow>($"SELECT {WorkItemRow.Columns} FROM work_items WHERE id = @Id", item, t);
+                var merged = new Validation();
+                current.Fields = JsonSerializer.Serialize(CheckFields(merged, fields, current.FieldMap));
+                merged.ThrowIfAny();
+                current.Title = changes.ContainsKey("title") ? newTitle! : current.Title;
+                await c.ExecuteAsync("UPDATE work_items SET title = @Title, fields = @Fields WHERE id = @Id", current, t);
+                if (target is null)
+                    return true;
+                // From the state it is in now, for the timeline and the webhook (a staff move may have come in between).
+                changes["from"] = item.State = current.State;
+                await c.ExecuteAsync("UPDATE work_items SET state = @to, state_entered_at = @now, closed_at = @closedAt WHERE id = @id",
+                    new { to = target.Key, now, closedAt = target.Terminal ? now : (long?)null, id = item.Id }, t);
+                await notifier.ScheduleReminderAsync(c, t, item.Id, target, now);
+                return true;
+            }, ct);
+    }
+
+    /// <summary>
+    /// An entry on the item's timeline that changes nothing else — a connector's command that is late, refused or
+    /// failed — pushed to its followers, assignee and the store's managers like every change.
+    /// </summary>
+    public async Task NoteAsync(CurrentUser user, string workItemId, string kind, object data, CancellationToken ct)
+    {
+        var item = await access.WorkItemAsync(user, workItemId, ct);
+        await CommitAsync(user, item, new Change(kind, data, Card: false, Urgent: false), (_, _) => Task.FromResult(true), ct);
     }
 
     public async Task<WorkItemDto> FollowAsync(CurrentUser user, string workItemId, bool follow, CancellationToken ct)
@@ -306,6 +398,19 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
     public async Task<WorkItemRequestDto> CreateRequestAsync(CurrentUser user, string workItemId, CreateRequestRequest body, CancellationToken ct)
     {
         var item = await WritableAsync(user, workItemId, ct);
+        var request = await NewRequestAsync(user, item, body, ct);
+        var definition = await DefinitionAsync(item, ct);
+        await CommitAsync(user, item, new Change("request_created", new { request = request.ToDto() }, Card: true, Urgent: definition.State(item.State)!.Urgent), async (c, t) =>
+        {
+            await InsertRequestAsync(c, t, request);
+            return true;
+        }, ct);
+        return request.ToDto();
+    }
+
+    /// <summary>A request checked and ready to insert: staff only, a title, a price, up to 9 photos the caller uploaded.</summary>
+    private async Task<RequestRow> NewRequestAsync(CurrentUser user, WorkItemRow item, CreateRequestRequest body, CancellationToken ct)
+    {
         Access.RequireStaff(user);
         var v = new Validation();
         var title = v.Required("title", body.Title, 100);
@@ -318,30 +423,28 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             v.Add("attachment_ids", "At most 9 photos.");
         v.ThrowIfAny();
         var photos = await CheckAttachmentsAsync(user, body.AttachmentIds, ct);
-        var uploaders = await db.QueryAsync<string>($"SELECT uploader_id FROM attachments WHERE {db.Dialect.In("id", "@photos")}", new { photos }, ct);
-        if (uploaders.Any(u => u != user.Id))
-            throw ApiException.Invalid("attachment_ids: photos you uploaded.");
-        var definition = await DefinitionAsync(item, ct);
-        var request = new RequestRow
+        await RequireOwnPhotosAsync(user, photos, ct);
+        return new RequestRow
         {
             Id = Ids.New("req", clock), WorkItemId = item.Id, Title = title, Price = body.Price!, Currency = currency, AttachmentIds = JsonSerializer.Serialize(photos),
             CreatedBy = user.Id, CreatedAt = clock.GetUtcNow().ToUnixTimeMilliseconds(),
         };
-        await CommitAsync(user, item, new Change("request_created", new { request = request.ToDto() }, Card: true, Urgent: definition.State(item.State)!.Urgent), async (c, t) =>
-        {
-            await c.ExecuteAsync($"""
-                INSERT INTO work_item_requests ({RequestRow.Columns}) VALUES (@Id, @WorkItemId, @Title, @Price, @Currency, @AttachmentIds, 'pending', @CreatedBy, @CreatedAt, NULL)
-                """, request, t);
-            return true;
-        }, ct);
-        return request.ToDto();
     }
+
+    private static Task InsertRequestAsync(DbConnection c, DbTransaction t, RequestRow request) =>
+        c.ExecuteAsync($"""
+            INSERT INTO work_item_requests ({RequestRow.Columns}) VALUES (@Id, @WorkItemId, @Title, @Price, @Currency, @AttachmentIds, 'pending', @CreatedBy, @CreatedAt, NULL)
+            """, request, t);
 
     /// <summary>
     /// The customer acts from a card. Only the item's own customer; each action is idempotent by its <c>action_id</c>
-    /// (a double tap does one thing), recorded on the timeline and answered in the chat.
+    /// (a double tap does one thing), recorded on the timeline and answered in the chat. On an item whose system takes
+    /// commands, a new address and an approval go to that system first (<see cref="Integrations.ConnectorCommands"/>);
+    /// once it has done it, the same action comes back here with its <paramref name="command"/> and is applied in the
+    /// transaction that closes the command (the customer is told by the command's dispatcher).
     /// </summary>
-    public async Task<WorkItemDto> ActAsync(CurrentUser user, string workItemId, CustomerActionRequest body, CancellationToken ct)
+    public async Task<WorkItemDto> ActAsync(CurrentUser user, string workItemId, CustomerActionRequest body, CancellationToken ct,
+        Integrations.CommandRow? command = null)
     {
         var item = await access.WorkItemAsync(user, workItemId, ct);
         if (!user.IsCustomer)
@@ -359,12 +462,12 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
         var v = new Validation();
         var note = v.MaxLength("note", body.Note, 1000);
         v.ThrowIfAny();
+        // Applying a command's action: only together with closing the command, so only once.
+        Func<DbConnection, DbTransaction, Task<int>> Closing(Func<DbConnection, DbTransaction, Task<int>> effect) =>
+            command is null ? effect : async (c, t) => await commands.ClaimAsync(c, t, command) ? await effect(c, t) : 0;
         var photos = await CheckAttachmentsAsync(user, body.AttachmentIds, ct);
-        // They are posted as the customer's own image messages, and a message references only what its sender uploaded.
-        if (photos.Count > 0 && (await db.QueryAsync<string>($"SELECT uploader_id FROM attachments WHERE {db.Dialect.In("id", "@photos")}", new { photos }, ct))
-                .Any(u => u != user.Id))
-            throw new ApiException(ErrorCodes.InvalidRequest, "The request is not valid.",
-                new Dictionary<string, string[]> { ["attachment_ids"] = ["Photos you uploaded."] });
+        // They are posted as the customer's own image messages.
+        await RequireOwnPhotosAsync(user, photos, ct);
         if (key is "approve" or "decline")
         {
             var request = requestId is null ? null : await db.QuerySingleOrDefaultAsync<RequestRow>(
@@ -378,15 +481,22 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             var approved = key == "approve";
             var to = definition.State((approved ? state.OnRequestApproved : state.OnRequestDeclined) ?? "");
             var data = new { action, request_id = request.Id, title = request.Title, price = request.Price, note, from = item.State, to = to?.Key };
-            if (!await ActCommitAsync(user, item, actionId, action, to is null ? new Change("customer_action", data, Card: true, Urgent: true) : null, to, definition, data,
-                (c, t) => c.ExecuteAsync("UPDATE work_item_requests SET status = @status, decided_at = @now WHERE id = @requestId AND status = 'pending'",
-                    new { status = approved ? "approved" : "declined", now = clock.GetUtcNow().ToUnixTimeMilliseconds(), requestId = request.Id }, t), ct))
+            if (command is null && approved && await commands.SubmitAsync(user, item, actionId, "approve",
+                    new { request_id = request.Id, title = request.Title, price = request.Price, currency = request.Currency, note }, body,
+                    new() { ["zh-CN"] = $"同意「{request.Display}」", ["en"] = $"Approve {request.Title} ({request.Currency} {request.Price})" }, ct))
                 return await GetAsync(user, item.Id, ct);
-            await AnswerAsync(item, $"{(approved ? "已同意" : "已拒绝")}「{request.Display}」" + (note is null ? "" : $"：{note}"), ct);
+            if (!await ActCommitAsync(user, item, actionId, action, to is null ? new Change("customer_action", data, Card: true, Urgent: true) : null, to, definition, data,
+                Closing((c, t) => c.ExecuteAsync("UPDATE work_item_requests SET status = @status, decided_at = @now WHERE id = @requestId AND status = 'pending'",
+                    new { status = approved ? "approved" : "declined", now = clock.GetUtcNow().ToUnixTimeMilliseconds(), requestId = request.Id }, t)), ct))
+                return await GetAsync(user, item.Id, ct);
+            if (command is null)
+                await AnswerAsync(item, $"{(approved ? "已同意" : "已拒绝")}「{request.Display}」" + (note is null ? "" : $"：{note}"), ct);
         }
         else
         {
-            var offered = state.Actions?.FirstOrDefault(a => a.Key == key);
+            // A command's action was offered when the customer took it, in the state the item was in then.
+            var offered = state.Actions?.FirstOrDefault(a => a.Key == key)
+                ?? (command is null ? null : definition.State(command.FromState)?.Actions?.FirstOrDefault(a => a.Key == key));
             if (offered is null && await LastCustomerActionAsync(item.Id, ct) == key)
                 return await GetAsync(user, item.Id, ct); // a late double tap of the action that moved the item on
             if (offered is null)
@@ -400,8 +510,11 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
                 address = Address(body.Address);
             var to = offered.To is null ? null : definition.State(offered.To);
             var data = new { action = key, note, address, attachment_ids = photos, from = item.State, to = to?.Key };
+            if (command is null && address is not null && await commands.SubmitAsync(user, item, actionId, key, new { address, note }, body,
+                    new() { ["zh-CN"] = offered.Label!["zh-CN"], ["en"] = offered.Label.GetValueOrDefault("en") ?? key }, ct))
+                return await GetAsync(user, item.Id, ct);
             if (!await ActCommitAsync(user, item, actionId, key, to is null ? new Change("customer_action", data, Card: address is not null, Urgent: offered.Urgent) : null, to, definition, data,
-                async (c, t) =>
+                Closing(async (c, t) =>
                 {
                     if (address is null)
                         return 1;
@@ -411,12 +524,13 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
                     fields["address"] = JsonSerializer.SerializeToElement(address);
                     return await c.ExecuteAsync("UPDATE work_items SET fields = @fields WHERE id = @id AND state = @state",
                         new { fields = JsonSerializer.Serialize(fields), id = item.Id, state = item.State }, t);
-                }, ct))
+                }), ct))
                 return await GetAsync(user, item.Id, ct);
             var conversation = await notifier.ConversationAsync(item, ct);
             for (var i = 0; i < photos.Count; i++)
                 await notifier.PostAsAsync(conversation, user.Id, "customer", MessageKinds.Image, photos[i], $"{actionId}:{i}", ct);
-            await AnswerAsync(item, $"已收到您的操作：{offered.Label!["zh-CN"]}" + (address is null ? "" : $"，新地址：{address}") + (note is null ? "" : $"（{note}）"), ct);
+            if (command is null)
+                await AnswerAsync(item, $"已收到您的操作：{offered.Label!["zh-CN"]}" + (address is null ? "" : $"，新地址：{address}") + (note is null ? "" : $"（{note}）"), ct);
         }
         return await GetAsync(user, item.Id, ct);
     }
@@ -479,12 +593,18 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
         }
     }
 
-    /// <summary>Enters a state: the timeline, the card (urgent as the state says), the reminder, closing on a terminal state.</summary>
+    /// <summary>
+    /// Enters a state: the timeline, the card (urgent as the state says), the reminder, closing on a terminal state.
+    /// A state that waits for the customer's decision on a request (<c>on_request_approved</c> / <c>_declined</c>) shows
+    /// its card only with a pending request: entered without one, its card waits for the request (which schedules it),
+    /// so the customer gets one 待您确认报价 card that carries the actions, not one without them and one with.
+    /// </summary>
     private Task MoveAsync(CurrentUser user, WorkItemRow item, TemplateDefinition definition, StateDef target, object data, CancellationToken ct,
         Func<DbConnection, DbTransaction, Task<bool>>? before = null, string kind = "state_changed")
     {
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        return CommitAsync(user, item, new Change(kind, data, Card: true, Urgent: target.Urgent), async (c, t) =>
+        var decides = target.OnRequestApproved is not null || target.OnRequestDeclined is not null;
+        return CommitAsync(user, item, new Change(kind, data, Card: !decides, Urgent: target.Urgent), async (c, t) =>
         {
             if (before is not null && !await before(c, t))
                 return false;
@@ -494,6 +614,11 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             if (moved == 0)
                 return false;
             await notifier.ScheduleReminderAsync(c, t, item.Id, target, now);
+            if (decides && await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM work_item_requests WHERE work_item_id = @id AND status = 'pending'",
+                    new { id = item.Id }, t) > 0)
+                await notifier.ScheduleCardAsync(c, t, item.Id, (await c.QuerySingleAsync<StoreRow>(StoreRow.SelectById, new { id = item.StoreId }, t)), target.Urgent);
+            else if (decides) // a card still waiting (quiet hours) would show this state without its request: the request's card replaces it
+                await c.ExecuteAsync("DELETE FROM work_item_notices WHERE work_item_id = @id", new { id = item.Id }, t);
             return true;
         }, ct);
     }
@@ -593,14 +718,17 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
     private async Task<IReadOnlyList<WorkItemDto>> ViewAsync(CurrentUser? user, IReadOnlyList<WorkItemRow> items, CancellationToken ct,
         (DbConnection Connection, DbTransaction Transaction)? tx = null)
     {
+        // Through the change's transaction when given one, else on a pooled connection.
+        async Task<IEnumerable<T>> ReadAsync<T>(string sql, object args) =>
+            tx is (var c, var t) ? await c.QueryAsync<T>(sql, args, t) : await db.QueryAsync<T>(sql, args, ct);
         var ids = items.Select(i => i.Id).ToList();
-        var requestsSql = $"SELECT {RequestRow.Columns} FROM work_item_requests WHERE {db.Dialect.In("work_item_id", "@ids")} ORDER BY created_at, id";
-        var requests = (tx is (var rc, var rt) ? await rc.QueryAsync<RequestRow>(requestsSql, new { ids }, rt) : await db.QueryAsync<RequestRow>(requestsSql, new { ids }, ct))
-            .ToLookup(r => r.WorkItemId);
+        var requests = (await ReadAsync<RequestRow>($"SELECT {RequestRow.Columns} FROM work_item_requests WHERE {db.Dialect.In("work_item_id", "@ids")} ORDER BY created_at, id",
+            new { ids })).ToLookup(r => r.WorkItemId);
         var staffIds = items.Select(i => i.AssigneeId).OfType<string>().Distinct().ToList();
-        var namesSql = $"SELECT id, name FROM staff WHERE {db.Dialect.In("id", "@staffIds")}";
-        var names = (tx is (var nc, var nt) ? await nc.QueryAsync<(string Id, string Name)>(namesSql, new { staffIds }, nt)
-                : await db.QueryAsync<(string Id, string Name)>(namesSql, new { staffIds }, ct))
+        var names = (await ReadAsync<(string Id, string Name)>($"SELECT id, name FROM staff WHERE {db.Dialect.In("id", "@staffIds")}", new { staffIds }))
+            .ToDictionary(s => s.Id, s => s.Name);
+        var customerIds = items.Select(i => i.CustomerId).Distinct().ToList();
+        var customers = (await ReadAsync<(string Id, string? Name)>($"SELECT id, name FROM customers WHERE {db.Dialect.In("id", "@customerIds")}", new { customerIds }))
             .ToDictionary(s => s.Id, s => s.Name);
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var result = new List<WorkItemDto>();
@@ -614,7 +742,7 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             IReadOnlyList<string>? transitions = user is { IsCustomer: true } ? null
                 : definition.States!.Where(s => definition.RolesFor(item.State, s.Key!) is { Count: > 0 } roles
                     && (user is null || !user.IsStaff || user.IsOrgAdmin || roles.Any(r => user.HasStoreRole(item.StoreId, r)))).Select(s => s.Key!).ToList();
-            result.Add(new WorkItemDto(item.Id, item.StoreId, item.CustomerId, item.Kind, item.Number, item.TemplateId, (int)item.TemplateVersion,
+            result.Add(new WorkItemDto(item.Id, item.StoreId, item.CustomerId, CustomerNames.Display(item.CustomerId, customers.GetValueOrDefault(item.CustomerId)), item.Kind, item.Number, item.TemplateId, (int)item.TemplateVersion,
                 item.State, state.Label!, state.CustomerText(), state.Terminal, item.Title, item.Category,
                 definition.Categories?.FirstOrDefault(c => c.Key == item.Category)?.Label, item.Priority,
                 item.AssigneeId, item.AssigneeId is null ? null : names.GetValueOrDefault(item.AssigneeId), item.Team, item.FieldMap, item.AttachmentList,
@@ -658,6 +786,15 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
         foreach (var id in list)
             await access.AttachmentAsync(user, id ?? "", ct);
         return list;
+    }
+
+    /// <summary>Photos posted in the caller's name (a message references only what its sender uploaded).</summary>
+    private async Task RequireOwnPhotosAsync(CurrentUser user, List<string> photos, CancellationToken ct)
+    {
+        if (photos.Count > 0 && (await db.QueryAsync<string>($"SELECT uploader_id FROM attachments WHERE {db.Dialect.In("id", "@photos")}", new { photos }, ct))
+                .Any(u => u != user.Id))
+            throw new ApiException(ErrorCodes.InvalidRequest, "The request is not valid.",
+                new Dictionary<string, string[]> { ["attachment_ids"] = ["Photos you uploaded."] });
     }
 
     /// <summary>The category rule: a named person if they still work in the store, else the least busy holder of the role.</summary>

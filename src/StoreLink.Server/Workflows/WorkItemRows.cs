@@ -80,7 +80,7 @@ public sealed record CustomerActionDto(string Id, string Label, string? Needs);
 
 /// <summary>A ticket, order or care job. <c>transitions</c> (staff only) lists the states the caller may move it to now.</summary>
 public sealed record WorkItemDto(
-    string Id, string StoreId, string CustomerId, string Kind, string Number, string TemplateId, int TemplateVersion,
+    string Id, string StoreId, string CustomerId, string CustomerName, string Kind, string Number, string TemplateId, int TemplateVersion,
     string State, string StateLabel, string CustomerStateLabel, bool Terminal, string Title, string? Category, string? CategoryLabel, string Priority,
     string? AssigneeId, string? AssigneeName, string? Team, IReadOnlyDictionary<string, JsonElement> Fields, IReadOnlyList<string> AttachmentIds,
     string? ConversationId, TranscriptDto? Transcript, ExternalRefDto? ExternalRef, DateTimeOffset? DueAt, bool Overdue, int Version,
@@ -101,8 +101,11 @@ public sealed record UpdateWorkItemRequest(
     string? Title, string? Category, string? Priority, Dictionary<string, JsonElement>? Fields, string? AssigneeId, string? Team, DateTimeOffset? DueAt,
     bool? Unassign);
 
-/// <summary><c>POST /v1/work-items/{id}/transition</c>.</summary>
-public sealed record TransitionRequest(string? To, string? Note);
+/// <summary>
+/// <c>POST /v1/work-items/{id}/transition</c>. <c>request</c>: a quote or extra work made with the move, in the same
+/// change, so the customer gets one card that carries its actions (待客户确认报价 with the price).
+/// </summary>
+public sealed record TransitionRequest(string? To, string? Note, CreateRequestRequest? Request = null);
 
 /// <summary><c>POST /v1/work-items/{id}/requests</c>: extra work or a quote, with photos, for the customer to approve.</summary>
 public sealed record CreateRequestRequest(string? Title, string? Price, string? Currency, List<string>? AttachmentIds);

@@ -158,6 +158,17 @@ public sealed class BrowserSession : IAsyncDisposable
         return page;
     }
 
+    /// <summary>Signs in to the staff console on the first page (demo password) and waits until its socket is online.</summary>
+    public async Task<IPage> SignInToConsoleAsync(string login)
+    {
+        await Page.GotoAsync("/console/login");
+        await Page.FillAsync("input[name=login]", login);
+        await Page.FillAsync("input[name=password]", "demo1234");
+        await Page.ClickAsync("button[type=submit]");
+        await Assertions.Expect(Page.Locator("#connection-state")).ToHaveAttributeAsync("data-state", "online");
+        return Page;
+    }
+
     /// <summary>Simulates losing (and regaining) the network for every page of the context.</summary>
     public Task SetOfflineAsync(bool offline) => Context.SetOfflineAsync(offline);
 

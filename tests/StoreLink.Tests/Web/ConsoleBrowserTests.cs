@@ -294,12 +294,14 @@ public sealed class ConsoleBrowserTests
         await page.FillAsync("input[name=mon]", "10:00-20:00");
         await page.FillAsync("input[name=sun]", "");
         await page.FillAsync("input[name=sla_first_response_minutes]", "3");
+        await page.CheckAsync("input[name=customer_work_kinds][value=care_job]");
         await page.ClickAsync("#manage-content button[type=submit]");
         var hours = await EventuallyAsync(async () => (await manager.GetJsonAsync($"/v1/stores/{storeId}")).Json is var s &&
             s.GetProperty("sla_first_response_minutes").GetInt32() == 3 ? s : null);
         var monday = Assert.Single(hours.GetProperty("business_hours").GetProperty("mon").EnumerateArray());
         Assert.Equal(("10:00", "20:00"), (monday.GetProperty("open").GetString(), monday.GetProperty("close").GetString()));
         Assert.False(hours.GetProperty("business_hours").TryGetProperty("sun", out _));
+        Assert.Equal(["ticket", "care_job"], hours.GetProperty("customer_work_kinds").EnumerateArray().Select(k => k.GetString()));
         await browser.ScreenshotAsync("console-manage-hours", fullPage: true);
 
         // Canned replies: a new one, then its text changed.

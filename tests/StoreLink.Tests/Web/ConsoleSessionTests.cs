@@ -210,16 +210,22 @@ public sealed partial class ConsoleSessionTests
     }
 
     [Fact]
-    public void Both_languages_have_the_same_strings()
+    public void Both_languages_have_the_same_strings_in_every_file()
     {
-        static HashSet<string> Keys(string language)
+        static HashSet<string> Keys(string file, string language)
         {
-            using var stream = StoreLink.Server.Web.Console.ConsoleSetup.Assets.GetFileInfo($"i18n/{language}.json").CreateReadStream();
+            using var stream = StoreLink.Server.Web.Console.ConsoleSetup.Assets.GetFileInfo(string.Format(file, language)).CreateReadStream();
             return JsonDocument.Parse(stream).RootElement.EnumerateObject().Select(p => p.Name).ToHashSet();
         }
-        var zh = Keys("zh-CN");
-        Assert.True(zh.Count > 100);
-        Assert.Empty(zh.Except(Keys("en")));
-        Assert.Empty(Keys("en").Except(zh));
+        var all = new HashSet<string>();
+        foreach (var file in StoreLink.Server.Web.Console.ConsoleStrings.Files)
+        {
+            var zh = Keys(file, "zh-CN");
+            Assert.True(zh.Count > 50, file);
+            Assert.Empty(zh.Except(Keys(file, "en")));
+            Assert.Empty(Keys(file, "en").Except(zh));
+            Assert.Empty(zh.Intersect(all)); // a key lives in one file
+            all.UnionWith(zh);
+        }
     }
 }

@@ -13,17 +13,6 @@ public sealed class DeskEndToEndTests
 {
     private static readonly string Photo = Path.Combine(AppContext.BaseDirectory, "Web", "Assets", "photo.png");
 
-    private static async Task<IPage> ConsoleAsync(BrowserSession session, string login)
-    {
-        var page = session.Page;
-        await page.GotoAsync("/console/login");
-        await page.FillAsync("input[name=login]", login);
-        await page.FillAsync("input[name=password]", "demo1234");
-        await page.ClickAsync("button[type=submit]");
-        await Expect(page.Locator("#connection-state")).ToHaveAttributeAsync("data-state", "online");
-        return page;
-    }
-
     private static async Task SendAsync(IPage widget, string text)
     {
         await widget.GetByTestId("composer").FillAsync(text);
@@ -38,7 +27,7 @@ public sealed class DeskEndToEndTests
         await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
         await using var agentBrowser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = BrowserViewport.Desktop });
         await using var customerBrowser = await Browser.NewSessionAsync(app.ServerUri);
-        var agent = await ConsoleAsync(agentBrowser, "agent.digital@demo.local");
+        var agent = await agentBrowser.SignInToConsoleAsync("agent.digital@demo.local");
 
         // The customer writes text, a photo and a voice note in the widget.
         var widget = customerBrowser.Page;
@@ -90,7 +79,7 @@ public sealed class DeskEndToEndTests
 
         // The manager comes online; the agent transfers to them with a note the manager sees and the customer does not.
         await using var managerBrowser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = BrowserViewport.Desktop });
-        var manager = await ConsoleAsync(managerBrowser, "manager.digital@demo.local");
+        var manager = await managerBrowser.SignInToConsoleAsync("manager.digital@demo.local");
         var managerId = await manager.EvaluateAsync<string>("async () => (await (await fetch('/v1/me', { headers: { authorization: 'Bearer ' + document.querySelector('meta[name=storelink-token]').content } })).json()).id");
         // The manager looks in (the agent sees who is viewing) and is asked in a note with an @mention.
         await manager.ClickAsync("#views button[data-view=all]");

@@ -266,6 +266,40 @@ public sealed class WidgetTests
     }
 
     [Fact]
+    public async Task In_english_the_server_s_texts_are_english_and_the_header_follows_the_agent_who_answers_even_one_set_to_away()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        // The agent is at the console but away: no new customers, so the header says nobody is there.
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        Assert.Equal(200, (await agent.PutJsonAsync("/v1/me/presence", new { status = "away" })).Status);
+        await using var agentSocket = await app.ConnectAsync(StoreLinkApp.TokenOf(agent));
+        await using var browser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Locale = "en-US" });
+        var page = browser.Page;
+        await page.GotoAsync("/chat/demo-digital");
+        await Expect(page.GetByTestId("store-status")).ToContainTextAsync("No one is online right now");
+        await SendTextAsync(page, "Hello, my phone does not charge");
+        await Expect(Mine(page)).ToHaveCountAsync(1);
+        var conversationId = await ConversationIdAsync(page);
+
+        // The agent answers anyway: the header agrees with the chat.
+        Assert.Equal(201, (await agent.PostJsonAsync($"/v1/conversations/{conversationId}/messages",
+            new { client_msg_id = "away-answer", kind = "text", body = new { text = "Hi, which model is it?" } })).Status);
+        await Expect(page.Locator(".sl-theirs .sl-text")).ToContainTextAsync(["Hi, which model is it?"]);
+        await Expect(page.GetByTestId("store-status")).ToContainTextAsync("Staff online");
+
+        // Handed to the manager: the customer is told in English; resolved: the rating card is English too.
+        var manager = await app.LoginAsync("manager.digital@demo.local");
+        await using var managerSocket = await app.ConnectAsync(StoreLinkApp.TokenOf(manager));
+        Assert.Equal(200, (await agent.PostJsonAsync($"/v1/desk/conversations/{conversationId}/transfer",
+            new { agent_id = (await manager.GetJsonAsync("/v1/me")).Str("id") })).Status);
+        await Expect(page.Locator(".sl-system .sl-note").Last).ToHaveTextAsync("数码店长 is here to help you.");
+        Assert.Equal(200, (await manager.PostJsonAsync($"/v1/conversations/{conversationId}/resolve")).Status);
+        await Expect(page.GetByTestId("card-csat")).ToContainTextAsync("Please rate our service");
+        await browser.ScreenshotAsync("widget-phone-english");
+        Assert.Empty(browser.Errors);
+    }
+
+    [Fact]
     public async Task Resolved_conversation_shows_the_rating_card_and_the_rating_is_stored()
     {
         await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);

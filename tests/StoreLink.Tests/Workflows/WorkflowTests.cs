@@ -17,7 +17,7 @@ public sealed class WorkflowTests
     [Theory, MemberData(nameof(Databases))]
     public async Task A_ticket_made_from_a_chat_is_assigned_by_category_and_the_customer_approves_the_quote_from_the_card(string db)
     {
-        await using var app = await StoreLinkApp.CreateAsync(db);
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(db);
         app.Clock.AdvanceToLocal(Morning);
         var (customer, conversationId) = await CustomerAsync(app, "C1001", "demo-digital");
         var photo = (await AttachmentTests.UploadAsync(customer, AttachmentTests.Png, "屏幕.png", "image/png")).Str("id");
@@ -27,6 +27,8 @@ public sealed class WorkflowTests
         var agent = await app.LoginAsync("agent.digital@demo.local");
         var tech = await app.LoginAsync("tech.digital@demo.local");
         var techId = (await tech.GetJsonAsync("/v1/me")).Str("id");
+        await using var customerSocket = await app.ConnectAsync(StoreLinkApp.TokenOf(customer));
+        await using var techSocket = await app.ConnectAsync(StoreLinkApp.TokenOf(tech));
 
         var draft = await agent.GetJsonAsync($"/v1/conversations/{conversationId}/work-item-draft?kind=ticket");
         Assert.Equal(200, draft.Status);
@@ -51,6 +53,7 @@ public sealed class WorkflowTests
 
         // The template says who may make each move.
         Assert.Equal(200, (await tech.PostJsonAsync($"/v1/work-items/{id}/transition", new { to = "inspecting" })).Status);
+        await CardAsync(customer, conversationId, id, "检测中"); // each card goes out before the next change (else they merge)
         Assert.Equal((403, "forbidden"), await StatusAsync(agent.PostJsonAsync($"/v1/work-items/{id}/transition", new { to = "awaiting_approval" })));
         Assert.Equal((409, "conflict"), await StatusAsync(tech.PostJsonAsync($"/v1/work-items/{id}/transition", new { to = "completed" })));
         Assert.Equal((400, "invalid_request"), await StatusAsync(tech.PostJsonAsync($"/v1/work-items/{id}/transition", new { to = "nowhere" })));
@@ -59,6 +62,13 @@ public sealed class WorkflowTests
         Assert.Equal(201, quote.Status);
         var quoteCard = await CardAsync(customer, conversationId, id, "待您确认报价", c => c.GetProperty("actions").GetArrayLength() > 0);
         Assert.Equal([$"approve:{quote.Str("id")}", $"decline:{quote.Str("id")}"], quoteCard.GetProperty("actions").EnumerateArray().Select(a => a.GetProperty("id").GetString()));
+        // The customer's socket got the cards live, in order, the quote's once and with its actions.
+        var live = new List<JsonElement>();
+        while (live.Count == 0 || live[^1].GetProperty("fields")[0].GetProperty("value").GetString() != "待您确认报价")
+            live.Add((await customerSocket.NextAsync(f => f.GetProperty("type").GetString() == "message" && f.GetProperty("message").GetProperty("kind").GetString() == "card"))
+                .GetProperty("message").GetProperty("body"));
+        Assert.Equal(["已受理", "检测中", "待您确认报价"], live.Select(c => c.GetProperty("fields")[0].GetProperty("value").GetString()));
+        Assert.Equal(2, live[^1].GetProperty("actions").GetArrayLength());
 
         // Only the item's own customer acts, and a double tap does one thing.
         var stranger = await app.VisitorAsync("demo-digital");
@@ -66,12 +76,17 @@ public sealed class WorkflowTests
         Assert.Equal((403, "forbidden"), await StatusAsync(agent.PostJsonAsync($"/v1/work-items/{id}/actions", new { action = $"approve:{quote.Str("id")}" })));
         var taps = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => customer.PostJsonAsync($"/v1/work-items/{id}/actions", new { action = $"approve:{quote.Str("id")}" })));
         Assert.All(taps, t => Assert.Equal(200, t.Status));
+        // The assignee follows the item: the customer's decision reaches the technician's socket at once.
+        var decided = await techSocket.NextAsync(f => f.GetProperty("type").GetString() == "work_item" && f.GetProperty("event").GetProperty("kind").GetString() == "customer_action");
+        Assert.Equal(("repairing", "customer"), (decided.GetProperty("work_item").GetProperty("state").GetString(), decided.GetProperty("event").GetProperty("actor").GetProperty("kind").GetString()));
         var approved = await customer.GetJsonAsync($"/v1/work-items/{id}");
         Assert.Equal(("repairing", "维修中"), (approved.Str("state"), approved.Str("customer_state_label")));
         Assert.Equal("approved", approved.Json.GetProperty("requests")[0].GetProperty("status").GetString());
         Assert.False(approved.Json.TryGetProperty("transitions", out _)); // staff moves are not the customer's business
 
+        await CardAsync(customer, conversationId, id, "维修中");
         Assert.Equal(200, (await tech.PostJsonAsync($"/v1/work-items/{id}/transition", new { to = "ready_for_pickup" })).Status);
+        await CardAsync(customer, conversationId, id, "待取件");
         Assert.Equal(200, (await customer.PostJsonAsync($"/v1/work-items/{id}/actions", new { action = "confirm_pickup" })).Status);
         var done = await agent.GetJsonAsync($"/v1/work-items/{id}");
         Assert.True(done.Json.GetProperty("terminal").GetBoolean());
@@ -83,9 +98,12 @@ public sealed class WorkflowTests
         Assert.Equal(Enumerable.Range(1, timeline.Count).Select(i => (long)i), timeline.Select(e => e.GetProperty("seq").GetInt64()));
         Assert.Equal("customer", timeline[4].GetProperty("actor").GetProperty("kind").GetString());
 
-        // The answer to the approval is in the chat, once.
+        // The answer to the approval is in the chat, once, and so is each state's card.
         var history = await Messages(customer, conversationId);
         Assert.Single(history, m => m.GetProperty("kind").GetString() == "system" && m.GetProperty("body").GetProperty("text").GetString()!.StartsWith("已同意「更换原装屏幕 ¥899」"));
+        await CardAsync(customer, conversationId, id, "已完成");
+        Assert.Equal(["已受理", "检测中", "待您确认报价", "维修中", "待取件", "已完成"],
+            (await CardsAsync(customer, conversationId, id)).Select(c => c.GetProperty("fields")[0].GetProperty("value").GetString()));
     }
 
     [Theory, MemberData(nameof(Databases))]
@@ -138,13 +156,14 @@ public sealed class WorkflowTests
     [Theory, MemberData(nameof(Databases))]
     public async Task A_care_job_gets_extra_work_approved_rework_and_pickup(string db)
     {
-        await using var app = await StoreLinkApp.CreateAsync(db);
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(db);
         app.Clock.AdvanceToLocal(Morning);
         var (customer, conversationId) = await CustomerAsync(app, "C1003", "demo-shoes");
         var agent = await app.LoginAsync("agent.shoes@demo.local");
         var tech = await app.LoginAsync("tech.shoes@demo.local");
         var store = await StoreIdAsync(agent, "demo-shoes");
         var customerId = (await customer.GetJsonAsync("/v1/me")).Str("id");
+        await using var techSocket = await app.ConnectAsync(StoreLinkApp.TokenOf(tech));
 
         var created = await agent.PostJsonAsync("/v1/work-items", new { store_id = store, kind = "care_job", customer_id = customerId, description = "真皮皮鞋鞋面有划痕，需要深度护理" });
         Assert.True(created.Status == 201, created.ToString());
@@ -174,6 +193,11 @@ public sealed class WorkflowTests
         Assert.Equal((400, "invalid_request"), (noNote.Status, noNote.Code));
         var rework = await customer.PostJsonAsync($"/v1/work-items/{id}/actions", new { action = "rework", note = "鞋头还有一块污渍" });
         Assert.Equal(("deep_cleaning", 200), (rework.Str("state"), rework.Status));
+        // The technician, assigned by the category's rule, hears of the rework on the socket at once, note and all.
+        var pushed = await techSocket.NextAsync(f => f.GetProperty("type").GetString() == "work_item"
+            && f.GetProperty("event").GetProperty("kind").GetString() == "customer_action" && f.GetProperty("event").GetProperty("data").GetProperty("action").GetString() == "rework");
+        Assert.Equal(("deep_cleaning", "鞋头还有一块污渍"),
+            (pushed.GetProperty("work_item").GetProperty("state").GetString(), pushed.GetProperty("event").GetProperty("data").GetProperty("note").GetString()));
 
         foreach (var to in new[] { "conditioning", "ready_for_pickup" })
             await tech.PostJsonAsync($"/v1/work-items/{id}/transition", new { to });
@@ -224,8 +248,9 @@ public sealed class WorkflowTests
         // That night an urgent change (a quote to approve) goes out at once.
         morning.Clock.AdvanceToLocal(new TimeOnly(23, 0));
         var tech2 = await morning.LoginAsync("tech.digital@demo.local");
-        Assert.Equal(200, (await tech2.PostJsonAsync($"/v1/work-items/{id}/transition", new { to = "awaiting_approval" })).Status);
-        await CardAsync(customerAgain, conversationId, id, "待您确认报价");
+        Assert.Equal(200, (await tech2.PostJsonAsync($"/v1/work-items/{id}/transition",
+            new { to = "awaiting_approval", request = new { title = "更换电池", price = "299" } })).Status);
+        await CardAsync(customerAgain, conversationId, id, "待您确认报价", c => c.GetProperty("actions").GetArrayLength() == 2);
     }
 
     [Theory, MemberData(nameof(Databases))]
@@ -334,7 +359,7 @@ public sealed class WorkflowTests
         Assert.Equal(404, (await (await app.VisitorAsync("demo-bags")).PostJsonAsync($"/v1/stores/{store}/stock-alerts", alert)).Status); // customers do not see stores by id
     }
 
-    private static async Task<(HttpClient Customer, string ConversationId)> CustomerAsync(StoreLinkApp app, string sub, string storeKey)
+    internal static async Task<(HttpClient Customer, string ConversationId)> CustomerAsync(StoreLinkApp app, string sub, string storeKey)
     {
         var token = Jwt.Sign(new { sub, exp = TestClock.Now.AddYears(1).ToUnixTimeSeconds() }, DemoSeed.RetailIdentitySecret);
         var auth = await app.Anonymous().PostJsonAsync("/v1/auth/customer", new { store_key = storeKey, identity_token = token });
@@ -344,18 +369,18 @@ public sealed class WorkflowTests
         return (customer, opened.Str("id"));
     }
 
-    private static async Task<string> StoreIdAsync(HttpClient staff, string key) =>
+    internal static async Task<string> StoreIdAsync(HttpClient staff, string key) =>
         (await staff.GetJsonAsync("/v1/stores")).Json.EnumerateArray().Single(s => s.GetProperty("store_key").GetString() == key).GetProperty("id").GetString()!;
 
-    private static async Task<List<JsonElement>> Messages(HttpClient client, string conversationId) =>
+    internal static async Task<List<JsonElement>> Messages(HttpClient client, string conversationId) =>
         (await client.GetJsonAsync($"/v1/conversations/{conversationId}/messages?after_seq=0&limit=200")).Json.EnumerateArray().ToList();
 
-    private static async Task<List<JsonElement>> CardsAsync(HttpClient customer, string conversationId, string workItemId) =>
+    internal static async Task<List<JsonElement>> CardsAsync(HttpClient customer, string conversationId, string workItemId) =>
         (await Messages(customer, conversationId)).Where(m => m.GetProperty("kind").GetString() == "card"
             && m.GetProperty("body").GetProperty("ref").GetProperty("id").GetString() == workItemId).Select(m => m.GetProperty("body")).ToList();
 
     /// <summary>Waits (the notifier delivers after the change commits) for a card of the item showing the customer-facing state.</summary>
-    private static async Task<JsonElement> CardAsync(HttpClient customer, string conversationId, string workItemId, string state, Func<JsonElement, bool>? also = null)
+    internal static async Task<JsonElement> CardAsync(HttpClient customer, string conversationId, string workItemId, string state, Func<JsonElement, bool>? also = null)
     {
         var deadline = DateTime.UtcNow.AddSeconds(15);
         while (true)
@@ -368,7 +393,7 @@ public sealed class WorkflowTests
         }
     }
 
-    private static async Task<(int, string?)> StatusAsync(Task<ApiResponse> call)
+    internal static async Task<(int, string?)> StatusAsync(Task<ApiResponse> call)
     {
         var response = await call;
         return (response.Status, response.Code);

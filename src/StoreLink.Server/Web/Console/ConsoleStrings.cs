@@ -3,9 +3,10 @@ using System.Text.Json;
 namespace StoreLink.Server.Web.Console;
 
 /// <summary>
-/// The console's UI text: one JSON file per language in <c>assets/i18n</c>, read by the Razor pages through this class
-/// and by the ES modules from the same file (inlined into each page). Simplified Chinese is the default; a key missing in
-/// a language falls back to Chinese, then to the key itself.
+/// The console's UI text: JSON files per language in <c>assets/i18n</c> — <c>{lang}.json</c> and one per feature
+/// (<c>work/{lang}.json</c>), merged — read by the Razor pages through this class and by the ES modules from the same
+/// strings (inlined into each page). Simplified Chinese is the default; a key missing in a language falls back to
+/// Chinese, then to the key itself.
 /// </summary>
 public sealed class ConsoleStrings
 {
@@ -13,16 +14,23 @@ public sealed class ConsoleStrings
     public const string LanguageCookie = "storelink_lang";
     public static readonly string[] Languages = [DefaultLanguage, "en"];
 
+    /// <summary>The string files of a language: the shell's, then each feature's (a feature keeps its keys in its own file).</summary>
+    public static readonly string[] Files = ["i18n/{0}.json", "i18n/work/{0}.json"];
+
     private readonly Dictionary<string, (string Json, IReadOnlyDictionary<string, string> Map)> _byLanguage = [];
 
     public ConsoleStrings()
     {
         foreach (var language in Languages)
         {
-            using var stream = ConsoleSetup.Assets.GetFileInfo($"i18n/{language}.json").CreateReadStream();
-            using var reader = new StreamReader(stream);
-            var json = reader.ReadToEnd();
-            _byLanguage[language] = (json, JsonSerializer.Deserialize<Dictionary<string, string>>(json)!);
+            var map = new Dictionary<string, string>();
+            foreach (var file in Files)
+            {
+                using var stream = ConsoleSetup.Assets.GetFileInfo(string.Format(System.Globalization.CultureInfo.InvariantCulture, file, language)).CreateReadStream();
+                foreach (var (key, text) in JsonSerializer.Deserialize<Dictionary<string, string>>(stream)!)
+                    map[key] = text;
+            }
+            _byLanguage[language] = (JsonSerializer.Serialize(map), map);
         }
     }
 

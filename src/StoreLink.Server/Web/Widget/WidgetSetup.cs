@@ -10,10 +10,12 @@ namespace StoreLink.Server.Web.Widget;
 
 /// <summary>
 /// A store's public face for the widget: name, hours in its time zone, open now, the next opening, and the server's
-/// time (the widget words "today"/"tomorrow" against it, not against the device's clock).
+/// time (the widget words "today"/"tomorrow" against it, not against the device's clock), and the work items its
+/// customers may start (the widget's 报修 entry).
 /// </summary>
 public sealed record StoreProfileDto(string Id, string StoreKey, string Name, string TimeZone,
-    IReadOnlyDictionary<string, IReadOnlyList<HoursRange>> BusinessHours, bool OpenNow, DateTimeOffset? OpensAt, DateTimeOffset Now);
+    IReadOnlyDictionary<string, IReadOnlyList<HoursRange>> BusinessHours, bool OpenNow, DateTimeOffset? OpensAt, DateTimeOffset Now,
+    IReadOnlyList<string> CustomerWorkKinds);
 
 /// <summary>
 /// The customer widget: <c>/widget.js</c> (the one script tag a host page embeds), the standalone page
@@ -41,7 +43,7 @@ public static class WidgetSetup
             var now = clock.GetUtcNow();
             var open = !hours.HasHours || hours.IsOpen(now);
             return TypedResults.Ok(new StoreProfileDto(store.Id, store.StoreKey, store.Name, store.TimeZone, WeeklyHours.Parse(store.BusinessHours),
-                open, open ? null : hours.NextOpening(now), now));
+                open, open ? null : hours.NextOpening(now), now, store.CustomerWorkKindList));
         }).WithTags("Widget");
     }
 

@@ -15,8 +15,8 @@ export class Api {
     this.token = null;
   }
 
-  async request(method, path, body) {
-    const headers = {};
+  async request(method, path, body, extraHeaders = {}) {
+    const headers = { ...extraHeaders };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     let payload;
     if (body instanceof FormData) payload = body;
@@ -37,7 +37,8 @@ export class Api {
   }
 
   get(path) { return this.request("GET", path); }
-  post(path, body) { return this.request("POST", path, body ?? {}); }
+  post(path, body, headers) { return this.request("POST", path, body ?? {}, headers); }
+  put(path, body) { return this.request("PUT", path, body ?? {}); }
 
   upload(blob, name) {
     const form = new FormData();

@@ -72,7 +72,9 @@ function buildLayout() {
   const attach = iconButton("attach", t("attach"), "M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5H9v9a3 3 0 0 0 6 0V5a4.5 4.5 0 0 0-9 0v11.5a6 6 0 0 0 12 0v-10z");
   const mic = iconButton("voice", t("voice_start"), "M12 15a3 3 0 0 0 3-3V6a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.9V21h2v-2.1a7 7 0 0 0 6-6.9h-2z");
   const locate = iconButton("location", t("location"), "M12 2a7 7 0 0 0-7 7c0 5.2 7 13 7 13s7-7.8 7-13a7 7 0 0 0-7-7zm0 9.5A2.5 2.5 0 1 1 12 6.5a2.5 2.5 0 0 1 0 5z");
-  const tools = el("div", { class: "sl-tools" }, attach, mic, locate);
+  // 报修 / 预约: what the store takes from customers (its profile and appointment services), filled in at boot.
+  const entries = el("div", { class: "sl-entries", "data-testid": "entries" });
+  const tools = el("div", { class: "sl-tools" }, attach, mic, locate, entries);
   const composer = el("div", { class: "sl-composer" }, tools, el("div", { class: "sl-row" }, input, send), file);
 
   const recordTime = el("span", { class: "sl-rec-time", "data-testid": "recording" });
@@ -83,7 +85,7 @@ function buildLayout() {
   const footer = el("footer", { class: "sl-footer" }, topics, recorder, composer);
 
   root.append(header, network, queue, scroller, typing, footer, toast);
-  return { root, title, status, presenceDot, network, queue, earlier, empty, list, scroller, typing, topics, input, send, file, attach, mic,
+  return { root, title, status, presenceDot, network, queue, earlier, empty, list, scroller, typing, topics, input, send, file, attach, mic, entries,
     locate, recorder, recordTime, recordCancel, recordStop, toast };
 }
 
@@ -190,6 +192,8 @@ async function boot() {
   ui.title.textContent = state.profile.name;
   document.title = state.profile.name;
   await signIn();
+  // What the server writes to this customer (the out-of-hours reply, who serves them, the rating card) follows it.
+  await api.put("/v1/me/language", { language: lang }).catch(() => {});
   state.outbox = new Outbox(storage, `${storagePrefix}${state.me.id}:outbox`);
   await loadConversation();
   renderStatus();
@@ -197,6 +201,7 @@ async function boot() {
   renderOutbox();
   setBooting(false);
   realtime.start(api.token);
+  loadEntries();
 }
 
 async function signIn() {
@@ -337,6 +342,8 @@ realtime.addEventListener("frame", (event) => {
       addMessage(frame.message);
       scrollToEnd();
       markRead();
+      // Someone answered while the header said nobody is there: ask again rather than contradict the chat.
+      if (frame.message.sender?.kind === "staff" && !state.staffOnline) refreshPresence();
       break;
     case "message_recalled": {
       const message = state.messages.get(frame.message_id);
@@ -364,7 +371,10 @@ realtime.addEventListener("frame", (event) => {
       break;
     case "conversation":
       if (frame.conversation.id === state.conversation?.id) {
+        const servedBy = state.conversation.assignee_id;
         Object.assign(state.conversation, frame.conversation);
+        // Whether someone is there follows who serves this customer (see GET …/presence).
+        if ((frame.conversation.assignee_id ?? null) !== (servedBy ?? null)) refreshPresence();
         if (frame.conversation.assignee_id || frame.conversation.state === "resolved") {
           state.queue = null;
           renderQueue();
@@ -900,20 +910,39 @@ function confirmCancel(message, action, row, setBusy) {
   });
 }
 
-// 改约: a sheet over the chat listing the slots of the appointment's service with places left, from today on
-// (the server applies the store's notice and booking window), grouped by the store's local date.
-async function openSlotPicker(message, action) {
+// A sheet over the chat (at the bottom on a phone): a title, what the caller adds, and a foot with 关闭.
+function openSheet(title, testid) {
   document.querySelector(".sl-sheet-backdrop")?.remove();
-  const list = el("div", { class: "sl-slots", "data-testid": "apt-slots" }, el("div", { class: "sl-sheet-note" }, t("apt_loading")));
-  const current = el("div", { class: "sl-sheet-note" });
-  const close = el("button", { class: "sl-action", type: "button", "data-testid": "apt-picker-close" }, t("apt_picker_close"));
-  const sheet = el("div", { class: "sl-sheet", role: "dialog", "aria-modal": "true", "aria-label": t("apt_picker_title"), "data-testid": "apt-picker" },
-    el("div", { class: "sl-sheet-title" }, t("apt_picker_title")), current, list, el("div", { class: "sl-sheet-foot" }, close));
+  const close = el("button", { class: "sl-action", type: "button", "data-testid": `${testid}-close` }, t("apt_picker_close"));
+  const foot = el("div", { class: "sl-sheet-foot" }, close);
+  const sheet = el("div", { class: "sl-sheet", role: "dialog", "aria-modal": "true", "aria-label": title, "data-testid": testid },
+    el("div", { class: "sl-sheet-title" }, title), foot);
   const backdrop = el("div", { class: "sl-sheet-backdrop" }, sheet);
   const dismiss = () => backdrop.remove();
   close.addEventListener("click", dismiss);
   backdrop.addEventListener("click", (event) => event.target === backdrop && dismiss());
   ui.root.append(backdrop);
+  return { add: (...nodes) => nodes.forEach((node) => sheet.insertBefore(node, foot)), foot, dismiss };
+}
+
+// Slots grouped by the store's local date, a button each.
+function slotDays(slots, button) {
+  const days = new Map();
+  for (const slot of slots) days.set(slot.date, [...(days.get(slot.date) ?? []), slot]);
+  return [...days].map(([date, list]) => el("div", { class: "sl-day" },
+    el("div", { class: "sl-day-title" }, dayText(date)),
+    el("div", { class: "sl-day-slots" }, ...list.map(button))));
+}
+
+const serviceLabel = (service) => (lang === "en" && service?.label_en) || service?.label;
+
+// 改约: a sheet over the chat listing the slots of the appointment's service with places left, from today on
+// (the server applies the store's notice and booking window), grouped by the store's local date.
+async function openSlotPicker(message, action) {
+  const list = el("div", { class: "sl-slots", "data-testid": "apt-slots" }, el("div", { class: "sl-sheet-note" }, t("apt_loading")));
+  const current = el("div", { class: "sl-sheet-note" });
+  const { add, dismiss } = openSheet(t("apt_picker_title"), "apt-picker");
+  add(current, list);
 
   const id = encodeURIComponent(message.body.ref.id);
   let appointment;
@@ -925,20 +954,15 @@ async function openSlotPicker(message, action) {
         return;
       }
       const answer = await api.get(`/v1/appointment-slots?store_key=${encodeURIComponent(storeKey)}&service=${encodeURIComponent(appointment.service)}`);
-      const service = answer.services?.find((s) => s.key === appointment.service);
-      const serviceLabel = (lang === "en" && service?.label_en) || service?.label || appointment.service_label;
+      const label = serviceLabel(answer.services?.find((s) => s.key === appointment.service)) || appointment.service_label;
       const from = answer.slots?.find((s) => Date.parse(s.starts_at) === Date.parse(appointment.starts_at));
-      current.textContent = t("apt_current", { service: serviceLabel, time: from ? slotText(from) : formatClock(appointment.starts_at, lang) });
+      current.textContent = t("apt_current", { service: label, time: from ? slotText(from) : formatClock(appointment.starts_at, lang) });
       const open = (answer.slots ?? []).filter((s) => s.remaining > 0 && Date.parse(s.starts_at) !== Date.parse(appointment.starts_at));
       if (!open.length) {
         list.replaceChildren(el("div", { class: "sl-sheet-note", "data-testid": "apt-no-slots" }, t("apt_no_slots")));
         return;
       }
-      const days = new Map();
-      for (const slot of open) days.set(slot.date, [...(days.get(slot.date) ?? []), slot]);
-      list.replaceChildren(...[...days].map(([date, slots]) => el("div", { class: "sl-day" },
-        el("div", { class: "sl-day-title" }, dayText(date)),
-        el("div", { class: "sl-day-slots" }, ...slots.map((slot) => slotButton(slot))))));
+      list.replaceChildren(...slotDays(open, slotButton));
     } catch (e) {
       list.replaceChildren(el("div", { class: "sl-sheet-note" }, t("action_failed", { reason: plainReason(e) })));
     }
@@ -965,6 +989,154 @@ async function openSlotPicker(message, action) {
     return button;
   };
   await load();
+}
+
+// ---------- 报修 / 预约: the customer starts a work item or books a slot ----------
+// The entries are the kinds of work item the store takes from customers (its profile) and, when it has a
+// schedule with services, 预约. A store that offers neither shows none.
+async function loadEntries() {
+  const buttons = (state.profile.customer_work_kinds ?? []).map((kind) => entryButton(kind, () => openWorkSheet(kind)));
+  try {
+    const today = new Intl.DateTimeFormat("en-CA", { timeZone: state.profile.time_zone, year: "numeric", month: "2-digit", day: "2-digit" })
+      .format(new Date(serverNow()));
+    state.services = (await api.get(`/v1/appointment-slots?store_key=${encodeURIComponent(storeKey)}&from=${today}&to=${today}`)).services ?? [];
+  } catch {
+    state.services = [];
+  }
+  if (state.services.length) buttons.push(entryButton("booking", openBookingSheet));
+  ui.entries.replaceChildren(...buttons);
+}
+
+function entryButton(key, open) {
+  const button = el("button", { class: "sl-entry", type: "button", "data-testid": `entry-${key}` }, t(`entry_${key}`));
+  button.addEventListener("click", open);
+  return button;
+}
+
+// 报修: the customer describes the problem in their words, with photos; the store's rules guess the category and
+// assign it, and the item's cards come into this chat. One Idempotency-Key per text, so a retry after a lost
+// answer does not make a second item.
+function openWorkSheet(kind) {
+  const { add, foot, dismiss } = openSheet(t(`entry_${kind}_title`), "work-sheet");
+  const description = el("textarea", { class: "sl-field-input", rows: 4, maxlength: 2000, placeholder: t(`entry_${kind}_hint`), "data-testid": "work-description" });
+  const phone = el("input", { class: "sl-field-input", type: "tel", maxlength: 20, placeholder: t("work_phone"), "data-testid": "work-phone" });
+  const file = el("input", { type: "file", accept: "image/*", multiple: true, hidden: true, "data-testid": "work-photos" });
+  const addPhoto = el("button", { class: "sl-action", type: "button" }, t("work_add_photo"));
+  const thumbs = el("div", { class: "sl-thumbs" });
+  const error = el("div", { class: "sl-sheet-error", role: "alert", hidden: true });
+  const submit = el("button", { class: "sl-primary", type: "button", "data-testid": "work-submit" }, t("work_submit"));
+  const photos = [];
+  const uploaded = new Map(); // File → attachment id, so a retry does not upload again
+  let key = newClientMsgId();
+  description.addEventListener("input", () => (key = newClientMsgId()));
+  addPhoto.addEventListener("click", () => file.click());
+  file.addEventListener("change", () => {
+    for (const photo of file.files) if (photos.length < 9) photos.push(photo);
+    file.value = "";
+    renderThumbs();
+  });
+  const renderThumbs = () => thumbs.replaceChildren(...photos.map((photo, i) => {
+    const remove = el("button", { class: "sl-thumb-remove", type: "button", "aria-label": t("work_photo_remove") }, "×");
+    remove.addEventListener("click", () => {
+      photos.splice(i, 1);
+      key = newClientMsgId();
+      renderThumbs();
+    });
+    return el("span", { class: "sl-thumb" }, el("img", { src: URL.createObjectURL(photo), alt: photo.name }), remove);
+  }));
+  add(description, el("div", { class: "sl-photo-row" }, addPhoto, el("span", { class: "sl-sheet-note" }, t("work_photos_max"))), thumbs, phone, error, file);
+  foot.append(submit);
+  description.focus();
+  submit.addEventListener("click", async () => {
+    if (!description.value.trim()) {
+      error.textContent = t("work_need_description");
+      error.hidden = false;
+      return;
+    }
+    submit.disabled = true;
+    error.hidden = true;
+    try {
+      const conversation = await ensureConversation();
+      for (const photo of photos) if (!uploaded.has(photo)) uploaded.set(photo, (await api.upload(photo, photo.name || "photo.jpg")).id);
+      const body = { store_key: storeKey, kind, description: description.value.trim(), conversation_id: conversation.id,
+        attachment_ids: photos.map((photo) => uploaded.get(photo)) };
+      if (phone.value.trim()) body.fields = { phone: phone.value.trim() };
+      const item = await api.post("/v1/work-items", body, { "idempotency-key": key });
+      dismiss();
+      toast(t("work_done", { number: item.number }));
+    } catch (e) {
+      error.textContent = plainReason(e);
+      error.hidden = false;
+      submit.disabled = false;
+    }
+  });
+}
+
+// 预约: a service (chosen at once when there is one), a slot with places left, an optional note, then 确认预约.
+// The booking's idempotency_key is one per slot picked on this sheet: a double tap books once.
+function openBookingSheet() {
+  const { add, dismiss } = openSheet(t("booking_title"), "booking-sheet");
+  const services = el("div", { class: "sl-services", "data-testid": "booking-services" });
+  const list = el("div", { class: "sl-slots", "data-testid": "booking-slots" });
+  const confirm = el("div", { class: "sl-booking-confirm", hidden: true });
+  add(el("div", { class: "sl-sheet-note" }, t("booking_choose_service")), services, list, confirm);
+  const keys = new Map();
+  let chosen = null;
+  const chips = state.services.map((service) => {
+    const chip = el("button", { class: "sl-chip", type: "button", "data-service": service.key }, serviceLabel(service));
+    chip.addEventListener("click", () => {
+      chosen = service;
+      chips.forEach((c) => c.classList.toggle("sl-on", c === chip));
+      load();
+    });
+    return chip;
+  });
+  services.replaceChildren(...chips);
+  const load = async () => {
+    confirm.hidden = true;
+    list.replaceChildren(el("div", { class: "sl-sheet-note" }, t("apt_loading")));
+    try {
+      const answer = await api.get(`/v1/appointment-slots?store_key=${encodeURIComponent(storeKey)}&service=${encodeURIComponent(chosen.key)}`);
+      const open = (answer.slots ?? []).filter((s) => s.remaining > 0);
+      list.replaceChildren(...(open.length ? slotDays(open, slotButton)
+        : [el("div", { class: "sl-sheet-note", "data-testid": "booking-no-slots" }, t("apt_no_slots"))]));
+    } catch (e) {
+      list.replaceChildren(el("div", { class: "sl-sheet-note" }, t("action_failed", { reason: plainReason(e) })));
+    }
+  };
+  const slotButton = (slot) => {
+    const button = el("button", { class: "sl-slot", type: "button", "data-testid": "booking-slot", "data-starts-at": slot.starts_at,
+      title: t("apt_places_left", { count: slot.remaining }) }, slot.time);
+    button.addEventListener("click", () => {
+      list.querySelectorAll(".sl-slot").forEach((b) => b.classList.toggle("sl-chosen", b === button));
+      showConfirm(slot);
+    });
+    return button;
+  };
+  const showConfirm = (slot) => {
+    const note = el("input", { class: "sl-field-input", maxlength: 500, placeholder: t("booking_note"), "data-testid": "booking-note" });
+    const book = el("button", { class: "sl-primary", type: "button", "data-testid": "booking-submit" }, t("booking_confirm"));
+    const time = slotText(slot);
+    book.addEventListener("click", async () => {
+      book.disabled = true;
+      const key = `${chosen.key} ${slot.starts_at}`;
+      if (!keys.has(key)) keys.set(key, newClientMsgId());
+      try {
+        const conversation = await ensureConversation();
+        await api.post("/v1/appointments", { store_key: storeKey, service: chosen.key, starts_at: slot.starts_at, note: note.value.trim() || undefined,
+          conversation_id: conversation.id, idempotency_key: keys.get(key) });
+        dismiss();
+        toast(t("booking_done", { time }));
+      } catch (e) {
+        book.disabled = false;
+        toast(e.status === 409 ? plainReason(e) : t("action_failed", { reason: plainReason(e) }));
+        if (e.status === 409) await load(); // taken meanwhile: pick another
+      }
+    });
+    confirm.replaceChildren(el("div", { class: "sl-confirm-text", "data-testid": "booking-chosen" }, t("booking_confirm_text", { service: serviceLabel(chosen), time })), note, book);
+    confirm.hidden = false;
+  };
+  if (state.services.length === 1) chips[0].click();
 }
 
 function dayText(date) {

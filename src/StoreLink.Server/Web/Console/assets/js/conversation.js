@@ -3,6 +3,7 @@
 // and the customer panel. The composer is composer.js.
 import { api, t, $, el, fullTime, date, size, preview, toast, errorText, attachmentUrl } from './lib.js';
 import { Composer } from './composer.js';
+import { WorkDraft } from './workdraft.js';
 
 const VIEWING_REFRESH_MS = 20000;
 const VIEWING_FORGET_MS = 60000;
@@ -17,6 +18,7 @@ export class ConversationView {
     this.viewers = new Map(); // user id -> {name, at}
     this.typing = new Map(); // user id -> timeout
     this.composer = new Composer(this);
+    this.work = new WorkDraft(this);
     $('#back-button').addEventListener('click', () => {
       this.leave();
       onClose();
@@ -242,7 +244,7 @@ export class ConversationView {
       case 'location':
         return el('span', `📍 ${b.label ?? ''} ${Number(b.latitude).toFixed(5)}, ${Number(b.longitude).toFixed(5)}`);
       case 'card':
-        return el('div.card', el('strong', b.title ?? ''),
+        return el('div.card', b.ref?.type === 'work_item' ? el('a.card-link', { href: `/console/work/${encodeURIComponent(b.ref.id)}` }, b.title ?? '') : el('strong', b.title ?? ''),
           el('dl', (b.fields ?? []).map(f => [el('dt', f.label), el('dd', f.value)])),
           (b.actions ?? []).length ? el('div.card-actions', b.actions.map(a => el('span.chip', a.label))) : null);
       default: return el('em', preview(m));
@@ -307,6 +309,7 @@ export class ConversationView {
             this.state.open(h.id);
           } }, el('span.badge.state-' + h.state, t('state.' + h.state)), ' ', date(h.created_at)),
           el('div.muted', preview(h.last_message))))));
+      this.work.renderPanel();
     } catch (error) {
       panel.replaceChildren(el('p.error', errorText(error)));
     }

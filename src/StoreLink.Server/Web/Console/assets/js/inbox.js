@@ -52,6 +52,7 @@ if (!store) {
     toast(t('toast.mention', { name: message.sender.name, text: preview(message) }), { onclick: () => open(parentId) });
   });
   socket.addEventListener('csat', e => toast(t('toast.csat', { rating: e.detail.rating.rating })));
+  socket.addEventListener('work_item', e => conversation.work.onWorkItem(e.detail.work_item));
   // After a reconnect: whatever happened while offline is fetched again (inbox, counts, the open conversation).
   socket.addEventListener('ready', () => {
     refreshSoon();

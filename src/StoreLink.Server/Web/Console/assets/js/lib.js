@@ -25,9 +25,14 @@ export class ApiError extends Error {
 // Set when the agent signs out: the form's own answer leads to the sign-in page, and the revoked token's failing
 // calls and closed socket must not race it there with a redirect of their own.
 export const session = { signingOut: false };
+// Set as the module loads, before any call of the page is in flight: a sign-out clicked while the page is still
+// starting must not race the form's answer either.
+document.querySelector('form.logout')?.addEventListener('submit', () => { session.signingOut = true; });
 
-export async function api(method, path, body) {
+/** `options.idempotencyKey`: sent as Idempotency-Key, so a retried create is done once by the server. */
+export async function api(method, path, body, options = {}) {
   const init = { method, headers: { authorization: `Bearer ${token}` } };
+  if (options.idempotencyKey) init.headers['idempotency-key'] = options.idempotencyKey;
   if (body instanceof FormData) init.body = body;
   else if (body !== undefined) {
     init.headers['content-type'] = 'application/json';

@@ -82,6 +82,9 @@ async function hours() {
   }));
   const first = el('input', { type: 'number', name: 'sla_first_response_minutes', min: 1, max: 10000, value: current.sla_first_response_minutes });
   const resolution = el('input', { type: 'number', name: 'sla_resolution_minutes', min: 1, max: 100000, value: current.sla_resolution_minutes });
+  const kinds = ['ticket', 'order', 'care_job'].map(kind => el('label.check', el('input', {
+    type: 'checkbox', name: 'customer_work_kinds', value: kind, checked: (current.customer_work_kinds ?? []).includes(kind),
+  }), t('work.kind.' + kind)));
   const submit = el('button.primary', { type: 'submit' }, t('common.save'));
   content.replaceChildren(el('form.card-form', { onsubmit: e => {
     e.preventDefault();
@@ -96,12 +99,14 @@ async function hours() {
     save(submit, () => api('PATCH', `/v1/stores/${store.id}`, {
       time_zone: zone.value.trim(), business_hours: business,
       sla_first_response_minutes: Number(first.value), sla_resolution_minutes: Number(resolution.value),
+      customer_work_kinds: kinds.map(k => k.querySelector('input')).filter(i => i.checked).map(i => i.value),
     }), hours);
   } },
     field(t('hours.time_zone'), zone),
     el('div.days', DAYS.map((day, i) => field(t('day.' + day), days[i]))),
     el('p.muted', t('hours.format')),
     el('div.row', field(t('hours.sla_first'), first), field(t('hours.sla_resolution'), resolution)),
+    el('fieldset', el('legend', t('work.customer_kinds')), el('p.muted', t('work.customer_kinds_help')), kinds),
     el('div.form-actions', submit)));
 }
 

@@ -17,8 +17,11 @@ export async function startShell() {
 
   const isManager = storeId => me.roles.some(r => r.role === 'org_admin' || (r.store_id === storeId && r.role === 'manager'));
   $('#manage-link').hidden = !store || !isManager(store.id);
-  for (const link of document.querySelectorAll('[data-nav]'))
-    link.classList.toggle('on', location.pathname.startsWith('/console/manage') === (link.dataset.nav === 'manage'));
+  $('#integrations-link').hidden = !me.roles.some(r => r.role === 'org_admin');
+  // /console/manage/… lights "manage", /console/integrations/… "integrations", /console/work/… and /console/templates/… "work", the inbox otherwise.
+  const here = location.pathname.split('/')[2] || 'inbox';
+  const section = here === 'templates' ? 'work' : ['manage', 'integrations', 'work'].includes(here) ? here : 'inbox';
+  for (const link of document.querySelectorAll('[data-nav]')) link.classList.toggle('on', link.dataset.nav === section);
 
   const socket = new LiveSocket(token);
   const connection = $('#connection-state');
@@ -27,7 +30,6 @@ export async function startShell() {
     connection.textContent = t('conn.' + e.detail);
   });
   socket.addEventListener('ended', () => { if (!session.signingOut) location.assign('/console/login'); });
-  $('form.logout')?.addEventListener('submit', () => { session.signingOut = true; });
 
   // Presence: the server marks a connected agent online; the switch says online or away.
   const presenceSelect = $('#presence-select');
