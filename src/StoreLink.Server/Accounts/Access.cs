@@ -142,10 +142,14 @@ public sealed class Access(Db db, ConversationDirectory conversations)
     {
         if (facts.Kind != ConversationKinds.Service)
             return new ConversationAccess(facts, null);
-        var (assignee, watchers, state) = await db.QuerySingleOrDefaultAsync<(string?, string, string)>(
-            "SELECT assignee_id, watcher_ids, state FROM conversations WHERE id = @id", new { id = facts.Id }, ct);
-        return new ConversationAccess(facts, null, assignee, System.Text.Json.JsonSerializer.Deserialize<string[]>(watchers ?? "[]") ?? [], state);
+        // Read on every send: a statement kept compiled (Db.ReadPreparedAsync), not a pooled open and a parse each time.
+        var (assignee, watchers, state) = await db.ReadPreparedAsync(DeskStateSql, [facts.Id], rows => rows.Read()
+            ? (rows.IsDBNull(0) ? null : rows.GetString(0), rows.IsDBNull(1) ? null : rows.GetString(1), rows.IsDBNull(2) ? null : rows.GetString(2))
+            : default((string?, string?, string?)), ct);
+        return new ConversationAccess(facts, null, assignee, ConversationRow.ParseWatchers(watchers), state);
     }
+
+    private const string DeskStateSql = "SELECT assignee_id, watcher_ids, state FROM conversations WHERE id = @p0";
 
     /// <summary>A message of a conversation the caller may see.</summary>
     public async Task<(MessageRow Message, ConversationAccess Conversation)> MessageAsync(CurrentUser user, string messageId, CancellationToken ct)

@@ -42,7 +42,11 @@ public class ConversationRow
     public string Labels { get; set; } = "[]";
     public string WatcherIds { get; set; } = "[]";
 
-    public IReadOnlyList<string> Watchers => JsonSerializer.Deserialize<string[]>(WatcherIds) ?? [];
+    public IReadOnlyList<string> Watchers => ParseWatchers(WatcherIds);
+
+    /// <summary><c>watcher_ids</c> as stored (a JSON array, most often empty: read for every message, so that case is free).</summary>
+    public static IReadOnlyList<string> ParseWatchers(string? json) =>
+        json is null or "[]" ? [] : JsonSerializer.Deserialize<string[]>(json) ?? [];
 
     /// <summary>The row with the caller's watermarks (read through a LEFT JOIN on conversation_members).</summary>
     public long ReadSeq { get; set; }

@@ -25,7 +25,7 @@ public sealed class MessageActions(
     /// <summary>
     /// Checks a send and queues it for the writer; what it returns completes the send. Callers that pipeline (the
     /// gateway) check and queue a connection's sends one after another, so they are stored in the order they were
-    /// sent, and complete them in the same order.
+    /// sent, and complete them in the same order. <paramref name="request"/>'s body is read only until this returns.
     /// </summary>
     public async Task<PendingSend> BeginSendAsync(CurrentUser user, string conversationId, SendMessageRequest request, string? connectionId, CancellationToken ct)
     {
@@ -70,7 +70,7 @@ public sealed class MessageActions(
                     await NotifyMentionedAsync(conversation.Facts, result.Message, mentions, CancellationToken.None);
                 // A conversation that is served or already waits needs no routing (the writer saw its state at commit).
                 if (result.Created && service && user.IsCustomer && (result.Reopened || (result.AssigneeId is null && !result.Waiting)))
-                    await router.OnCustomerMessageAsync(conversation.Facts, kind == MessageKinds.Text ? request.Body?.GetProperty("text").GetString() : null,
+                    await router.OnCustomerMessageAsync(conversation.Facts, kind == MessageKinds.Text ? result.Message.Body?.GetProperty("text").GetString() : null,
                         result.Reopened, CancellationToken.None);
             }
             catch (Exception e)

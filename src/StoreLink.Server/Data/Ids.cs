@@ -16,7 +16,7 @@ public static class Ids
         var ms = (ulong)(clock ?? TimeProvider.System).GetUtcNow().ToUnixTimeMilliseconds();
         for (var i = 5; i >= 0; i--, ms >>= 8)
             bytes[i] = (byte)ms;
-        RandomNumberGenerator.Fill(bytes[6..]);
+        RandomBytes(bytes[6..]);
 
         Span<char> chars = stackalloc char[26];
         var value = new UInt128(
@@ -26,5 +26,23 @@ public static class Ids
         for (var i = 25; i >= 0; i--, value >>= 5)
             chars[i] = Alphabet[(int)(value & 31)];
         return $"{prefix}_{chars}";
+    }
+
+    // Random bytes from the system's generator, fetched a few hundred at a time: one call into OpenSSL (and its lock)
+    // per id was a measurable part of every send.
+    [ThreadStatic] private static byte[]? t_random;
+    [ThreadStatic] private static int t_used;
+
+    private static void RandomBytes(Span<byte> into)
+    {
+        var random = t_random ??= new byte[320];
+        if (t_used == 0 || t_used + into.Length > random.Length)
+        {
+            RandomNumberGenerator.Fill(random);
+            t_used = 0;
+        }
+        random.AsSpan(t_used, into.Length).CopyTo(into);
+        random.AsSpan(t_used, into.Length).Clear(); // handed out once
+        t_used += into.Length;
     }
 }

@@ -28,10 +28,14 @@ public sealed class Connection(string id, CurrentUser user, WebSocket socket, in
     private static readonly TimeSpan SendGrace = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan AbortAfter = TimeSpan.FromSeconds(7);
 
+    // An idle writer loop picks up a frame on the thread that queued it (the notifying loop, a request's answer)
+    // instead of being scheduled on the thread pool: a frame to a socket that is keeping up costs no hand-off and no
+    // wake-up of a pool thread. The loop only frames and hands the bytes to Kestrel, which sends them on its own.
     private readonly Channel<byte[]> _outbox = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(queueFrames)
     {
         SingleReader = true,
         FullMode = BoundedChannelFullMode.Wait,
+        AllowSynchronousContinuations = true,
     });
     private readonly CancellationTokenSource _sendAbort = new();
     private readonly SemaphoreSlim _sendSlots = new(MaxSendsInFlight);
@@ -94,9 +98,10 @@ public sealed class Connection(string id, CurrentUser user, WebSocket socket, in
         if (Interlocked.CompareExchange(ref _closeCode, code, 0) != 0)
             return;
         _closeReason = reason;
-        _outbox.Writer.TryComplete();
         _sendAbort.CancelAfter(SendGrace);
         _abortTimer = new Timer(_ => socket.Abort(), null, AbortAfter, Timeout.InfiniteTimeSpan);
+        // Last: completing the queue may run the writer loop's close handshake on this very thread.
+        _outbox.Writer.TryComplete();
     }
 
     /// <summary>Drains the queue into the socket until the connection closes, then sends the close frame.</summary>

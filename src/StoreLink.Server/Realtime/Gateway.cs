@@ -374,8 +374,9 @@ public sealed class Gateway
         Task<PendingSend> begun;
         try
         {
+            // The body is read while the frame's document is alive (BeginSendAsync is awaited below), so it needs no copy.
             var request = new SendMessageRequest(Str(root, "client_msg_id"), Str(root, "kind"),
-                root.TryGetProperty("body", out var body) ? body.Clone() : null);
+                root.TryGetProperty("body", out var body) ? body : null);
             // Once accepted, a send completes even if this socket goes away; the ack may then be lost,
             // and the client's retry with the same client_msg_id gets the stored message.
             begun = _messages.BeginSendAsync(connection.User, Required(root, "conversation_id"), request, connection.Id, CancellationToken.None);
@@ -395,7 +396,7 @@ public sealed class Gateway
         try
         {
             var sent = await (await begun).CompleteAsync();
-            answer = Frames.Serialize(new { type = "ok", rid, message = sent.Message });
+            answer = Frames.SendOk(rid, sent.MessageJson ?? Frames.MessageJson(sent.Message));
         }
         catch (Exception e)
         {
@@ -446,7 +447,7 @@ public sealed class Gateway
                 {
                     var page = await _conversations.HistoryAsync(user, position.Name, after, null, 200, ct);
                     foreach (var message in page)
-                        await connection.SendAsync(Frames.Serialize(new { type = "message", message }), ct);
+                        await connection.SendAsync(Frames.MessagePush(Frames.MessageJson(message)), ct);
                     if (page.Count < 200)
                         break;
                     after = page[^1].Seq;

@@ -50,6 +50,51 @@ public sealed class GatewayTests
     }
 
     [Theory, MemberData(nameof(Databases))]
+    public async Task A_message_reads_the_same_in_its_answer_its_push_sync_and_history(string db)
+    {
+        // The gateway writes a message's JSON by hand, once for the push and the answer: byte for byte what the
+        // serializer writes for REST, whatever the text holds.
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(db);
+        var (customer, id) = await MessagingTests.OpenAsync(app);
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        await using var phone = await app.ConnectAsync(StoreLinkApp.TokenOf(customer));
+        await using var console = await app.ConnectAsync(StoreLinkApp.TokenOf(agent));
+        var texts = new[] { "屏幕碎了 😀", "quote \" back\\slash </script> & 'x' \u2028 \t tab", "\u0001 control é" };
+        var answers = new List<JsonElement>();
+        foreach (var text in texts)
+            answers.Add(await phone.SendMessageAsync(id, text));
+        var location = await phone.RequestAsync(new
+        {
+            type = "send", conversation_id = id, client_msg_id = "loc-1", kind = "location",
+            body = new { latitude = 31.2304, longitude = 121.4737, label = "南京路 100 号" },
+        });
+
+        var history = (await customer.GetJsonAsync($"/v1/conversations/{id}/messages?limit=200")).Json.EnumerateArray()
+            .ToDictionary(m => m.GetProperty("id").GetString()!, m => m.GetRawText());
+        var sync = await SyncedAsync(phone, id);
+        foreach (var ok in answers.Append(location))
+        {
+            var message = ok.GetProperty("message");
+            var messageId = message.GetProperty("id").GetString()!;
+            var rest = history[messageId];
+            Assert.Equal($"{{\"type\":\"ok\",\"rid\":\"{ok.GetProperty("rid").GetString()}\",\"message\":{rest}}}", ok.GetRawText());
+            var pushed = await console.NextAsync(f => Type(f) == "message" && f.GetProperty("message").GetProperty("id").GetString() == messageId);
+            Assert.Equal($"{{\"type\":\"message\",\"message\":{rest}}}", pushed.GetRawText());
+            Assert.Equal($"{{\"type\":\"message\",\"message\":{rest}}}", sync[messageId]);
+        }
+        Assert.Equal(texts, answers.Select(a => a.GetProperty("message").GetProperty("body").GetProperty("text").GetString()));
+    }
+
+    /// <summary>The raw <c>message</c> frames a sync from the start sends, by message id.</summary>
+    private static async Task<Dictionary<string, string>> SyncedAsync(WsClient ws, string conversationId)
+    {
+        ws.Drain();
+        await ws.RequestAsync(new { type = "sync", positions = new Dictionary<string, long> { [conversationId] = 0 } });
+        return ws.Drain().Where(f => Type(f) == "message")
+            .ToDictionary(f => f.GetProperty("message").GetProperty("id").GetString()!, f => f.GetRawText());
+    }
+
+    [Theory, MemberData(nameof(Databases))]
     public async Task A_burst_of_sends_on_one_socket_is_stored_and_answered_in_the_order_sent(string db)
     {
         await using var app = await StoreLinkApp.CreateOnKestrelAsync(db);
