@@ -126,7 +126,7 @@ public sealed class ConnectorCommands(Db db, Access access, IOptionsMonitor<Conn
     public async Task<bool> FinishAsync(CommandRow command, string status, string? message, CancellationToken ct) =>
         await db.ExecuteAsync($"""
             UPDATE connector_commands SET status = @status, open_key = NULL, message = COALESCE(@message, message), result = COALESCE(@Result, result), finished_at = @now
-            WHERE id = @Id AND status IN ({(status == "failed" ? "'pending'" : "'pending', 'accepted', 'failed'")})
+            WHERE id = @Id AND status IN ({(status == "failed" ? "'pending', 'accepted'" : "'pending', 'accepted', 'failed'")})
             """, new { command.Id, status, message = message is { Length: > 500 } ? message[..500] : message, command.Result, now = Now }, ct) == 1;
 
     public async Task<CommandRow?> FindAsync(string id, CancellationToken ct) =>
@@ -171,7 +171,8 @@ public sealed class ConnectorCommands(Db db, Access access, IOptionsMonitor<Conn
 /// timeout; on PostgreSQL <c>SKIP LOCKED</c>), POSTed signed with <c>Idempotency-Key</c> = the command id, and handled
 /// by the answer: done (applied, the customer told), accepted (the system answers later through the API), refused (the
 /// customer told why, staff alerted), or a failure — retried with backoff for <c>Connectors:CommandRetryPeriod</c>; at
-/// the first one the customer hears that it takes longer and staff are alerted; then given up, and both told.
+/// the first one the customer hears that it takes longer and staff are alerted; then given up, and both told. An
+/// accepted command the system leaves unanswered for <c>Connectors:CommandAnswerPeriod</c> is given up the same way.
 /// </summary>
 public sealed class CommandDispatcher : BackgroundService
 {
@@ -223,6 +224,7 @@ public sealed class CommandDispatcher : BackgroundService
 
     private async Task RunDueAsync(CancellationToken ct)
     {
+        await GiveUpUnansweredAsync(ct);
         while (!ct.IsCancellationRequested && _slots.Free > 0)
         {
             var now = Now;
@@ -235,6 +237,26 @@ public sealed class CommandDispatcher : BackgroundService
                 return;
             foreach (var command in claimed)
                 await _slots.StartAsync(() => AttemptAsync(command), _commands.Wake, ct);
+        }
+    }
+
+    /// <summary>Accepted commands whose answer is overdue: failed, the customer told, staff alerted — once, on whichever node gets there first.</summary>
+    private async Task GiveUpUnansweredAsync(CancellationToken ct)
+    {
+        var period = _options.CurrentValue.CommandAnswerPeriod;
+        var overdue = await _db.QueryAsync<CommandRow>(
+            $"SELECT {CommandRow.Columns} FROM connector_commands WHERE status = 'accepted' AND last_attempt_at <= @before ORDER BY last_attempt_at LIMIT 50",
+            new { before = Now - (long)period.TotalMilliseconds }, ct);
+        foreach (var command in overdue)
+        {
+            var reason = $"No answer within {period.TotalHours:0.#} h of accepting.";
+            if (!await _commands.FinishAsync(command, "failed", reason, ct))
+                continue;
+            var connector = await _db.QuerySingleOrDefaultAsync<ConnectorRow>($"SELECT {ConnectorRow.Columns} FROM connectors WHERE id = @ConnectorId", command, ct);
+            if (connector is null)
+                continue;
+            await TellAsync(command, connector, "failed", null, ct);
+            await AlertAsync(command, connector, "command_unanswered", reason, ct);
         }
     }
 
@@ -442,7 +464,7 @@ public sealed class CommandDispatcher : BackgroundService
     /// <summary>Staff following the item (its assignee and the store's managers too) see the command's trouble on its timeline, pushed live.</summary>
     private async Task AlertAsync(CommandRow command, ConnectorRow connector, string kind, string? reason, CancellationToken ct) =>
         await _items.NoteAsync(connector.Principal(), command.WorkItemId, kind,
-            new { command_id = command.Id, type = command.CommandType, action = command.Label(Desk.DeskTexts.DefaultLanguage), reason, alert = true }, ct);
+            new { command_id = command.Id, type = command.CommandType, action = command.Label(Desk.DeskTexts.DefaultLanguage), system = connector.Name, reason, alert = true }, ct);
 
     public override void Dispose()
     {

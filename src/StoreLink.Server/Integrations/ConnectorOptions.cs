@@ -29,6 +29,12 @@ public sealed class ConnectorOptions
 
     public TimeSpan CommandMaxRetryDelay { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// A command the system accepted (<c>202</c>) and has not answered for this long is given up (<c>failed</c>): the
+    /// customer hears it could not be done now and staff are alerted (<c>command_unanswered</c>). A late answer still counts.
+    /// </summary>
+    public TimeSpan CommandAnswerPeriod { get; set; } = TimeSpan.FromHours(24);
+
     /// <summary>Commands in flight at once on this node.</summary>
     public int CommandConcurrency { get; set; } = 8;
 
@@ -44,6 +50,6 @@ public sealed class ConnectorOptions
     public bool IsValid() =>
         MaxEventBytes is >= 1024 and <= 16 * 1024 * 1024 && MaxConnectors > 0 && LoopInterval > TimeSpan.Zero && PollTimeout > TimeSpan.Zero &&
         PageLimit is > 0 and <= 1000 && CommandTimeout > TimeSpan.Zero && CommandRetryPeriod > TimeSpan.Zero && CommandFirstRetryDelay > TimeSpan.Zero &&
-        CommandMaxRetryDelay >= CommandFirstRetryDelay && CommandConcurrency is > 0 and <= 256 && ProfileCacheTtl > TimeSpan.Zero &&
+        CommandMaxRetryDelay >= CommandFirstRetryDelay && CommandAnswerPeriod > TimeSpan.Zero && CommandConcurrency is > 0 and <= 256 && ProfileCacheTtl > TimeSpan.Zero &&
         ProfileWait > TimeSpan.Zero && ProfileTimeout >= ProfileWait;
 }

@@ -246,6 +246,48 @@ public sealed class ConnectorCommandTests
     }
 
     [Theory, MemberData(nameof(Databases))]
+    public async Task An_accepted_command_the_system_never_answers_is_given_up_after_the_answer_period_and_a_late_done_still_applies_it_once(string db)
+    {
+        var settings = Settings();
+        settings["Connectors:CommandAnswerPeriod"] = "01:00:00";
+        await using var app = await StoreLinkApp.CreateAsync(db, settings);
+        await using var system = await StoreSystem.StartAsync();
+        var shop = await OpenAsync(app, system);
+        system.Commands = (_, _) => new SystemAnswer(202, new { status = "accepted" });
+
+        Assert.Equal(200, (await ChangeAddressAsync(shop)).Status);
+        await WaitToldAsync(shop, t => t.StartsWith("您的操作（修改收货地址）已提交"));
+        var accepted = await CommandAsync(shop, c => c.GetProperty("status").GetString() == "accepted");
+        // Within the hour nothing happens.
+        app.Clock.Advance(TimeSpan.FromMinutes(59));
+        await Task.Delay(1500);
+        Assert.Equal("accepted", (await CommandAsync(shop, _ => true)).GetProperty("status").GetString());
+        Assert.DoesNotContain("command_unanswered", await TimelineAsync(shop));
+
+        // An hour after accepting, still no answer: given up, the customer told, the item's followers alerted — once.
+        app.Clock.Advance(TimeSpan.FromMinutes(2));
+        await WaitToldAsync(shop, t => t == "很抱歉，您的操作（修改收货地址）暂时无法完成，店员会尽快与您联系。");
+        var failed = await CommandAsync(shop, c => c.GetProperty("status").GetString() == "failed");
+        var alert = (await shop.Admin.GetJsonAsync($"/v1/work-items/{shop.ItemId}/timeline")).Json.EnumerateArray().Single(e => e.GetProperty("kind").GetString() == "command_unanswered");
+        Assert.True(alert.GetProperty("data").GetProperty("alert").GetBoolean());
+        Assert.Equal("订单系统", alert.GetProperty("data").GetProperty("system").GetString());
+        app.Clock.Advance(TimeSpan.FromHours(2));
+        await Task.Delay(1500);
+        Assert.Single(await ToldAsync(shop), t => t.StartsWith("很抱歉"));
+        Assert.Single(await TimelineAsync(shop), k => k == "command_unanswered");
+        Assert.Single(system.CallsTo("commands")); // accepted: never sent again
+        Assert.Null(await AddressAsync(shop));
+
+        // The system's answer comes after all: applied once, and the customer hears it.
+        var key = app.WithToken((await shop.Admin.PostJsonAsync("/v1/api-clients", new { name = "erp", permissions = new[] { "work_items:write" } })).Str("key"));
+        Assert.Equal(200, (await key.PostJsonAsync($"/v1/commands/{failed.GetProperty("id").GetString()}/result", new { status = "done" })).Status);
+        await WaitToldAsync(shop, t => t.StartsWith("订单系统已确认"));
+        Assert.Equal(NewAddress, await AddressAsync(shop));
+        Assert.Single(await TimelineAsync(shop), k => k == "customer_action");
+        Assert.Equal(accepted.GetProperty("id").GetString(), failed.GetProperty("id").GetString());
+    }
+
+    [Theory, MemberData(nameof(Databases))]
     public async Task A_command_that_keeps_failing_is_given_up_after_the_retry_period_and_a_late_done_still_applies_it_once(string db)
     {
         await using var app = await StoreLinkApp.CreateAsync(db, Settings());

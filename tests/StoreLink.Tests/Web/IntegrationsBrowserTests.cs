@@ -148,5 +148,13 @@ public sealed class IntegrationsBrowserTests
         await edit.Locator("input[name=name]").FillAsync("ERP 订单");
         await edit.Locator("button[type=submit]").ClickAsync();
         await Expect(page.Locator($"[data-connector={connectorId}] h3").First).ToHaveTextAsync("ERP 订单 (erp)");
+
+        // The customer changes the order's address; the command cannot reach the system (nothing listens on port 9), and
+        // the order's timeline tells staff so in words, under the connector's new name.
+        var (customer, _) = await Integrations.WebhookTests.WorkflowsCustomerAsync(app, "C1002", "demo-bags");
+        var itemId = (await admin.GetJsonAsync("/v1/work-items/ext:erp:SO-1")).Str("id");
+        Assert.Equal(200, (await customer.PostJsonAsync($"/v1/work-items/{itemId}/actions", new { action = "change_address", address = "上海市徐汇区漕溪北路 2 号" })).Status);
+        await page.GotoAsync($"/console/work/{itemId}");
+        await Expect(page.Locator(".wtimeline li[data-kind=command_delayed]")).ToContainTextAsync("顾客的操作「修改收货地址」发往ERP 订单未成功，正在重试", new() { Timeout = 30_000 });
     }
 }

@@ -111,6 +111,12 @@ export function timelineText(event, def, names) {
     }
     case 'migrated':
       return t('work.event.migrated', { from: d.from_version, to: d.to_version });
+    case 'command_delayed':
+    case 'command_refused':
+    case 'command_failed':
+    case 'command_unanswered':
+    case 'command_unapplied':
+      return t('work.event.' + event.kind, { action: d.action ?? '', system: d.system ?? t('work.actor.api_client'), reason: d.reason || t('work.event.no_reason') });
     default:
       return event.kind;
   }
