@@ -65,8 +65,9 @@ public sealed class DeskActions(
             var queue = await db.QuerySingleOrDefaultAsync<QueueRow>($"SELECT {QueueRow.Columns} FROM queues WHERE id = @id AND store_id = @storeId",
                 new { id = body.QueueId, storeId }, ct) ?? throw ApiException.NotFound("The queue");
             await db.ExecuteAsync("""
-                UPDATE conversations SET queue_id = @queueId, assignee_id = NULL, assigned_at = NULL, waiting_since = @now WHERE id = @conversationId
-                """, new { queueId = queue.Id, now = Now, conversationId }, ct);
+                UPDATE conversations SET queue_id = @queueId, assignee_id = NULL, assigned_at = NULL, waiting_since = @now, transferred_from = @from
+                WHERE id = @conversationId
+                """, new { queueId = queue.Id, now = Now, from = conversation.AssigneeId, conversationId }, ct);
             transfer = DeskTexts.Get(DeskTexts.DefaultLanguage, "transfer_to_queue", ("target", queue.Name));
         }
         var notesId = await db.QuerySingleOrDefaultAsync<string>("SELECT id FROM conversations WHERE parent_id = @conversationId", new { conversationId }, ct);
@@ -252,7 +253,7 @@ public sealed class DeskActions(
         var now = Now;
         return db.InTransactionAsync(async (c, t) =>
         {
-            await c.ExecuteAsync("UPDATE conversations SET assignee_id = @agentId, assigned_at = @now, waiting_since = NULL WHERE id = @conversationId",
+            await c.ExecuteAsync("UPDATE conversations SET assignee_id = @agentId, assigned_at = @now, waiting_since = NULL, transferred_from = NULL WHERE id = @conversationId",
                 new { agentId, now, conversationId }, t);
             await Integrations.Outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationAssigned, facts.OrgId, conversationId, now);
         }, ct);

@@ -31,6 +31,7 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         public long? WaitingSince { get; set; }
         public long Priority { get; set; }
         public string State { get; set; } = "";
+        public string? TransferredFrom { get; set; }
     }
 
     public sealed record Candidate(string StaffId, string Name, long Capacity, long OpenCount, long? LastAssigned);
@@ -79,7 +80,7 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         var (changed, assignee) = await db.InTransactionAsync(async (c, t) =>
         {
             var changed = await c.ExecuteAsync("""
-                UPDATE conversations SET assignee_id = @staffId, assigned_at = @now, waiting_since = NULL
+                UPDATE conversations SET assignee_id = @staffId, assigned_at = @now, waiting_since = NULL, transferred_from = NULL
                 WHERE id = @id AND assignee_id IS NULL AND state <> 'resolved'
                 """, new { staffId, now, id = facts.Id }, t);
             if (changed == 0)
@@ -127,7 +128,7 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         if (db.Dialect.IsPostgres)
             await c.ExecuteAsync("SELECT pg_advisory_xact_lock(hashtext(@id))", new { id = store.Id }, t);
         var waiting = (await c.QueryAsync<DeskRow>("""
-            SELECT id, store_id, queue_id, assignee_id, waiting_since, priority, state FROM conversations
+            SELECT id, store_id, queue_id, assignee_id, waiting_since, priority, state, transferred_from FROM conversations
             WHERE store_id = @storeId AND kind = 'service' AND state <> 'resolved' AND assignee_id IS NULL AND waiting_since IS NOT NULL
             ORDER BY priority DESC, waiting_since, id
             """, new { storeId = store.Id }, t)).AsList();
@@ -144,14 +145,15 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
             if (!candidates.TryGetValue(queueKey, out var pool))
                 candidates[queueKey] = pool = (await CandidatesAsync(c, t, store, queueKey == "" ? null : queueKey)).ToList();
             var queue = queueKey == "" ? null : queues[queueKey];
-            var free = pool.Where(a => a.OpenCount < a.Capacity).ToList();
+            // Transferred to the queue by an agent: someone else takes it, unless nobody else of the queue is online.
+            var free = pool.Where(a => a.OpenCount < a.Capacity && (a.StaffId != conversation.TransferredFrom || pool.Count == 1)).ToList();
             if (free.Count == 0)
                 continue;
             var agent = queue?.Strategy == "round_robin"
                 ? free.FirstOrDefault(a => string.CompareOrdinal(a.StaffId, queue.RrCursor) > 0) ?? free[0]
                 : free.OrderBy(a => a.OpenCount).ThenBy(a => a.LastAssigned ?? 0).ThenBy(a => a.StaffId, StringComparer.Ordinal).First();
             var changed = await c.ExecuteAsync("""
-                UPDATE conversations SET assignee_id = @staffId, assigned_at = @now, waiting_since = NULL
+                UPDATE conversations SET assignee_id = @staffId, assigned_at = @now, waiting_since = NULL, transferred_from = NULL
                 WHERE id = @id AND assignee_id IS NULL
                 """, new { staffId = agent.StaffId, now, id = conversation.Id }, t);
             if (changed == 0)

@@ -59,6 +59,29 @@ public sealed class TransferTests
     }
 
     [Theory, MemberData(nameof(Databases))]
+    public async Task A_conversation_transferred_to_a_queue_goes_to_someone_else_even_when_its_agent_is_the_least_busy_unless_nobody_else_is_online(string db)
+    {
+        await using var scene = await DeskScene.CreateAsync(db);
+        var (x, first) = await scene.ServedAsync("转出客服", "手机换屏多少钱");
+        var y = await scene.AgentAsync("同组客服");
+        var second = await scene.CustomerAsync();
+        await second.SendAsync("电池不耐用");
+        Assert.Equal(y.Id, await second.AssignedAsync());
+        var phones = await scene.QueueAsync("手机", agents: [x, y]);
+        string Transfer() => $"/v1/desk/conversations/{first.ConversationId}/transfer";
+
+        // One conversation each; handing one back to the queue leaves its agent the least busy, yet the colleague gets it.
+        Assert.Equal(200, (await x.Http.PostJsonAsync(Transfer(), new { queue_id = phones, note = "我要下班了" })).Status);
+        Assert.Equal(y.Id, await first.AssignedAsync());
+        Assert.Equal(y.Id, await scene.AssigneeAsync(first.ConversationId));
+
+        // With the colleague away, the agent who hands it on is the only one left: it comes back rather than waiting for nobody.
+        Assert.Equal(200, (await x.Http.PutJsonAsync("/v1/me/presence", new { status = "away" })).Status);
+        Assert.Equal(200, (await y.Http.PostJsonAsync(Transfer(), new { queue_id = phones })).Status);
+        Assert.Equal(y.Id, await first.AssignedAsync());
+    }
+
+    [Theory, MemberData(nameof(Databases))]
     public async Task Managers_reassign_anything_and_an_agent_cannot_take_what_is_not_theirs(string db)
     {
         await using var scene = await DeskScene.CreateAsync(db);
