@@ -4,7 +4,7 @@ namespace StoreLink.Tests.Workflows;
 
 /// <summary>
 /// Edges of work items: lists count only what the caller may see (a busy store does not crowd a quiet one out of the
-/// page), and photos posted in the customer's name are the customer's own.
+/// page), a first template copy leaves the presets in place, and photos posted in the customer's name are the customer's own.
 /// </summary>
 public sealed class WorkItemEdgeTests
 {
@@ -31,6 +31,29 @@ public sealed class WorkItemEdgeTests
         Assert.Equal([shoes.Str("id")], page.Select(i => i.GetProperty("id").GetString()));
         Assert.Equal(2, (await digitalAgent.GetJsonAsync("/v1/work-items?limit=2")).Json.GetArrayLength());
         Assert.Equal(2, (await admin.GetJsonAsync("/v1/work-items?limit=2")).Json.GetArrayLength());
+    }
+
+    [Theory, MemberData(nameof(Databases))]
+    public async Task Copying_a_preset_first_still_gives_the_organization_every_preset_as_its_default(string db)
+    {
+        await using var app = await StoreLinkApp.CreateAsync(db);
+        var admin = await app.LoginAsync("admin@demo.local");
+        // The organization's very first template call is a copy (no list, no work item before it).
+        var copy = await admin.PostJsonAsync("/v1/workflow-templates", new { preset = "electronics_repair", name = "数码售后（试用）", is_default = false });
+        Assert.Equal(201, copy.Status);
+
+        var templates = (await admin.GetJsonAsync("/v1/workflow-templates")).Json.EnumerateArray().ToList();
+        Assert.Equal(4, templates.Count);
+        var defaults = templates.Where(t => t.GetProperty("is_default").GetBoolean()).ToDictionary(t => t.GetProperty("kind").GetString()!, t => t.GetProperty("preset").GetString());
+        Assert.Equal(new Dictionary<string, string?> { ["care_job"] = "shoe_care", ["order"] = "bag_order", ["ticket"] = "electronics_repair" }, defaults);
+        Assert.DoesNotContain(copy.Str("id"), templates.Where(t => t.GetProperty("is_default").GetBoolean()).Select(t => t.GetProperty("id").GetString()));
+
+        // An order (a kind the copy is not) can be made, on the bag preset.
+        var stores = (await admin.GetJsonAsync("/v1/stores")).Json.EnumerateArray().ToDictionary(s => s.GetProperty("store_key").GetString()!, s => s.GetProperty("id").GetString()!);
+        var customer = (await admin.GetJsonAsync("/v1/customers?q=C1002")).Json[0].GetProperty("id").GetString()!;
+        var order = await (await app.LoginAsync("agent.bags@demo.local")).PostJsonAsync("/v1/work-items",
+            new { store_id = stores["demo-bags"], customer_id = customer, kind = "order", title = "托特包 ×2" });
+        Assert.Equal((201, "unpaid"), (order.Status, order.Str("state")));
     }
 
     [Theory, MemberData(nameof(Databases))]
