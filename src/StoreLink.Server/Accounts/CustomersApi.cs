@@ -149,6 +149,8 @@ public sealed class CustomerActions(Db db, TimeProvider clock)
             v.Add("vip_level", "Between 0 and 10.");
         if (body.Attributes is { Count: > 50 })
             v.Add("attributes", "At most 50 attributes.");
+        foreach (var (_, value) in body.Attributes ?? [])
+            v.Shallow("attributes", value);
         var stores = (await db.QueryAsync<string>("SELECT id FROM stores WHERE org_id = @orgId", new { orgId = user.OrgId }, ct)).ToHashSet();
         foreach (var p in body.Purchases ?? [])
         {

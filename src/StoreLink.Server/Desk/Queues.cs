@@ -133,11 +133,13 @@ public sealed class QueueActions(Db db, Access access, DeskSignals signals, Time
         if (body.AgentIds is not null)
         {
             agents = body.AgentIds.Distinct().ToList();
-            var staff = agents.Count == 0 ? [] : await db.QueryAsync<string>(
-                $"SELECT DISTINCT r.staff_id FROM staff_roles r WHERE r.store_id = @storeId AND r.role IN ('agent', 'manager') AND {db.Dialect.In("r.staff_id", "@agents")}",
-                new { storeId = store.Id, agents = agents.ToArray() }, ct);
+            // A JSON null in the list is nobody: it stays out of the query (Dapper cannot expand a list that starts with null) and is refused by name.
+            var ids = agents.Where(id => id is not null).ToArray();
+            var staff = ids.Length == 0 ? [] : await db.QueryAsync<string>(
+                $"SELECT DISTINCT r.staff_id FROM staff_roles r WHERE r.store_id = @storeId AND r.role IN ('agent', 'manager') AND {db.Dialect.In("r.staff_id", "@ids")}",
+                new { storeId = store.Id, ids }, ct);
             foreach (var missing in agents.Except(staff))
-                v.Add("agent_ids", $"{missing} is not an agent or manager of this store.");
+                v.Add("agent_ids", $"{missing ?? "null"} is not an agent or manager of this store.");
         }
         v.ThrowIfAny();
         return agents;

@@ -25,6 +25,21 @@ public static class JsonStrings
         }
     }
 
+    /// <summary>
+    /// How deep free-form JSON that is kept (work item fields, customer attributes, command results, profiles of the
+    /// store's system) may nest. It is read back inside wrappers — the item, its timeline event, a webhook payload —
+    /// and System.Text.Json reads at most 64 levels, so a kept value stays well under that.
+    /// </summary>
+    public const int MaxKeptDepth = 32;
+
+    /// <summary>Levels of nesting: 0 for a scalar, 1 for <c>[]</c> or <c>{"a":1}</c>.</summary>
+    public static int DepthOf(JsonElement element) => element.ValueKind switch
+    {
+        JsonValueKind.Object => 1 + element.EnumerateObject().Select(p => DepthOf(p.Value)).DefaultIfEmpty(0).Max(),
+        JsonValueKind.Array => 1 + element.EnumerateArray().Select(DepthOf).DefaultIfEmpty(0).Max(),
+        _ => 0,
+    };
+
     private static void Read(JsonElement element)
     {
         switch (element.ValueKind)

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using StoreLink.Protocol;
 
 namespace StoreLink.Server.Http;
@@ -40,6 +41,13 @@ public sealed class Validation
         if (value.Length > max)
             Add(field, $"At most {max} characters.");
         return value;
+    }
+
+    /// <summary>Free-form JSON to keep, nested at most <see cref="JsonStrings.MaxKeptDepth"/> levels (see there why).</summary>
+    public void Shallow(string field, JsonElement value)
+    {
+        if (JsonStrings.DepthOf(value) > JsonStrings.MaxKeptDepth)
+            Add(field, $"Nested at most {JsonStrings.MaxKeptDepth} levels deep.");
     }
 
     public void ThrowIfAny()

@@ -408,6 +408,8 @@ public sealed class CommandDispatcher : BackgroundService
         if (body.Status is not ("done" or "refused"))
             v.Add("status", "done or refused.");
         var message = v.MaxLength("message", body.Message, 500);
+        if (body.Result is { } given)
+            v.Shallow("result", given);
         v.ThrowIfAny();
         if (command.Status is "done" or "refused")
             return command.Status == body.Status ? await _commands.DtoAsync(command.Id, ct)
@@ -431,7 +433,8 @@ public sealed class CommandDispatcher : BackgroundService
             if (root.ValueKind != JsonValueKind.Object)
                 return (null, null, null);
             string? Text(string name) => root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
-            var result = root.TryGetProperty("result", out var r) && r.ValueKind != JsonValueKind.Null ? r.GetRawText() : null;
+            // A result too large or too deep to keep (see JsonStrings.MaxKeptDepth) is left out, as an unreadable one is.
+            var result = root.TryGetProperty("result", out var r) && r.ValueKind != JsonValueKind.Null && JsonStrings.DepthOf(r) <= JsonStrings.MaxKeptDepth ? r.GetRawText() : null;
             return (Text("status"), Text("message") is { } m ? Shorten(m) : null, result is { Length: <= 16_384 } ? result : null);
         }
         catch (JsonException)

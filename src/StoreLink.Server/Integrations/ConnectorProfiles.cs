@@ -130,9 +130,10 @@ public sealed class ConnectorProfiles(Db db, ConnectorHttp http, IOptionsMonitor
             using var document = JsonDocument.Parse(answer ?? "");
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("customer", out var customer) || customer.ValueKind != JsonValueKind.Object
-                || !Http.JsonStrings.AreValid(root))
+                || !Http.JsonStrings.AreValid(root) || Http.JsonStrings.DepthOf(customer) > Http.JsonStrings.MaxKeptDepth)
                 return null;
-            var orders = root.TryGetProperty("orders", out var list) && list.ValueKind == JsonValueKind.Array ? list : (JsonElement?)null;
+            var orders = root.TryGetProperty("orders", out var list) && list.ValueKind == JsonValueKind.Array && Http.JsonStrings.DepthOf(list) <= Http.JsonStrings.MaxKeptDepth
+                ? list : (JsonElement?)null;
             return JsonSerializer.Serialize(new { customer, orders }, ProtocolJson.Options);
         }
         catch (JsonException)

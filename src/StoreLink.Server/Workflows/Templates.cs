@@ -109,6 +109,8 @@ public sealed class Templates(Db db, Access access, TimeProvider clock)
     public async Task<TemplateDto> CopyAsync(CurrentUser user, CopyTemplateRequest body, CancellationToken ct)
     {
         Access.RequireOrgAdmin(user);
+        // A copy as the organization's first template must not stand in for the presets it would otherwise get.
+        await EnsurePresetsAsync(user.OrgId, ct);
         TemplateDefinition source;
         if (body.Preset is not null == (body.FromTemplateId is not null))
             throw ApiException.Invalid("Give preset (one of " + string.Join(", ", PresetKeys) + ") or from_template_id.");

@@ -838,7 +838,10 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             else if (value.ValueKind == JsonValueKind.Null)
                 fields.Remove(key);
             else
+            {
+                v.Shallow("fields", value);
                 fields[key] = value;
+            }
         }
         if (JsonSerializer.Serialize(fields).Length > MaxFieldsBytes)
             v.Add("fields", $"At most {MaxFieldsBytes} bytes of fields.");

@@ -52,6 +52,32 @@ public sealed class RoutingTests
     }
 
     [Theory, MemberData(nameof(Databases))]
+    public async Task A_queue_is_served_only_by_agents_and_managers_of_its_store(string db)
+    {
+        await using var app = await StoreLinkApp.CreateAsync(db);
+        var manager = await app.LoginAsync("manager.digital@demo.local");
+        var admin = await app.LoginAsync("admin@demo.local");
+        var store = await DeskScene.StoreIdAsync(admin, DeskScene.Store);
+        var agent = (await (await app.LoginAsync("agent.digital@demo.local")).GetJsonAsync("/v1/me")).Str("id");
+        var bagsAgent = (await (await app.LoginAsync("agent.bags@demo.local")).GetJsonAsync("/v1/me")).Str("id");
+
+        // Nobody (a JSON null, first or later in the list), another store's agent, an unknown id: each named, nothing made.
+        foreach (var agents in new[] { new[] { null, agent }, new[] { agent, null }, new[] { bagsAgent }, new[] { "stf_00000000000000000000000000" } })
+        {
+            var refused = await manager.PostJsonAsync($"/v1/stores/{store}/queues", new { name = "手机", agent_ids = agents });
+            Assert.Equal((400, "invalid_request"), (refused.Status, refused.Code));
+            Assert.Contains("not an agent or manager of this store", refused.Json.GetProperty("errors").GetProperty("agent_ids")[0].GetString());
+        }
+        Assert.Empty((await manager.GetJsonAsync($"/v1/stores/{store}/queues")).Json.EnumerateArray());
+
+        var created = await manager.PostJsonAsync($"/v1/stores/{store}/queues", new { name = "手机", agent_ids = new[] { agent } });
+        Assert.Equal(201, created.Status);
+        var patched = await manager.PatchJsonAsync($"/v1/queues/{created.Str("id")}", new { agent_ids = new[] { null, agent } });
+        Assert.Equal((400, "invalid_request"), (patched.Status, patched.Code));
+        Assert.Equal([agent], (await manager.GetJsonAsync($"/v1/stores/{store}/queues")).Json[0].GetProperty("agent_ids").EnumerateArray().Select(a => a.GetString()));
+    }
+
+    [Theory, MemberData(nameof(Databases))]
     public async Task Round_robin_takes_turns_among_the_queues_online_agents_under_capacity(string db)
     {
         await using var scene = await DeskScene.CreateAsync(db);

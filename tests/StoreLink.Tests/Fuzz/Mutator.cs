@@ -57,6 +57,9 @@ public sealed class Mutator(Random random, IReadOnlyList<string> ids, IReadOnlyL
 
     public bool Chance(double p) => random.NextDouble() < p;
 
+    /// <summary>A document as <see cref="Mutate"/> writes one it leaves unchanged.</summary>
+    public static byte[] Serialize(JsonObject document) => Encoding.UTF8.GetBytes(document.ToJsonString(Relaxed));
+
     /// <summary>
     /// The document broken by one to three structural changes and, sometimes, damage to its bytes; now and then a
     /// whole pathological document instead. <paramref name="changes"/> says what was done, for the failure message.
