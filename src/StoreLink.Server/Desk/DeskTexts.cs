@@ -7,8 +7,9 @@ namespace StoreLink.Server.Desk;
 /// What the desk writes into conversations itself (the assignment notice, the out-of-hours reply, the rating card,
 /// the transfer note): one JSON file per language in <c>Desk/Strings</c>, embedded in the assembly. Customer-facing
 /// texts follow the customer's language (<c>attributes.language</c>, which the widget sets); Simplified Chinese is the
-/// default, and a key missing in a language falls back to it. The transfer note is for staff, whose language the
-/// server does not know: it is written in the default language.
+/// default, and a key missing in a language falls back to it. The workflows' cards and answers to a customer (work
+/// items, quotes, appointments) take theirs from here too, beside the template's own labels per language. The transfer
+/// note is for staff, whose language the server does not know: it is written in the default language.
 /// </summary>
 public static class DeskTexts
 {
@@ -50,9 +51,16 @@ public static class DeskTexts
         return text;
     }
 
-    /// <summary>A local time of the store as the language writes it (12月3日 09:00, 09:00 on Thu 3 Dec).</summary>
-    public static string Time(string language, DateTimeOffset local) =>
-        local.ToString(Get(language, "opening_format"), Cultures.GetValueOrDefault(language) ?? Cultures[DefaultLanguage]);
+    /// <summary>A text a template or schedule keeps per language (a state's label, an action's): the language's, else the default's.</summary>
+    public static string? Pick(IReadOnlyDictionary<string, string>? texts, string language) =>
+        texts?.GetValueOrDefault(language) ?? texts?.GetValueOrDefault(DefaultLanguage);
+
+    /// <summary>
+    /// A local time of the store as the language writes it, in the format kept under <paramref name="formatKey"/>
+    /// (the opening time: 12月3日 09:00, 09:00 on Thu 3 Dec).
+    /// </summary>
+    public static string Time(string language, DateTimeOffset local, string formatKey = "opening_format") =>
+        local.ToString(Get(language, formatKey), Cultures.GetValueOrDefault(language) ?? Cultures[DefaultLanguage]);
 
     private static IReadOnlyDictionary<string, string> Load(string language)
     {

@@ -28,7 +28,7 @@ public sealed record ScheduleDefinition(
 
     public ServiceDef? Service(string? key) => Services?.FirstOrDefault(s => s.Key == key);
 
-    public string ServiceLabel(string key) => Service(key)?.Label?.GetValueOrDefault("zh-CN") ?? key;
+    public string ServiceLabel(string key, string language = Desk.DeskTexts.DefaultLanguage) => Desk.DeskTexts.Pick(Service(key)?.Label, language) ?? key;
 }
 
 /// <summary>What a customer books: <c>shoe_deep_clean</c> 鞋履深度清洁, <c>device_drop_off</c> 数码送修.</summary>

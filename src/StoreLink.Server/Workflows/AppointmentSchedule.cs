@@ -174,13 +174,12 @@ public static partial class AppointmentSchedule
         return (Instant(store, date, start.ToTimeSpan()) ?? due).AddMinutes(-1);
     }
 
-    /// <summary>11月27日 周五 10:00–10:30, in the store's time zone.</summary>
-    public static string Display(StoreRow store, DateTimeOffset startsAt, DateTimeOffset endsAt)
+    /// <summary>11月27日 周五 10:00–10:30 (Fri 27 Nov 10:00–10:30 in English), in the store's time zone.</summary>
+    public static string Display(StoreRow store, DateTimeOffset startsAt, DateTimeOffset endsAt, string language)
     {
         var zone = Zone(store);
         var start = TimeZoneInfo.ConvertTime(startsAt, zone);
         var end = TimeZoneInfo.ConvertTime(endsAt, zone);
-        var weekday = "日一二三四五六"[(int)start.DayOfWeek];
-        return $"{start.Month}月{start.Day}日 周{weekday} {start:HH:mm}–{end:HH:mm}";
+        return $"{Desk.DeskTexts.Time(language, start, "appointment_day_format")} {start:HH:mm}–{end:HH:mm}";
     }
 }

@@ -5,6 +5,7 @@ using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
 using StoreLink.Server.Conversations;
 using StoreLink.Server.Data;
+using StoreLink.Server.Desk;
 
 namespace StoreLink.Server.Workflows;
 
@@ -43,8 +44,9 @@ public sealed partial class Notifier
             try
             {
                 var facts = await AppointmentFactsAsync(appointmentId, ct);
-                await router.PostAsync(await AppointmentConversationAsync(facts.Appointment, ct), MessageKinds.Card,
-                    AppointmentCard(facts, clock.GetUtcNow(), reminder: false), ct, clientMsgId: id);
+                var conversation = await AppointmentConversationAsync(facts.Appointment, ct);
+                await router.PostAsync(conversation, MessageKinds.Card,
+                    AppointmentCard(facts, clock.GetUtcNow(), reminder: false, await router.LanguageAsync(conversation, ct)), ct, clientMsgId: id);
                 await db.ExecuteAsync("DELETE FROM appointment_notices WHERE appointment_id = @appointmentId AND id = @id", new { appointmentId, id }, ct);
                 delivered++;
             }
@@ -88,7 +90,9 @@ public sealed partial class Notifier
             }
             if (due == now)
             {
-                await router.PostAsync(await AppointmentConversationAsync(appointment, ct), MessageKinds.Card, AppointmentCard(facts, now, reminder: true), ct, clientMsgId: reminderId);
+                var conversation = await AppointmentConversationAsync(appointment, ct);
+                await router.PostAsync(conversation, MessageKinds.Card, AppointmentCard(facts, now, reminder: true, await router.LanguageAsync(conversation, ct)), ct,
+                    clientMsgId: reminderId);
                 sent = true;
             }
         }
@@ -137,43 +141,46 @@ public sealed partial class Notifier
         return actions;
     }
 
-    /// <summary>The card: the state first, the time, the store, who serves, the linked work item, and 改约 / 取消 while allowed.</summary>
-    public static object AppointmentCard(AppointmentFacts facts, DateTimeOffset now, bool reminder)
+    /// <summary>
+    /// The card, in the customer's <paramref name="language"/>: the state first, the time, the store, who serves, the
+    /// linked work item, and 改约 / 取消 while allowed.
+    /// </summary>
+    public static object AppointmentCard(AppointmentFacts facts, DateTimeOffset now, bool reminder, string language)
     {
         var a = facts.Appointment;
+        string Text(string key) => DeskTexts.Get(language, key);
         var starts = DateTimeOffset.FromUnixTimeMilliseconds(a.StartsAt);
         var ends = DateTimeOffset.FromUnixTimeMilliseconds(a.EndsAt);
-        var state = a.Status switch
+        var state = Text(a.Status switch
         {
-            AppointmentStatuses.Cancelled => "已取消",
-            AppointmentStatuses.Completed => "已完成",
-            AppointmentStatuses.NoShow => "未到店",
-            _ when facts.LastKind == "moved" => "已改约",
-            _ => "已预约",
-        };
+            AppointmentStatuses.Cancelled => "appointment_cancelled",
+            AppointmentStatuses.Completed => "appointment_completed",
+            AppointmentStatuses.NoShow => "appointment_no_show",
+            _ when facts.LastKind == "moved" => "appointment_moved",
+            _ => "appointment_booked",
+        });
         var fields = new List<object>
         {
-            new { label = "状态", value = state },
-            new { label = "时间", value = AppointmentSchedule.Display(facts.Store, starts, ends) },
-            new { label = "门店", value = facts.Store.Name },
+            new { label = Text("card_state"), value = state },
+            new { label = Text("appointment_time"), value = AppointmentSchedule.Display(facts.Store, starts, ends, language) },
+            new { label = Text("appointment_store"), value = facts.Store.Name },
         };
         if (facts.TechnicianName is not null && a.Status == AppointmentStatuses.Booked)
-            fields.Add(new { label = "服务人员", value = facts.TechnicianName });
+            fields.Add(new { label = Text("appointment_technician"), value = facts.TechnicianName });
         if (facts.WorkItemNumber is not null)
-            fields.Add(new { label = "工单", value = facts.WorkItemNumber });
+            fields.Add(new { label = Text("appointment_work_item"), value = facts.WorkItemNumber });
         if (!reminder && facts.LastKind == "moved" && facts.LastData.TryGetProperty("from_starts_at", out var from) && from.TryGetDateTimeOffset(out var fromAt)
             && facts.LastData.TryGetProperty("from_ends_at", out var fromEnd) && fromEnd.TryGetDateTimeOffset(out var fromEndAt))
-            fields.Add(new { label = "原时间", value = AppointmentSchedule.Display(facts.Store, fromAt, fromEndAt) });
+            fields.Add(new { label = Text("appointment_from"), value = AppointmentSchedule.Display(facts.Store, fromAt, fromEndAt, language) });
         if (a.Status == AppointmentStatuses.Cancelled && facts.LastData.TryGetProperty("reason", out var reason) && reason.ValueKind == JsonValueKind.String)
-            fields.Add(new { label = "取消原因", value = reason.GetString() });
+            fields.Add(new { label = Text("appointment_reason"), value = reason.GetString() });
         if (reminder)
-            fields.Add(new { label = "提醒", value = "请按时到店；如需改约或取消，请点击下方按钮。" });
-        var labels = new Dictionary<string, string> { ["reschedule"] = "改约", ["cancel"] = "取消预约" };
+            fields.Add(new { label = Text("appointment_reminder"), value = Text("appointment_reminder_text") });
         return new
         {
-            title = $"{(reminder ? "预约提醒" : "预约")} · {facts.Schedule.ServiceLabel(a.Service)}",
+            title = DeskTexts.Get(language, reminder ? "appointment_reminder_title" : "appointment_title", ("service", facts.Schedule.ServiceLabel(a.Service, language))),
             fields,
-            actions = AppointmentActions(a, facts.Schedule, now).Select(id => new { id, label = labels[id] }).ToList(),
+            actions = AppointmentActions(a, facts.Schedule, now).Select(id => new { id, label = Text("appointment_" + id) }).ToList(),
             @ref = new { type = "appointment", id = a.Id },
             state = a.Status,
             starts_at = starts,

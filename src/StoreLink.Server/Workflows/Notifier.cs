@@ -123,7 +123,8 @@ public sealed partial class Notifier(Db db, Templates templates, Router router, 
             for (var i = 0; i < photos.Count; i++)
                 await PostAsAsync(conversation, request.CreatedBy, "staff", MessageKinds.Image, photos[i], $"{request.Id}:{i}", ct);
         }
-        await router.PostAsync(conversation, MessageKinds.Card, Card(item, definition, templateName ?? definition.Name!, requests, assignee), ct, clientMsgId: noticeId);
+        var card = Card(item, definition, templateName ?? definition.Name!, requests, assignee, await router.LanguageAsync(conversation, ct));
+        await router.PostAsync(conversation, MessageKinds.Card, card, ct, clientMsgId: noticeId);
         await db.ExecuteAsync("DELETE FROM work_item_notices WHERE work_item_id = @workItemId AND id = @noticeId", new { workItemId, noticeId }, ct);
     }
 
@@ -145,8 +146,9 @@ public sealed partial class Notifier(Db db, Templates templates, Router router, 
             var definition = (await templates.DefinitionAsync(item.TemplateId, (int)item.TemplateVersion, ct))!;
             if (definition.State(state)?.Reminder is { } reminder)
             {
-                var text = reminder.Text!["zh-CN"].Replace("{number}", item.Number).Replace("{title}", item.Title);
-                await router.PostAsync(await ConversationAsync(item, ct), MessageKinds.System, new { text }, ct, clientMsgId: reminderId);
+                var conversation = await ConversationAsync(item, ct);
+                var text = reminder.TextIn(await router.LanguageAsync(conversation, ct))!.Replace("{number}", item.Number).Replace("{title}", item.Title);
+                await router.PostAsync(conversation, MessageKinds.System, new { text }, ct, clientMsgId: reminderId);
                 sent = true;
             }
         }
@@ -154,42 +156,50 @@ public sealed partial class Notifier(Db db, Templates templates, Router router, 
         return sent;
     }
 
-    /// <summary>The card: the customer-facing state, who is responsible, the next step, and the actions available now.</summary>
-    public static object Card(WorkItemRow item, TemplateDefinition definition, string templateName, IReadOnlyList<RequestRow> requests, string? assigneeName)
+    /// <summary>
+    /// The card, in the customer's <paramref name="language"/>: the customer-facing state, who is responsible, the next
+    /// step, and the actions available now. Labels and ids keep their places whatever the language.
+    /// </summary>
+    public static object Card(WorkItemRow item, TemplateDefinition definition, string templateName, IReadOnlyList<RequestRow> requests, string? assigneeName,
+        string language)
     {
         var state = definition.State(item.State)!;
-        var fields = new List<object> { new { label = "状态", value = state.CustomerText() }, new { label = "事项", value = item.Title } };
-        var responsible = assigneeName ?? TeamName(item.Team);
+        string Text(string key) => DeskTexts.Get(language, key);
+        var fields = new List<object> { new { label = Text("card_state"), value = state.CustomerText(language) }, new { label = Text("card_item"), value = item.Title } };
+        var responsible = assigneeName ?? TeamName(item.Team, language);
         if (responsible is not null)
-            fields.Add(new { label = "负责人", value = responsible });
-        if (state.NextStep?.GetValueOrDefault("zh-CN") is { } next)
-            fields.Add(new { label = "下一步", value = next });
+            fields.Add(new { label = Text("card_responsible"), value = responsible });
+        if (state.NextStepText(language) is { } next)
+            fields.Add(new { label = Text("card_next_step"), value = next });
         if (item.FieldMap.TryGetValue("address", out var address) && address.ValueKind == JsonValueKind.String)
-            fields.Add(new { label = "收货地址", value = address.GetString() });
+            fields.Add(new { label = Text("card_address"), value = address.GetString() });
         var pending = requests.Where(r => r.Status == "pending").ToList();
         foreach (var request in pending)
-            fields.Add(new { label = "待您确认", value = request.Display });
-        var actions = pending.SelectMany(r => new[]
-        {
-            new { id = $"approve:{r.Id}", label = $"同意{r.Title}" },
-            new { id = $"decline:{r.Id}", label = "暂不需要" },
-        }).Concat((state.Actions ?? []).Select(a => new { id = a.Key!, label = a.Label!["zh-CN"] })).ToList();
+            fields.Add(new { label = Text("card_pending"), value = request.Display });
         return new
         {
             title = $"{templateName} {item.Number}",
             fields,
-            actions,
+            actions = CustomerActions(state, pending, language).Select(a => new { id = a.Id, label = a.Label }).ToList(),
             @ref = new { type = "work_item", id = item.Id },
             state = item.State,
             attachment_ids = pending.SelectMany(r => r.AttachmentList).ToList(),
         };
     }
 
-    public static string? TeamName(string? team) => team switch
+    /// <summary>What the customer may do now, in their language: decide each pending request, then the state's own actions.</summary>
+    public static List<CustomerActionDto> CustomerActions(StateDef state, IEnumerable<RequestRow> pending, string language) =>
+        pending.SelectMany(r => new[]
+        {
+            new CustomerActionDto($"approve:{r.Id}", DeskTexts.Get(language, "card_approve", ("title", r.Title)), null),
+            new CustomerActionDto($"decline:{r.Id}", DeskTexts.Get(language, "card_decline"), null),
+        }).Concat((state.Actions ?? []).Select(a => new CustomerActionDto(a.Key!, a.Text(language), a.Needs))).ToList();
+
+    public static string? TeamName(string? team, string language) => team switch
     {
-        Roles.Technician => "维修/养护师傅",
-        Roles.Agent => "客服",
-        Roles.Manager => "店长",
+        Roles.Technician => DeskTexts.Get(language, "team_technician"),
+        Roles.Agent => DeskTexts.Get(language, "team_agent"),
+        Roles.Manager => DeskTexts.Get(language, "team_manager"),
         _ => null,
     };
 

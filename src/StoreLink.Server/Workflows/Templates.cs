@@ -4,6 +4,7 @@ using Dapper;
 using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
 using StoreLink.Server.Data;
+using StoreLink.Server.Desk;
 using StoreLink.Server.Http;
 
 namespace StoreLink.Server.Workflows;
@@ -34,18 +35,26 @@ public sealed record StateDef(
     string? Key, string? Label, Dictionary<string, string>? CustomerLabel, bool Terminal, bool Urgent, Dictionary<string, string>? NextStep,
     List<ActionDef>? Actions, string? OnRequestApproved, string? OnRequestDeclined, ReminderDef? Reminder)
 {
-    public string CustomerText(string language = "zh-CN") => CustomerLabel?.GetValueOrDefault(language) ?? CustomerLabel?.GetValueOrDefault("zh-CN") ?? Label ?? Key!;
+    public string CustomerText(string language = DeskTexts.DefaultLanguage) => DeskTexts.Pick(CustomerLabel, language) ?? Label ?? Key!;
+
+    public string? NextStepText(string language) => DeskTexts.Pick(NextStep, language);
 }
 
 /// <summary>
 /// Something the customer may do from the card. <c>to</c>: the state it moves the item to (none: recorded only).
 /// <c>needs</c>: <c>note</c> (rework: a note, photos optional) or <c>address</c> (the new delivery address).
 /// </summary>
-public sealed record ActionDef(string? Key, Dictionary<string, string>? Label, string? To, string? Needs, bool Urgent);
+public sealed record ActionDef(string? Key, Dictionary<string, string>? Label, string? To, string? Needs, bool Urgent)
+{
+    public string Text(string language) => DeskTexts.Pick(Label, language) ?? Key!;
+}
 
 public sealed record TransitionDef(string? From, string? To, List<string>? Roles);
 
-public sealed record ReminderDef(int AfterMinutes, Dictionary<string, string>? Text);
+public sealed record ReminderDef(int AfterMinutes, Dictionary<string, string>? Text)
+{
+    public string? TextIn(string language) => DeskTexts.Pick(Text, language);
+}
 
 public sealed record TemplateDto(
     string Id, string Kind, string Name, string? Preset, int Version, bool IsDefault, DateTimeOffset UpdatedAt, TemplateDefinition? Definition = null);

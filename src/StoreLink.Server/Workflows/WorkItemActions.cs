@@ -5,6 +5,7 @@ using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
 using StoreLink.Server.Conversations;
 using StoreLink.Server.Data;
+using StoreLink.Server.Desk;
 using StoreLink.Server.Http;
 using StoreLink.Server.Realtime;
 
@@ -483,14 +484,19 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             var data = new { action, request_id = request.Id, title = request.Title, price = request.Price, note, from = item.State, to = to?.Key };
             if (command is null && approved && await commands.SubmitAsync(user, item, actionId, "approve",
                     new { request_id = request.Id, title = request.Title, price = request.Price, currency = request.Currency, note }, body,
-                    new() { ["zh-CN"] = $"同意「{request.Display}」", ["en"] = $"Approve {request.Title} ({request.Currency} {request.Price})" }, ct))
+                    DeskTexts.Languages.ToDictionary(l => l, l => DeskTexts.Get(l, "command_approve",
+                        ("request", request.Display), ("title", request.Title), ("currency", request.Currency), ("price", request.Price))), ct))
                 return await GetAsync(user, item.Id, ct);
             if (!await ActCommitAsync(user, item, actionId, action, to is null ? new Change("customer_action", data, Card: true, Urgent: true) : null, to, definition, data,
                 Closing((c, t) => c.ExecuteAsync("UPDATE work_item_requests SET status = @status, decided_at = @now WHERE id = @requestId AND status = 'pending'",
                     new { status = approved ? "approved" : "declined", now = clock.GetUtcNow().ToUnixTimeMilliseconds(), requestId = request.Id }, t)), ct))
                 return await GetAsync(user, item.Id, ct);
             if (command is null)
-                await AnswerAsync(item, $"{(approved ? "已同意" : "已拒绝")}「{request.Display}」" + (note is null ? "" : $"：{note}"), ct);
+                await AnswerAsync(item, language =>
+                {
+                    var decision = DeskTexts.Get(language, approved ? "card_approved" : "card_declined", ("request", request.Display));
+                    return note is null ? decision : DeskTexts.Get(language, "card_decided_note", ("decision", decision), ("note", note));
+                }, ct);
         }
         else
         {
@@ -511,7 +517,7 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             var to = offered.To is null ? null : definition.State(offered.To);
             var data = new { action = key, note, address, attachment_ids = photos, from = item.State, to = to?.Key };
             if (command is null && address is not null && await commands.SubmitAsync(user, item, actionId, key, new { address, note }, body,
-                    new() { ["zh-CN"] = offered.Label!["zh-CN"], ["en"] = offered.Label.GetValueOrDefault("en") ?? key }, ct))
+                    DeskTexts.Languages.ToDictionary(l => l, offered.Text), ct))
                 return await GetAsync(user, item.Id, ct);
             if (!await ActCommitAsync(user, item, actionId, key, to is null ? new Change("customer_action", data, Card: address is not null, Urgent: offered.Urgent) : null, to, definition, data,
                 Closing(async (c, t) =>
@@ -530,7 +536,9 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             for (var i = 0; i < photos.Count; i++)
                 await notifier.PostAsAsync(conversation, user.Id, "customer", MessageKinds.Image, photos[i], $"{actionId}:{i}", ct);
             if (command is null)
-                await AnswerAsync(item, $"已收到您的操作：{offered.Label!["zh-CN"]}" + (address is null ? "" : $"，新地址：{address}") + (note is null ? "" : $"（{note}）"), ct);
+                await AnswerAsync(item, language => DeskTexts.Get(language, "card_received", ("action", offered.Text(language)))
+                    + (address is null ? "" : DeskTexts.Get(language, "card_received_address", ("address", address)))
+                    + (note is null ? "" : DeskTexts.Get(language, "card_received_note", ("note", note))), ct);
         }
         return await GetAsync(user, item.Id, ct);
     }
@@ -700,8 +708,12 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             })), ct);
     }
 
-    private async Task AnswerAsync(WorkItemRow item, string text, CancellationToken ct) =>
-        await router.PostSystemAsync(await notifier.ConversationAsync(item, ct), text, ct);
+    /// <summary>Answers the customer's action in the item's conversation, in the customer's language.</summary>
+    private async Task AnswerAsync(WorkItemRow item, Func<string, string> text, CancellationToken ct)
+    {
+        var conversation = await notifier.ConversationAsync(item, ct);
+        await router.PostSystemAsync(conversation, text(await router.LanguageAsync(conversation, ct)), ct);
+    }
 
     private async Task AppendAsync(DbConnection c, DbTransaction t, string workItemId, Actor actor, Change change) =>
         await c.ExecuteAsync("""
@@ -728,8 +740,11 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
         var names = (await ReadAsync<(string Id, string Name)>($"SELECT id, name FROM staff WHERE {db.Dialect.In("id", "@staffIds")}", new { staffIds }))
             .ToDictionary(s => s.Id, s => s.Name);
         var customerIds = items.Select(i => i.CustomerId).Distinct().ToList();
-        var customers = (await ReadAsync<(string Id, string? Name)>($"SELECT id, name FROM customers WHERE {db.Dialect.In("id", "@customerIds")}", new { customerIds }))
-            .ToDictionary(s => s.Id, s => s.Name);
+        var customers = (await ReadAsync<(string Id, string? Name, string? Attributes)>($"SELECT id, name, attributes FROM customers WHERE {db.Dialect.In("id", "@customerIds")}",
+            new { customerIds })).ToDictionary(s => s.Id);
+        // A customer reads their items' states and actions in their language, as on the cards; staff in the default one.
+        string LanguageFor(WorkItemRow item) =>
+            user is { IsCustomer: true } ? DeskTexts.LanguageOf(customers.GetValueOrDefault(item.CustomerId).Attributes) : DeskTexts.DefaultLanguage;
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var result = new List<WorkItemDto>();
         foreach (var item in items)
@@ -737,13 +752,13 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             var definition = await DefinitionAsync(item, ct, tx);
             var state = definition.State(item.State)!;
             var pending = requests[item.Id].Where(r => r.Status == "pending").ToList();
-            var actions = pending.SelectMany(r => new[] { new CustomerActionDto($"approve:{r.Id}", $"同意{r.Title}", null), new CustomerActionDto($"decline:{r.Id}", "暂不需要", null) })
-                .Concat((state.Actions ?? []).Select(a => new CustomerActionDto(a.Key!, a.Label!["zh-CN"], a.Needs))).ToList();
+            var language = LanguageFor(item);
+            var actions = Notifier.CustomerActions(state, pending, language);
             IReadOnlyList<string>? transitions = user is { IsCustomer: true } ? null
                 : definition.States!.Where(s => definition.RolesFor(item.State, s.Key!) is { Count: > 0 } roles
                     && (user is null || !user.IsStaff || user.IsOrgAdmin || roles.Any(r => user.HasStoreRole(item.StoreId, r)))).Select(s => s.Key!).ToList();
-            result.Add(new WorkItemDto(item.Id, item.StoreId, item.CustomerId, CustomerNames.Display(item.CustomerId, customers.GetValueOrDefault(item.CustomerId)), item.Kind, item.Number, item.TemplateId, (int)item.TemplateVersion,
-                item.State, state.Label!, state.CustomerText(), state.Terminal, item.Title, item.Category,
+            result.Add(new WorkItemDto(item.Id, item.StoreId, item.CustomerId, CustomerNames.Display(item.CustomerId, customers.GetValueOrDefault(item.CustomerId).Name), item.Kind, item.Number, item.TemplateId, (int)item.TemplateVersion,
+                item.State, state.Label!, state.CustomerText(language), state.Terminal, item.Title, item.Category,
                 definition.Categories?.FirstOrDefault(c => c.Key == item.Category)?.Label, item.Priority,
                 item.AssigneeId, item.AssigneeId is null ? null : names.GetValueOrDefault(item.AssigneeId), item.Team, item.FieldMap, item.AttachmentList,
                 item.ConversationId, item.ConversationId is null || item.TranscriptFrom is null ? null : new TranscriptDto(item.ConversationId, item.TranscriptFrom.Value, item.TranscriptTo ?? item.TranscriptFrom.Value),
