@@ -45,7 +45,7 @@ public sealed record Watermark(ConversationFacts Conversation, Audience Audience
 /// the one serial stage of every send, and it does only database work.
 /// </para>
 /// </summary>
-public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILogger<MessageWriter> logger) : BackgroundService
+public sealed class MessageWriter(Db db, SqliteCheckpointer checkpointer, IEventBus bus, TimeProvider clock, ILogger<MessageWriter> logger) : BackgroundService
 {
     public const int MaxBatch = 512;
 
@@ -281,6 +281,8 @@ public sealed class MessageWriter(Db db, IEventBus bus, TimeProvider clock, ILog
         }
         // Notify only after commit, in commit order: the notifying loop takes it from here.
         _committed.Writer.TryWrite(writes);
+        if (!db.Dialect.IsPostgres && checkpointer.TakeTail())
+            checkpointer.CheckpointTail(_statements.Connection);
     }
 
     private void DropConnection()

@@ -16,6 +16,8 @@ public static class DataSetup
             .Validate(o => !string.IsNullOrWhiteSpace(o.DataDirectory), "StoreLink:DataDirectory must not be empty.").ValidateOnStart();
         builder.Services.AddSingleton<Db>();
         builder.Services.AddSingleton<MigrationRunner>();
+        builder.Services.AddSingleton<SqliteCheckpointer>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<SqliteCheckpointer>());
         builder.Services.AddSingleton(TimeProvider.System);
         return builder;
     }

@@ -90,7 +90,8 @@ public sealed class Db : IAsyncDisposable
         // journal_mode=WAL is persistent and set once by the migration runner.
         if (!Configured.TryGetValue(connection.Handle!, out _))
         {
-            connection.Execute("PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;");
+            // Checkpoints are SqliteCheckpointer's, not the committing connection's.
+            connection.Execute("PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000; PRAGMA wal_autocheckpoint=0;");
             Configured.AddOrUpdate(connection.Handle!, Configured); // the value is never read
         }
         return connection;
