@@ -7,7 +7,7 @@ namespace StoreLink.Server.Data;
 /// On SQLite, moves the bulk of WAL checkpointing off the committing connections. Every connection runs with
 /// <c>wal_autocheckpoint=0</c>; otherwise the commit that crosses 1,000 WAL pages copies them into the database file
 /// and syncs it before it returns, and the message writer, with every send queued behind it, stalls for that long
-/// (about 14 times a second at 5,000 messages/s). Instead this service checkpoints once a second on a connection of
+/// (about 14 times a second at 5,000 messages/s). Instead this service checkpoints every 250 ms on a connection of
 /// its own (<c>PASSIVE</c>: it neither waits for nor blocks writers and readers). Under a steady stream of commits such
 /// a checkpoint never quite catches up, and the WAL is reused from its start only once one has, so after each one the
 /// message writer checkpoints the short tail itself right after its next commit (<see cref="TakeTail"/>), when no
