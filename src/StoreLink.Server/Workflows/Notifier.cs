@@ -178,7 +178,8 @@ public sealed partial class Notifier(Db db, Templates templates, Router router, 
             fields.Add(new { label = Text("card_pending"), value = request.Display });
         return new
         {
-            title = $"{templateName} {item.Number}",
+            // The customer knows an order from the store's system by that system's number (on their receipt), not ours.
+            title = $"{templateName} {item.ExternalId ?? item.Number}",
             fields,
             actions = CustomerActions(state, pending, language).Select(a => new { id = a.Id, label = a.Label }).ToList(),
             @ref = new { type = "work_item", id = item.Id },

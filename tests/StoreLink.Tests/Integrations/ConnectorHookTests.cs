@@ -46,7 +46,8 @@ public sealed class ConnectorHookTests
         Assert.Equal(("C-88", "陈女士"), (customer.Str("external_id"), customer.Str("name")));
         Assert.Equal(item.Str("customer_id"), (await chat.GetJsonAsync("/v1/me")).Str("id"));
         Assert.Equal(conversationId, item.Str("conversation_id"));
-        await CardAsync(chat, conversationId, id, "待支付");
+        // The card names the order by the number the customer knows from the store's system.
+        Assert.Equal("箱包订单 SO-1001", (await CardAsync(chat, conversationId, id, "待支付")).GetProperty("title").GetString());
 
         // Paid: the card follows and the webhook fires, as for a staff move.
         Assert.Equal("applied", (await Hooks.SendAsync(app, connector, secret, Hooks.Event("ext-2", "order.upserted", Hooks.Order("SO-1001", "PAID"), version: 2))).Str("result"));
