@@ -253,41 +253,26 @@ public sealed class Access(Db db, ConversationDirectory conversations)
     }
 
     /// <summary>A workflow template of the caller's organization; customers may read the ones of their organization too.</summary>
-    public async Task<Workflows.TemplateRow> WorkflowTemplateAsync(CurrentUser user, string templateId, CancellationToken ct)
-    {
-        var row = templateId.Length > 64 ? null
-            : await db.QuerySingleOrDefaultAsync<Workflows.TemplateRow>($"SELECT {Workflows.TemplateRow.Columns} FROM workflow_templates WHERE id = @templateId", new { templateId }, ct);
-        if (row is null)
-            throw ApiException.NotFound("The workflow template");
-        if (row.OrgId != user.OrgId)
-            throw ApiException.NotFound("The workflow template");
-        return row;
-    }
+    public Task<Workflows.TemplateRow> WorkflowTemplateAsync(CurrentUser user, string templateId, CancellationToken ct) =>
+        OfOrganizationAsync<Workflows.TemplateRow>(user, templateId, $"SELECT {Workflows.TemplateRow.Columns} FROM workflow_templates WHERE id = @id",
+            r => r.OrgId, "The workflow template", ct);
 
     /// <summary>A webhook subscription of the caller's organization (who may manage them is the caller's check).</summary>
-    public async Task<Integrations.WebhookSubscriptionRow> WebhookSubscriptionAsync(CurrentUser user, string subscriptionId, CancellationToken ct)
-    {
-        var row = subscriptionId.Length > 64 ? null
-            : await db.QuerySingleOrDefaultAsync<Integrations.WebhookSubscriptionRow>(
-                $"SELECT {Integrations.WebhookSubscriptionRow.Columns} FROM webhook_subscriptions WHERE id = @subscriptionId", new { subscriptionId }, ct);
-        if (row is null)
-            throw ApiException.NotFound("The webhook subscription");
-        if (row.OrgId != user.OrgId)
-            throw ApiException.NotFound("The webhook subscription");
-        return row;
-    }
+    public Task<Integrations.WebhookSubscriptionRow> WebhookSubscriptionAsync(CurrentUser user, string subscriptionId, CancellationToken ct) =>
+        OfOrganizationAsync<Integrations.WebhookSubscriptionRow>(user, subscriptionId,
+            $"SELECT {Integrations.WebhookSubscriptionRow.Columns} FROM webhook_subscriptions WHERE id = @id", r => r.OrgId, "The webhook subscription", ct);
 
     /// <summary>A connector of the caller's organization (who may manage them is the caller's check).</summary>
-    public async Task<Integrations.ConnectorRow> ConnectorAsync(CurrentUser user, string connectorId, CancellationToken ct)
+    public Task<Integrations.ConnectorRow> ConnectorAsync(CurrentUser user, string connectorId, CancellationToken ct) =>
+        OfOrganizationAsync<Integrations.ConnectorRow>(user, connectorId, $"SELECT {Integrations.ConnectorRow.Columns} FROM connectors WHERE id = @id",
+            r => r.OrgId, "The connector", ct);
+
+    /// <summary>A row by its id (<c>@id</c> in <paramref name="select"/>) that belongs to the caller's organization; any other is <c>not_found</c>.</summary>
+    private async Task<T> OfOrganizationAsync<T>(CurrentUser user, string id, string select, Func<T, string> orgOf, string what, CancellationToken ct)
+        where T : class
     {
-        var row = connectorId.Length > 64 ? null
-            : await db.QuerySingleOrDefaultAsync<Integrations.ConnectorRow>(
-                $"SELECT {Integrations.ConnectorRow.Columns} FROM connectors WHERE id = @connectorId", new { connectorId }, ct);
-        if (row is null)
-            throw ApiException.NotFound("The connector");
-        if (row.OrgId != user.OrgId)
-            throw ApiException.NotFound("The connector");
-        return row;
+        var row = id.Length > 64 ? null : await db.QuerySingleOrDefaultAsync<T>(select, new { id }, ct);
+        return row is not null && orgOf(row) == user.OrgId ? row : throw ApiException.NotFound(what);
     }
 
     /// <summary>
@@ -296,13 +281,8 @@ public sealed class Access(Db db, ConversationDirectory conversations)
     /// </summary>
     public async Task<Integrations.CommandRow> CommandAsync(CurrentUser user, string commandId, CancellationToken ct)
     {
-        var row = commandId.Length > 64 ? null
-            : await db.QuerySingleOrDefaultAsync<Integrations.CommandRow>(
-                $"SELECT {Integrations.CommandRow.Columns} FROM connector_commands WHERE id = @commandId", new { commandId }, ct);
-        if (row is null)
-            throw ApiException.NotFound("The command");
-        if (row.OrgId != user.OrgId)
-            throw ApiException.NotFound("The command");
+        var row = await OfOrganizationAsync<Integrations.CommandRow>(user, commandId,
+            $"SELECT {Integrations.CommandRow.Columns} FROM connector_commands WHERE id = @id", r => r.OrgId, "The command", ct);
         if (!user.IsApiClient && !user.IsOrgAdmin)
             throw ApiException.NotFound("The command");
         if (user.IsApiClient && user.StoreId is not null)
