@@ -188,6 +188,7 @@ public sealed class CommandDispatcher : BackgroundService
     private readonly ILogger<CommandDispatcher> _logger;
     private readonly AttemptSlots _slots;
     private readonly string _claimSql;
+    private long _unansweredCheckedAt; // unix ms of the last look for overdue answers
 
     public CommandDispatcher(Db db, ConnectorCommands commands, ConnectorHttp http, WorkItemActions items, Notifier notifier, Desk.Router router,
         IOptionsMonitor<ConnectorOptions> options, TimeProvider clock, ILogger<CommandDispatcher> logger)
@@ -224,7 +225,12 @@ public sealed class CommandDispatcher : BackgroundService
 
     private async Task RunDueAsync(CancellationToken ct)
     {
-        await GiveUpUnansweredAsync(ct);
+        // Answers are due by the day: a look once a minute is plenty, however often the loop wakes.
+        if (Now - _unansweredCheckedAt >= 60_000)
+        {
+            _unansweredCheckedAt = Now;
+            await GiveUpUnansweredAsync(ct);
+        }
         while (!ct.IsCancellationRequested && _slots.Free > 0)
         {
             var now = Now;
