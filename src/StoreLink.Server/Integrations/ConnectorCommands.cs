@@ -258,7 +258,7 @@ public sealed class CommandDispatcher : BackgroundService
             var reason = $"No answer within {period.TotalHours:0.#} h of accepting.";
             if (!await _commands.FinishAsync(command, "failed", reason, ct))
                 continue;
-            var connector = await _db.QuerySingleOrDefaultAsync<ConnectorRow>($"SELECT {ConnectorRow.Columns} FROM connectors WHERE id = @ConnectorId", command, ct);
+            var connector = await ConnectorOfAsync(command, ct);
             if (connector is null)
                 continue;
             await TellAsync(command, connector, "failed", null, ct);
@@ -266,11 +266,15 @@ public sealed class CommandDispatcher : BackgroundService
         }
     }
 
+    /// <summary>The command's connector; null once it is deleted (its commands go with it).</summary>
+    private Task<ConnectorRow?> ConnectorOfAsync(CommandRow command, CancellationToken ct) =>
+        _db.QuerySingleOrDefaultAsync<ConnectorRow>($"SELECT {ConnectorRow.Columns} FROM connectors WHERE id = @ConnectorId", command, ct);
+
     private async Task AttemptAsync(CommandRow command)
     {
         try
         {
-            var connector = await _db.QuerySingleOrDefaultAsync<ConnectorRow>($"SELECT {ConnectorRow.Columns} FROM connectors WHERE id = @ConnectorId", command);
+            var connector = await ConnectorOfAsync(command, CancellationToken.None);
             if (connector is null)
                 return; // deleted, with its commands
             var timeout = _options.CurrentValue.CommandTimeout;
@@ -420,7 +424,7 @@ public sealed class CommandDispatcher : BackgroundService
         if (command.Status is "done" or "refused")
             return command.Status == body.Status ? await _commands.DtoAsync(command.Id, ct)
                 : throw ApiException.Conflict($"The command is {command.Status} already; its outcome does not change.");
-        var connector = (await _db.QuerySingleOrDefaultAsync<ConnectorRow>($"SELECT {ConnectorRow.Columns} FROM connectors WHERE id = @ConnectorId", command, ct))!;
+        var connector = (await ConnectorOfAsync(command, ct))!;
         command.Result = body.Result is { ValueKind: not JsonValueKind.Null } result ? result.GetRawText() : null;
         if (body.Status == "done")
             await DoneAsync(command, connector, ct);
