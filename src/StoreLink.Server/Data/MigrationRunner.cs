@@ -7,16 +7,25 @@ namespace StoreLink.Server.Data;
 /// <summary>One migration: <c>0001_accounts</c> → version <c>0001</c>, name <c>accounts</c>.</summary>
 public sealed record Migration(string Version, string Name, string Sql)
 {
-    /// <summary>The migrations of a dialect embedded in this assembly, in order.</summary>
+    /// <summary>
+    /// The migrations of a dialect embedded in this assembly, in order. A migration is written once in
+    /// <c>Migrations/shared/</c>; a file of the same name in the dialect's folder (<c>sqlite/</c>, <c>postgres/</c>)
+    /// replaces it for that dialect where the two must differ. 0001–0012 predate the shared folder and exist per dialect.
+    /// </summary>
     public static IReadOnlyList<Migration> Embedded(SqlDialect dialect)
     {
         var assembly = typeof(Migration).Assembly;
-        var prefix = $"migrations/{dialect.Name}/";
-        return assembly.GetManifestResourceNames()
-            .Where(n => n.StartsWith(prefix, StringComparison.Ordinal) && n.EndsWith(".sql", StringComparison.Ordinal))
-            .Order(StringComparer.Ordinal)
-            .Select(n => FromResource(assembly, n, prefix))
-            .ToList();
+        var own = $"migrations/{dialect.Name}/";
+        const string shared = "migrations/shared/";
+        var byFile = new SortedDictionary<string, Migration>(StringComparer.Ordinal);
+        foreach (var prefix in new[] { shared, own })
+            foreach (var name in assembly.GetManifestResourceNames()
+                         .Where(n => n.StartsWith(prefix, StringComparison.Ordinal) && n.EndsWith(".sql", StringComparison.Ordinal)))
+            {
+                var migration = FromResource(assembly, name, prefix);
+                byFile[$"{migration.Version}_{migration.Name}"] = migration; // the dialect's own file wins
+            }
+        return byFile.Values.ToList();
     }
 
     private static Migration FromResource(Assembly assembly, string resource, string prefix)
