@@ -20,8 +20,8 @@ public sealed class ConnectorProfileTests
         await using var app = await StoreLinkApp.CreateAsync(db, ConnectorPollingTests.Settings(("Connectors:ProfileWait", "00:00:00.500")));
         await using var system = await StoreSystem.StartAsync();
         var vip = 3;
-        var slow = TimeSpan.Zero;
-        system.Customers = (id, _) => id == "C-88" ? new SystemAnswer(200, Profile(vip), Delay: slow) : new SystemAnswer(404);
+        Task? slow = null; // while set, the system holds its answer until the test lets it go
+        system.Customers = (id, _) => id == "C-88" ? new SystemAnswer(200, Profile(vip), Until: slow) : new SystemAnswer(404);
         var admin = await app.LoginAsync("admin@demo.local");
         var agent = await app.LoginAsync("agent.bags@demo.local");
         var (_, conversationId) = await WebhookTests.WorkflowsCustomerAsync(app, "C-88", "demo-bags");
@@ -67,11 +67,15 @@ public sealed class ConnectorProfileTests
 
         // Expired, and the system is slow now: the panel does not wait for it — pending, with what was known — and the
         // answer lands in the cache for the next look.
-        slow = TimeSpan.FromSeconds(2);
+        // The answer is held until the panel has answered "pending", however slow the machine is.
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        slow = release.Task;
         app.Clock.Advance(TimeSpan.FromMinutes(2));
         var pending = (await ExternalAsync(conversationId))!.Value;
         Assert.Equal(("pending", 3), (pending.GetProperty("status").GetString(), pending.GetProperty("customer").GetProperty("vip_level").GetInt32()));
         await system.WaitForAsync(s => s.CallsTo("customers").Count == 2);
+        Assert.Equal("pending", (await ExternalAsync(conversationId))!.Value.GetProperty("status").GetString());
+        release.SetResult();
         var landed = await SettledAsync(conversationId);
         Assert.Equal("ok", landed.GetProperty("status").GetString());
         Assert.Equal(4, landed.GetProperty("customer").GetProperty("vip_level").GetInt32());
