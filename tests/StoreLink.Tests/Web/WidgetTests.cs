@@ -430,7 +430,7 @@ public sealed class WidgetTests
         // A card of a kind this widget does not know shows its fields but no buttons it could not carry out.
         var conversationId = await ConversationIdAsync(page);
         await page.EvaluateAsync("""
-            id => window.storelinkWidget.realtime.emit("frame", { type: "message", message: { id: "msg_future_card", seq: 999, conversation_id: id,
+            id => window.storelinkWidget.realtime.emit("message", { type: "message", message: { id: "msg_future_card", seq: 999, conversation_id: id,
               kind: "card", sender: { id: "system", kind: "system" }, created_at: new Date().toISOString(),
               body: { title: "包裹 · 顺丰", fields: [{ label: "状态", value: "运输中" }], actions: [{ id: "track", label: "查看物流" }], ref: { type: "parcel", id: "pcl_1" } } } })
             """, conversationId);
