@@ -441,6 +441,35 @@ public sealed class WidgetTests
     }
 
     [Fact]
+    public async Task A_socket_whose_pings_go_unanswered_is_replaced_and_the_chat_goes_on()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite,
+            new Dictionary<string, string?> { ["Realtime:HeartbeatSeconds"] = "2" });
+        await using var browser = await Browser.NewSessionAsync(app.ServerUri);
+        var page = browser.Page;
+        var sockets = 0;
+        // The first connection loses the client's pings on the way (a dead path that never says close); later ones work.
+        await page.RouteWebSocketAsync("**/v1/ws", socket =>
+        {
+            var silent = Interlocked.Increment(ref sockets) == 1;
+            var server = socket.ConnectToServer();
+            socket.OnMessage(frame =>
+            {
+                if (!(silent && frame.Text?.Contains("\"type\":\"ping\"", StringComparison.Ordinal) == true))
+                    server.Send(frame.Text!);
+            });
+            server.OnMessage(frame => socket.Send(frame.Text!));
+        });
+        await page.GotoAsync("/chat/demo-digital");
+        await page.WaitForFunctionAsync("() => window.storelinkWidget.realtime.ready");
+
+        await WaitForAsync(() => Task.FromResult(Volatile.Read(ref sockets) >= 2));
+        await page.WaitForFunctionAsync("() => window.storelinkWidget.realtime.ready");
+        await SendTextAsync(page, "重连之后");
+        await Expect(Mine(page)).ToHaveCountAsync(1);
+    }
+
+    [Fact]
     public async Task The_page_speaks_English_when_asked_and_an_unknown_store_is_not_found()
     {
         await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
