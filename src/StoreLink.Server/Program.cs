@@ -6,6 +6,7 @@ using StoreLink.Server.Host;
 using StoreLink.Server.Http;
 using StoreLink.Server.Integrations;
 using StoreLink.Server.Realtime;
+using StoreLink.Server.Web;
 using StoreLink.Server.Web.Console;
 using StoreLink.Server.Web.Widget;
 using StoreLink.Server.Workflows;
@@ -54,6 +55,7 @@ app.MapWorkflows();
 app.MapIntegrations();
 app.MapConsole();
 app.MapWidget();
+app.MapSharedAssets();
 
 app.PrintBannerOnStart();
 await app.RunAsync();

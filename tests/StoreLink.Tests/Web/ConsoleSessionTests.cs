@@ -214,8 +214,8 @@ public sealed partial class ConsoleSessionTests
     {
         static HashSet<string> Keys(string file, string language)
         {
-            using var stream = StoreLink.Server.Web.Console.ConsoleSetup.Assets.GetFileInfo(string.Format(file, language)).CreateReadStream();
-            return JsonDocument.Parse(stream).RootElement.EnumerateObject().Select(p => p.Name).ToHashSet();
+            var json = StoreLink.Server.Web.Console.ConsoleSetup.Assets.Bytes(string.Format(file, language));
+            return JsonDocument.Parse(json).RootElement.EnumerateObject().Select(p => p.Name).ToHashSet();
         }
         var all = new HashSet<string>();
         foreach (var file in StoreLink.Server.Web.Console.ConsoleStrings.Files)

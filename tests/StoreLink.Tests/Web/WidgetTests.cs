@@ -430,7 +430,7 @@ public sealed class WidgetTests
         // A card of a kind this widget does not know shows its fields but no buttons it could not carry out.
         var conversationId = await ConversationIdAsync(page);
         await page.EvaluateAsync("""
-            id => window.storelinkWidget.realtime.emit("frame", { type: "message", message: { id: "msg_future_card", seq: 999, conversation_id: id,
+            id => window.storelinkWidget.realtime.emit("message", { type: "message", message: { id: "msg_future_card", seq: 999, conversation_id: id,
               kind: "card", sender: { id: "system", kind: "system" }, created_at: new Date().toISOString(),
               body: { title: "包裹 · 顺丰", fields: [{ label: "状态", value: "运输中" }], actions: [{ id: "track", label: "查看物流" }], ref: { type: "parcel", id: "pcl_1" } } } })
             """, conversationId);
@@ -438,6 +438,35 @@ public sealed class WidgetTests
         await Expect(page.GetByTestId("card-parcel").Locator("button")).ToHaveCountAsync(0);
         // The browser logs the refused move (409) as a failed resource; nothing else may go wrong.
         Assert.DoesNotContain(browser.Errors, e => !e.Contains("favicon") && !e.Contains("status of 409"));
+    }
+
+    [Fact]
+    public async Task A_socket_whose_pings_go_unanswered_is_replaced_and_the_chat_goes_on()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite,
+            new Dictionary<string, string?> { ["Realtime:HeartbeatSeconds"] = "2" });
+        await using var browser = await Browser.NewSessionAsync(app.ServerUri);
+        var page = browser.Page;
+        var sockets = 0;
+        // The first connection loses the client's pings on the way (a dead path that never says close); later ones work.
+        await page.RouteWebSocketAsync("**/v1/ws", socket =>
+        {
+            var silent = Interlocked.Increment(ref sockets) == 1;
+            var server = socket.ConnectToServer();
+            socket.OnMessage(frame =>
+            {
+                if (!(silent && frame.Text?.Contains("\"type\":\"ping\"", StringComparison.Ordinal) == true))
+                    server.Send(frame.Text!);
+            });
+            server.OnMessage(frame => socket.Send(frame.Text!));
+        });
+        await page.GotoAsync("/chat/demo-digital");
+        await page.WaitForFunctionAsync("() => window.storelinkWidget.realtime.ready");
+
+        await WaitForAsync(() => Task.FromResult(Volatile.Read(ref sockets) >= 2));
+        await page.WaitForFunctionAsync("() => window.storelinkWidget.realtime.ready");
+        await SendTextAsync(page, "重连之后");
+        await Expect(Mine(page)).ToHaveCountAsync(1);
     }
 
     [Fact]

@@ -2,14 +2,13 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.AspNetCore.RateLimiting;
-using Microsoft.Extensions.FileProviders;
 using StoreLink.Server.Accounts;
 
 namespace StoreLink.Server.Web.Console;
 
 /// <summary>
-/// The staff console: Razor Pages under <c>/console</c>, their ES modules and CSS embedded in the assembly and served
-/// from <c>/console/assets</c>, and the cookie session that signs staff in.
+/// The staff console: Razor Pages under <c>/console</c>, their ES modules, CSS and strings (<c>Web/Console/assets</c>,
+/// embedded, served from <c>/console/assets</c> by <see cref="EmbeddedAssets"/>), and the cookie session that signs staff in.
 /// </summary>
 public static class ConsoleSetup
 {
@@ -46,17 +45,11 @@ public static class ConsoleSetup
 
     public static WebApplication MapConsole(this WebApplication app)
     {
-        app.UseStaticFiles(new StaticFileOptions
-        {
-            FileProvider = Assets,
-            RequestPath = AssetsPath,
-            // The assets are built into the server: a new version is a new deployment, so a short cache is enough.
-            OnPrepareResponse = c => c.Context.Response.Headers.CacheControl = "no-cache",
-        });
+        app.MapAssets(AssetsPath, Assets);
         app.MapRazorPages();
         return app;
     }
 
-    /// <summary>The embedded <c>Web/Console/assets</c> folder: <c>dotnet run</c> and a published server serve the same files.</summary>
-    public static IFileProvider Assets { get; } = new EmbeddedFileProvider(typeof(ConsoleSetup).Assembly, "StoreLink.Server.Web.Console.assets");
+    /// <summary>The embedded <c>Web/Console/assets</c> folder (also read by <see cref="ConsoleStrings"/>).</summary>
+    public static EmbeddedAssets Assets { get; } = new("console");
 }

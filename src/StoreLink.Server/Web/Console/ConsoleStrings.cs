@@ -26,8 +26,8 @@ public sealed class ConsoleStrings
             var map = new Dictionary<string, string>();
             foreach (var file in Files)
             {
-                using var stream = ConsoleSetup.Assets.GetFileInfo(string.Format(System.Globalization.CultureInfo.InvariantCulture, file, language)).CreateReadStream();
-                foreach (var (key, text) in JsonSerializer.Deserialize<Dictionary<string, string>>(stream)!)
+                var json = ConsoleSetup.Assets.Bytes(string.Format(System.Globalization.CultureInfo.InvariantCulture, file, language));
+                foreach (var (key, text) in JsonSerializer.Deserialize<Dictionary<string, string>>(json)!)
                     map[key] = text;
             }
             _byLanguage[language] = (JsonSerializer.Serialize(map), map);

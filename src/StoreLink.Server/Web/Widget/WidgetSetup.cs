@@ -1,7 +1,4 @@
-using System.Collections.Frozen;
 using System.Net;
-using System.Reflection;
-using System.Security.Cryptography;
 using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
 using StoreLink.Server.Desk;
@@ -25,15 +22,15 @@ public sealed record StoreProfileDto(string Id, string StoreKey, string Name, st
 /// </summary>
 public static class WidgetSetup
 {
-    private sealed record Asset(byte[] Bytes, string ContentType, string ETag);
-
-    private static readonly FrozenDictionary<string, Asset> Assets = LoadAssets();
+    private static readonly EmbeddedAssets Assets = new("widget");
+    // The chat page's template lies beside the assets, not among them: it is served filled in, never as it is.
+    private static readonly EmbeddedAssets Page = new("widget-page");
 
     public static void MapWidget(this IEndpointRouteBuilder app)
     {
         // Host pages on any origin load the script and import its strings module, so these are CORS-open (public files).
-        app.MapGet("/widget.js", (HttpContext http) => Serve(http, "loader.js")).ExcludeFromDescription();
-        app.MapGet("/widget/{*path}", (string path, HttpContext http) => Serve(http, path)).ExcludeFromDescription();
+        app.MapGet("/widget.js", (HttpContext http) => Assets.Serve(http, "loader.js")).ExcludeFromDescription();
+        app.MapAssets("/widget", Assets);
         app.MapGet("/chat/{storeKey}", ChatPageAsync).ExcludeFromDescription();
 
         app.MapGet("/v1/stores/by-key/{storeKey}/profile", async (string storeKey, Access access, TimeProvider clock, CancellationToken ct) =>
@@ -50,7 +47,7 @@ public static class WidgetSetup
     private static async Task<IResult> ChatPageAsync(string storeKey, HttpContext http, Access access, CancellationToken ct)
     {
         var store = await access.StoreByKeyAsync(storeKey, ct);
-        var template = System.Text.Encoding.UTF8.GetString(Assets["chat.html"].Bytes);
+        var template = System.Text.Encoding.UTF8.GetString(Page.Bytes("chat.html"));
         var html = template.Replace("{{store_key}}", WebUtility.HtmlEncode(store.StoreKey), StringComparison.Ordinal)
             .Replace("{{store_name}}", WebUtility.HtmlEncode(store.Name), StringComparison.Ordinal);
         var host = http.Request.Host.Value;
@@ -61,44 +58,5 @@ public static class WidgetSetup
         http.Response.Headers.CacheControl = "no-cache";
         http.Response.Headers["Referrer-Policy"] = "no-referrer";
         return TypedResults.Content(html, "text/html; charset=utf-8");
-    }
-
-    private static IResult Serve(HttpContext http, string path)
-    {
-        if (!Assets.TryGetValue(path, out var asset) || path == "chat.html")
-            return TypedResults.NotFound();
-        http.Response.Headers.AccessControlAllowOrigin = "*";
-        http.Response.Headers.XContentTypeOptions = "nosniff";
-        // Revalidated on every load (cheap with the ETag) so a new server version reaches every host page at once.
-        http.Response.Headers.CacheControl = "no-cache";
-        http.Response.Headers.ETag = asset.ETag;
-        if (http.Request.Headers.IfNoneMatch == asset.ETag)
-            return TypedResults.StatusCode(StatusCodes.Status304NotModified);
-        return TypedResults.Bytes(asset.Bytes, asset.ContentType);
-    }
-
-    private static FrozenDictionary<string, Asset> LoadAssets()
-    {
-        var assembly = Assembly.GetExecutingAssembly();
-        const string prefix = "widget/";
-        var assets = new Dictionary<string, Asset>(StringComparer.Ordinal);
-        foreach (var name in assembly.GetManifestResourceNames().Where(n => n.StartsWith(prefix, StringComparison.Ordinal)))
-        {
-            using var stream = assembly.GetManifestResourceStream(name)!;
-            using var buffer = new MemoryStream();
-            stream.CopyTo(buffer);
-            var bytes = buffer.ToArray();
-            var path = name[prefix.Length..].Replace('\\', '/');
-            var type = Path.GetExtension(path) switch
-            {
-                ".js" => "text/javascript; charset=utf-8",
-                ".css" => "text/css; charset=utf-8",
-                ".html" => "text/html; charset=utf-8",
-                ".svg" => "image/svg+xml",
-                _ => "application/octet-stream",
-            };
-            assets[path] = new Asset(bytes, type, $"\"{Convert.ToHexString(SHA256.HashData(bytes))[..16]}\"");
-        }
-        return assets.ToFrozenDictionary(StringComparer.Ordinal);
     }
 }

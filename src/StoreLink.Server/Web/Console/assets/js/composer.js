@@ -209,7 +209,7 @@ export class Composer {
     pending.scrollIntoView({ block: 'end' });
     try {
       const frame = { conversation_id: conversationId, client_msg_id: clientMsgId, kind, body };
-      const message = this.view.socket.open
+      const message = this.view.socket.ready
         ? (await this.view.socket.request({ type: 'send', ...frame })).message
         : await api('POST', `/v1/conversations/${conversationId}/messages`, frame);
       if (this.view.conv === conv) this.view.add(message);

@@ -151,7 +151,7 @@ export class ConversationView {
     if (!this.conv || document.hidden) return;
     for (const cid of [this.conv.id, this.conv.notes_id]) {
       const last = Math.max(0, ...[...this.messages.values()].filter(m => m.conversation_id === cid).map(m => m.seq));
-      if (last > 0 && this.socket.open) this.socket.request({ type: 'read', conversation_id: cid, seq: last }).catch(() => {});
+      if (last > 0 && this.socket.ready) this.socket.request({ type: 'read', conversation_id: cid, seq: last }).catch(() => {});
     }
   }
 

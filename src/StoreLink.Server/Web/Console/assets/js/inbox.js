@@ -58,7 +58,7 @@ if (!store) {
     refreshSoon();
     conversation.resync();
   });
-  socket.connect();
+  socket.start();
 
   // SLA clocks tick without a server round trip.
   setInterval(renderList, 15000);

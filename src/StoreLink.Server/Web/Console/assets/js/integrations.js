@@ -4,7 +4,7 @@ import { api, t, $, el, toast, errorText, fullTime } from './lib.js';
 import { startShell } from './shell.js';
 
 const shell = await startShell();
-shell.socket.connect();
+shell.socket.start();
 const content = $('#manage-content');
 const section = document.querySelector('.integrations').dataset.section;
 

@@ -1,4 +1,8 @@
-// Shared helpers of the console's pages: strings, the REST client, DOM building, formatting, toasts.
+// Shared helpers of the console's pages: strings, the REST client, formatting, toasts. DOM building is the module the
+// widget uses too (/assets/shared/dom.js), re-exported here.
+import { el, $ } from '/assets/shared/dom.js';
+
+export { el, $, $$, size } from '/assets/shared/dom.js';
 
 const strings = JSON.parse(document.getElementById('storelink-strings').textContent);
 export const lang = document.body.dataset.lang || 'zh-CN';
@@ -60,34 +64,6 @@ export function errorText(error) {
   return String(error?.message ?? error);
 }
 
-/** el('div.a.b', {attrs}, children…): small DOM builder; strings become text nodes (never HTML). */
-export function el(spec, attrs, ...children) {
-  const [head, ...classes] = spec.split('.');
-  const [tag, id] = head.split('#');
-  const node = document.createElement(tag || 'div');
-  if (id) node.id = id;
-  if (classes.length) node.className = classes.join(' ');
-  if (attrs && (typeof attrs !== 'object' || attrs instanceof Node || Array.isArray(attrs))) {
-    children.unshift(attrs);
-    attrs = null;
-  }
-  for (const [key, value] of Object.entries(attrs ?? {})) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
-    else if (key === 'dataset') Object.assign(node.dataset, value);
-    else if (key in node && key !== 'list' && typeof value !== 'string') node[key] = value;
-    else node.setAttribute(key, value === true ? '' : value);
-  }
-  for (const child of children.flat(Infinity)) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
-export const $ = (selector, root = document) => root.querySelector(selector);
-export const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
-
 const locale = lang === 'en' ? 'en-GB' : 'zh-CN';
 const timeFormat = new Intl.DateTimeFormat(locale, { hour: '2-digit', minute: '2-digit' });
 const dayFormat = new Intl.DateTimeFormat(locale, { month: 'short', day: 'numeric' });
@@ -107,12 +83,6 @@ export function duration(seconds) {
   if (h) return t('time.hm', { h, m: String(m).padStart(2, '0') });
   if (m) return t('time.ms', { m, s: String(r).padStart(2, '0') });
   return t('time.s', { s: r });
-}
-
-export function size(bytes) {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(0)} KB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
 /** A one-line preview of a message for the inbox and the panel. */

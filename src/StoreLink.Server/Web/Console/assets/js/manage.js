@@ -5,7 +5,7 @@ import { startShell, storeStaff } from './shell.js';
 
 const shell = await startShell();
 const { store, socket } = shell;
-socket.connect();
+socket.start();
 const content = $('#manage-content');
 const section = document.querySelector('.manage').dataset.section;
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];

@@ -1,6 +1,6 @@
 // The top bar of every signed-in page: who I am, which store, presence, connection state, the manager link.
 import { api, t, token, $, el, toast, errorText, session } from './lib.js';
-import { LiveSocket } from './socket.js';
+import { LiveSocket } from '/assets/shared/socket.js';
 
 const MANAGER_ROLES = ['manager', 'org_admin'];
 
@@ -23,7 +23,7 @@ export async function startShell() {
   const section = here === 'templates' ? 'work' : ['manage', 'integrations', 'work'].includes(here) ? here : 'inbox';
   for (const link of document.querySelectorAll('[data-nav]')) link.classList.toggle('on', link.dataset.nav === section);
 
-  const socket = new LiveSocket(token);
+  const socket = new LiveSocket({ token });
   const connection = $('#connection-state');
   socket.addEventListener('state', e => {
     connection.dataset.state = e.detail;

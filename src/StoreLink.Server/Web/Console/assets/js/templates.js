@@ -7,7 +7,7 @@ import { startShell } from './shell.js';
 import { templates, definition, decides } from './work-lib.js';
 
 const shell = await startShell();
-shell.socket.connect();
+shell.socket.start();
 const root = $('#templates');
 const nav = $('#template-nav');
 const body = $('#template-body');

@@ -30,7 +30,7 @@ if (!store) {
   const soon = debounce(refresh, 300);
   socket.addEventListener('work_item', e => { if (e.detail.work_item.store_id === store.id) soon(); });
   socket.addEventListener('ready', soon);
-  socket.connect();
+  socket.start();
 }
 
 function bind() {

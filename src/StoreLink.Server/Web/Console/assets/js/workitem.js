@@ -21,7 +21,7 @@ if (view.item) {
   socket.addEventListener('ready', () => reload());
   bindRequestDialog();
 }
-socket.connect();
+socket.start();
 
 async function reload() {
   try {

@@ -1,29 +1,4 @@
-// Small DOM and formatting helpers of the widget (no framework).
-export function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === false || value == null) continue;
-    if (name === "hidden") node.hidden = !!value;
-    else if (name === "disabled") node.disabled = !!value;
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children) if (child != null) node.append(child);
-  return node;
-}
-
-// An inline icon (no icon font or emoji: phones and servers lack them often enough).
-export function icon(path, className) {
-  const span = document.createElement("span");
-  span.className = className;
-  span.innerHTML = `<svg viewBox="0 0 24 24" aria-hidden="true"><path d="${path}"/></svg>`;
-  return span;
-}
-
-export const Icons = {
-  pin: "M12 2a7 7 0 0 0-7 7c0 5.2 7 13 7 13s7-7.8 7-13a7 7 0 0 0-7-7zm0 9.5A2.5 2.5 0 1 1 12 6.5a2.5 2.5 0 0 1 0 5z",
-  file: "M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8l-6-6zm0 1.5L18.5 8H14V3.5zM8 12h8v1.5H8V12zm0 3.5h8V17H8v-1.5z",
-};
-
+// The widget's formatting: times in the store's time zone, the identity token's subject, the map link.
 export function formatClock(iso, lang) {
   if (!iso) return "";
   return new Date(iso).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit", hour12: false });
