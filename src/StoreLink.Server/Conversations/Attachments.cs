@@ -116,8 +116,8 @@ public static class AttachmentsApi
 
 /// <summary>
 /// The stored uploads: a row per upload, a file per content. A row is inserted before its file is put in place, and
-/// the sweeper moves a file aside before it asks whether any row still needs it (<see cref="ForgetFileAsync"/>), so an
-/// upload of the same content at that moment always ends with its file on disk.
+/// the sweeper moves a file aside before it asks the last time whether any row needs it (<see cref="ForgetFileAsync"/>),
+/// so an upload of the same content at that moment always ends with its file on disk.
 /// </summary>
 public sealed class AttachmentStore(Db db, TimeProvider clock, UploadLimits limits, IOptions<ServerOptions> server, IOptions<MessageOptions> options)
 {

@@ -36,6 +36,7 @@ public sealed class AttachmentSweeperTests
             new { store_id = storeId, kind = "ticket", customer_id = customerId, title = "屏幕碎了", attachment_ids = new[] { photo } })).Status);
 
         app.Clock.Advance(TimeSpan.FromHours(25));
+        agent = await app.LoginAsync("agent.digital@demo.local"); // a staff token lasts 12 hours
         var fresh = (await UploadAsync(customer, [.. Ogg, 8], "fresh.ogg", "audio/ogg")).Str("id");
         var rows = app.Services.GetRequiredService<Db>();
         async Task<bool> Exists(string id) => await rows.QuerySingleOrDefaultAsync<long?>("SELECT 1 FROM attachments WHERE id = @id", new { id }) is not null;
