@@ -16,6 +16,11 @@ public static class ErrorCodes
     public const string InvalidRequest = "invalid_request";
     /// <summary>413: a body, frame, upload or field over its limit.</summary>
     public const string TooLarge = "too_large";
+    /// <summary>
+    /// 413 on an upload: the organization's storage quota is full. Unlike <see cref="TooLarge"/>, a smaller file does
+    /// not help; the organization must free space or raise its quota.
+    /// </summary>
+    public const string QuotaExceeded = "quota_exceeded";
     /// <summary>409: the request conflicts with the current state.</summary>
     public const string Conflict = "conflict";
     /// <summary>422: well-formed but not allowed now (idempotency key reuse, forbidden transition).</summary>
@@ -41,7 +46,7 @@ public static class ErrorCodes
         Forbidden => 403,
         NotFound => 404,
         InvalidRequest => 400,
-        TooLarge => 413,
+        TooLarge or QuotaExceeded => 413,
         Conflict or Replayed => 409,
         Unprocessable => 422,
         RateLimited => 429,

@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Text;
+
 namespace StoreLink.Server.Conversations;
 
 /// <summary>
@@ -98,4 +101,33 @@ public static class FileTypes
             return null;
         return declared.Length <= 100 && declared.Contains('/') ? declared : Binary;
     }
+
+    /// <summary>
+    /// The name an upload is kept and shown under: its last path segment, without control and invisible format
+    /// characters — a right-to-left override makes <c>\u202egnp.exe</c> display as <c>exe.png</c>; zero-width spaces
+    /// and isolates hide or reorder text too. A zero-width joiner inside an emoji (👨‍👩‍👧) is part of it and stays.
+    /// </summary>
+    public static string CleanName(string name)
+    {
+        var runes = name.Replace('\\', '/').EnumerateRunes().ToArray();
+        var kept = new StringBuilder(name.Length);
+        for (var i = 0; i < runes.Length; i++)
+        {
+            var invisible = Rune.GetUnicodeCategory(runes[i]) switch
+            {
+                UnicodeCategory.Control or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator => true,
+                UnicodeCategory.Format => !(runes[i].Value == 0x200D && i > 0 && i + 1 < runes.Length && IsEmoji(runes[i - 1]) && IsEmoji(runes[i + 1])),
+                _ => false,
+            };
+            if (!invisible)
+                kept.Append(runes[i].ToString());
+        }
+        // Separators count after the invisible characters are gone, so none can hide a directory in the name.
+        var clean = Path.GetFileName(kept.ToString()).Trim();
+        if (clean.Length > 200)
+            clean = clean[..(char.IsHighSurrogate(clean[199]) ? 199 : 200)];
+        return clean.Length == 0 ? "file" : clean;
+    }
+
+    private static bool IsEmoji(Rune rune) => rune.Value is >= 0x1F000 or (>= 0x2600 and <= 0x27BF) or 0xFE0F;
 }

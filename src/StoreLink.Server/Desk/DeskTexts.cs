@@ -30,6 +30,11 @@ public static class DeskTexts
         : tag.StartsWith("en", StringComparison.OrdinalIgnoreCase) ? "en"
         : null;
 
+    /// <summary>The language an API caller asks for in <c>Accept-Language</c> (best quality first), the default when none of ours.</summary>
+    public static string ForRequest(HttpRequest request) =>
+        request.GetTypedHeaders().AcceptLanguage.OrderByDescending(l => l.Quality ?? 1)
+            .Select(l => Normalize(l.Value.Value)).FirstOrDefault(l => l is not null) ?? DefaultLanguage;
+
     /// <summary>The language of a customer from their attributes (JSON), the default when they name none.</summary>
     public static string LanguageOf(string? attributes)
     {

@@ -32,11 +32,18 @@ public static class HttpSetup
             ctx.ProblemDetails.Extensions.Remove("exception");
         });
         builder.Services.AddExceptionHandler<ProblemExceptionHandler>();
+        builder.Services.AddOptions<ProxyOptions>().BindConfiguration("Http")
+            .Validate(o => o.IsValid(), "Http: KnownProxies are IP addresses, KnownNetworks CIDR ranges, ForwardLimit positive.").ValidateOnStart();
         return builder;
     }
 
     public static WebApplication UseHttp(this WebApplication app)
     {
+        // First, so that everything after it (the login limits, the console cookie) sees the client's address and scheme.
+        var proxy = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ProxyOptions>>().Value;
+        if (proxy.ForwardedHeaders)
+            app.UseForwardedHeaders(proxy.ToForwardedHeadersOptions());
+        app.Use(SecurityHeaders.ApplyAsync);
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.Use(JsonCharset.CheckAsync);
