@@ -30,11 +30,9 @@ public sealed class SignInLimitTests
             ["Auth:MaxFailuresPerAccount"] = "2", ["Auth:MaxFailuresPerAccountAllAddresses"] = "5", ["Auth:LoginWindow"] = "00:10:00",
         });
         const string login = "admin@demo.local";
-        Assert.Equal([401, 401, 429], [
-            await LoginFromAsync(app, "203.0.113.1", login, "wrong-pass"),
-            await LoginFromAsync(app, "203.0.113.1", login, "wrong-pass"),
-            await LoginFromAsync(app, "203.0.113.1", login, "demo1234"),
-        ]);
+        Assert.Equal(401, await LoginFromAsync(app, "203.0.113.1", login, "wrong-pass"));
+        Assert.Equal(401, await LoginFromAsync(app, "203.0.113.1", login, "wrong-pass"));
+        Assert.Equal(429, await LoginFromAsync(app, "203.0.113.1", login, "demo1234"));
         // The owner, elsewhere, is not locked out by a stranger.
         Assert.Equal(200, await LoginFromAsync(app, "198.51.100.7", login, "demo1234"));
 
@@ -56,12 +54,20 @@ public sealed class SignInLimitTests
         var context = await app.Server.SendAsync(c =>
         {
             c.Connection.RemoteIpAddress = IPAddress.Parse(address);
+            c.Request.Scheme = "http";
+            c.Request.Host = new Microsoft.AspNetCore.Http.HostString("localhost");
             c.Request.Method = "POST";
             c.Request.Path = "/v1/auth/login";
             c.Request.ContentType = "application/json";
             c.Request.ContentLength = body.Length;
             c.Request.Body = new MemoryStream(body);
+            c.Features.Set<Microsoft.AspNetCore.Http.Features.IHttpRequestBodyDetectionFeature>(new HasBody());
         });
         return context.Response.StatusCode;
+    }
+
+    private sealed class HasBody : Microsoft.AspNetCore.Http.Features.IHttpRequestBodyDetectionFeature
+    {
+        public bool CanHaveBody => true;
     }
 }
