@@ -217,7 +217,7 @@ public sealed class GatewayTests
         await using var ws = await app.ConnectAsync(StoreLinkApp.TokenOf(customer));
         foreach (var bad in new[] { "{", "not json", "[]", "42", "{\"type\":5}", "{\"no_type\":true}", "{\"type\":\"fly\",\"rid\":\"a\"}", "{\"type\":\"send\",\"rid\":7}",
                      "{\"type\":\"send\",\"rid\":\"b\",\"conversation_id\":[]}", "{\"type\":\"sync\",\"rid\":\"c\",\"positions\":[1]}", "{\"type\":\"read\",\"rid\":\"d\",\"conversation_id\":\"x\",\"seq\":\"1\"}",
-                     "{\"type\":\"auth\",\"rid\":\"e\",\"token\":\"again\"}",
+                     "{\"type\":\"auth\",\"rid\":\"e\",\"token\":5}", // a re-authentication whose token is not a string
                      // Lone surrogates: valid JSON, no text. Wherever they are, the frame is invalid, not a fault.
                      "{\"type\":\"\\ud800\"}", "{\"type\":\"ping\",\"rid\":\"\\udc00\"}", "{\"type\":\"sync\",\"rid\":\"f\",\"positions\":{\"\\ud83d\":1}}",
                      $"{{\"type\":\"send\",\"rid\":\"g\",\"conversation_id\":\"{id}\",\"client_msg_id\":\"g\",\"kind\":\"text\",\"body\":{{\"text\":\"\\udfff\"}}}}",
