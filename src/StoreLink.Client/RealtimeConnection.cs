@@ -40,6 +40,12 @@ public sealed class RealtimeConnection : IAsyncDisposable
     /// <summary>The current state.</summary>
     public ConnectionState State { get; private set; } = ConnectionState.Connecting;
 
+    /// <summary>
+    /// When the token of the connection runs out (from <c>ready</c>, or the last <see cref="ReauthenticateAsync"/>):
+    /// the server then closes the socket with 4001, which ends this connection for good.
+    /// </summary>
+    public DateTimeOffset? ExpiresAt { get; private set; }
+
     /// <summary>Connects with the client's token and returns once authenticated and caught up.</summary>
     public static async Task<RealtimeConnection> ConnectAsync(StoreLinkClient rest, RealtimeOptions? options = null, CancellationToken ct = default)
     {
@@ -107,6 +113,21 @@ public sealed class RealtimeConnection : IAsyncDisposable
         if (State == ConnectionState.Connected && _socket is { } socket)
             await SendFrameAsync(socket, new JsonObject { ["type"] = "typing", ["conversation_id"] = conversationId }, ct);
     }
+
+    /// <summary>
+    /// Hands the open connection a new access token of the same user before the current one runs out; the socket then
+    /// lives until the new token's expiry, and later reconnects use it. Throws <see cref="StoreLinkException"/>
+    /// (<c>unauthorized</c>, <c>forbidden</c>) for a token the server refuses; the connection keeps its old token then.
+    /// </summary>
+    public async Task<DateTimeOffset?> ReauthenticateAsync(string accessToken, CancellationToken ct = default)
+    {
+        var answer = await RequestAsync(new JsonObject { ["type"] = "auth", ["token"] = accessToken }, ct);
+        _rest.UseToken(accessToken);
+        return ExpiresAt = ExpiryOf(answer);
+    }
+
+    private static DateTimeOffset? ExpiryOf(JsonElement frame) =>
+        frame.TryGetProperty("expires_at", out var expires) && expires.ValueKind == JsonValueKind.String ? expires.GetDateTimeOffset() : null;
 
     private async Task<JsonElement> RequestAsync(JsonObject frame, CancellationToken ct)
     {
@@ -182,6 +203,7 @@ public sealed class RealtimeConnection : IAsyncDisposable
                 else
                 {
                     _socket = socket;
+                    ExpiresAt = ExpiryOf(ready.Value);
                     await SyncAsync(socket);
                     backoff = _options.MinBackoff;
                     SetState(ConnectionState.Connected, null, null);

@@ -105,3 +105,12 @@ public static class Permissions
     public static readonly IReadOnlyList<string> All =
         [CustomersRead, CustomersWrite, StoresRead, WorkItemsRead, WorkItemsWrite, ConversationsRead, MessagesWrite, WebhooksManage, ConnectorsManage];
 }
+
+/// <summary>
+/// One entry of the security log (<c>GET /v1/audit-events</c>): who (<c>actor_kind</c> <c>staff</c>, <c>api_client</c>
+/// or <c>anonymous</c>), what (<c>action</c> on a target, small <c>details</c>), from where (<c>address</c>,
+/// <c>user_agent</c>) and when.
+/// </summary>
+public sealed record AuditEventDto(
+    string Id, string Action, string ActorKind, string? ActorId, string? ActorName, string? TargetType, string? TargetId,
+    JsonElement Details, string? Address, string? UserAgent, DateTimeOffset CreatedAt);

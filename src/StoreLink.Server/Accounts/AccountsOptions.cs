@@ -6,8 +6,17 @@ public sealed class AuthOptions
     public TimeSpan StaffTokenLifetime { get; set; } = TimeSpan.FromHours(12);
     public TimeSpan CustomerTokenLifetime { get; set; } = TimeSpan.FromDays(30);
 
-    /// <summary>Failed logins of one account allowed within <see cref="LoginWindow"/> before it is refused with 429.</summary>
+    /// <summary>
+    /// Failed logins of one account from one client address allowed within <see cref="LoginWindow"/>; then that
+    /// address is refused for that account with 429 (others still sign in).
+    /// </summary>
     public int MaxFailuresPerAccount { get; set; } = 5;
+
+    /// <summary>
+    /// Failed logins of one account from all addresses together within <see cref="LoginWindow"/>; then the account is
+    /// refused from everywhere. Strangers need this many over the per-address limit worth of addresses to lock it.
+    /// </summary>
+    public int MaxFailuresPerAccountAllAddresses { get; set; } = 50;
 
     /// <summary>Failed logins from one client address allowed within <see cref="LoginWindow"/>.</summary>
     public int MaxFailuresPerAddress { get; set; } = 20;
@@ -19,5 +28,5 @@ public sealed class AuthOptions
 
     internal bool IsValid() =>
         StaffTokenLifetime > TimeSpan.Zero && CustomerTokenLifetime > TimeSpan.Zero &&
-        MaxFailuresPerAccount > 0 && MaxFailuresPerAddress > 0 && LoginWindow > TimeSpan.Zero;
+        MaxFailuresPerAccount > 0 && MaxFailuresPerAccountAllAddresses > 0 && MaxFailuresPerAddress > 0 && LoginWindow > TimeSpan.Zero;
 }

@@ -24,6 +24,7 @@ public static class AccountsSetup
         builder.Services.AddSingleton<Tokens>();
         builder.Services.AddSingleton<Access>();
         builder.Services.AddSingleton<LoginThrottle>();
+        builder.Services.AddSingleton<Audit>();
         builder.Services.AddSingleton<AuthActions>();
         builder.Services.AddSingleton<StoreActions>();
         builder.Services.AddSingleton<StaffActions>();
@@ -67,6 +68,7 @@ public static class AccountsSetup
         app.MapStaff();
         app.MapCustomers();
         app.MapApiClients();
+        app.MapAudit();
     }
 }
 

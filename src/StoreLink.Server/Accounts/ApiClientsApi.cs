@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Dapper;
 using StoreLink.Protocol;
 using StoreLink.Server.Data;
 using StoreLink.Server.Http;
@@ -53,7 +54,7 @@ public static class ApiClientsApi
     }
 }
 
-public sealed class ApiClientActions(Db db, Access access, TimeProvider clock)
+public sealed class ApiClientActions(Db db, Access access, Audit audit, TimeProvider clock)
 {
     public async Task<CreatedApiClient> CreateAsync(CurrentUser user, CreateApiClientRequest body, CancellationToken ct)
     {
@@ -75,17 +76,31 @@ public sealed class ApiClientActions(Db db, Access access, TimeProvider clock)
             Id = Ids.New("apc", clock), OrgId = user.OrgId, StoreId = body.StoreId, Name = name,
             Permissions = JsonSerializer.Serialize(permissions), KeyPrefix = key[..12], CreatedAt = clock.GetUtcNow().ToUnixTimeMilliseconds(),
         };
-        await db.ExecuteAsync("""
-            INSERT INTO api_clients (id, org_id, store_id, name, permissions, key_prefix, key_hash, created_at)
-            VALUES (@Id, @OrgId, @StoreId, @Name, @Permissions, @KeyPrefix, @keyHash, @CreatedAt)
-            """, new { row.Id, row.OrgId, row.StoreId, row.Name, row.Permissions, row.KeyPrefix, keyHash = Secrets.Hash(key), row.CreatedAt }, ct);
+        await db.InTransactionAsync(async (c, t) =>
+        {
+            await c.ExecuteAsync("""
+                INSERT INTO api_clients (id, org_id, store_id, name, permissions, key_prefix, key_hash, created_at)
+                VALUES (@Id, @OrgId, @StoreId, @Name, @Permissions, @KeyPrefix, @keyHash, @CreatedAt)
+                """, new { row.Id, row.OrgId, row.StoreId, row.Name, row.Permissions, row.KeyPrefix, keyHash = Secrets.Hash(key), row.CreatedAt }, t);
+            await audit.RecordAsync(c, t, user, AuditActions.ApiClientCreated, "api_client", row.Id,
+                new { name, permissions, store_id = row.StoreId, key_prefix = row.KeyPrefix });
+        }, ct);
         return new CreatedApiClient(row.ToDto(), key);
     }
 
+    /// <summary>
+    /// Revokes a key: every request checks its key against the database, so it stops working at once on every node.
+    /// A key holds no long-lived channel (the WebSocket refuses API keys; there is no long poll or event stream).
+    /// </summary>
     public async Task RevokeAsync(CurrentUser user, string id, CancellationToken ct)
     {
         var client = await access.ApiClientAsync(user, id, ct);
-        await db.ExecuteAsync("UPDATE api_clients SET revoked_at = @now WHERE id = @id AND revoked_at IS NULL",
-            new { now = clock.GetUtcNow().ToUnixTimeMilliseconds(), id = client.Id }, ct);
+        await db.InTransactionAsync(async (c, t) =>
+        {
+            var revoked = await c.ExecuteAsync("UPDATE api_clients SET revoked_at = @now WHERE id = @id AND revoked_at IS NULL",
+                new { now = clock.GetUtcNow().ToUnixTimeMilliseconds(), id = client.Id }, t);
+            if (revoked > 0)
+                await audit.RecordAsync(c, t, user, AuditActions.ApiClientRevoked, "api_client", client.Id, new { name = client.Name });
+        }, ct);
     }
 }

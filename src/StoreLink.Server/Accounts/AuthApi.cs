@@ -18,7 +18,7 @@ public static class AuthApi
         var auth = app.MapGroup("/v1/auth").WithTags("Auth");
         var anonymous = auth.MapGroup("").RequireRateLimiting(RateLimitPolicy);
         anonymous.MapPost("/login", (LoginRequest body, HttpContext http, AuthActions actions, CancellationToken ct) =>
-            actions.LoginAsync(body, http.Connection.RemoteIpAddress?.ToString(), ct));
+            actions.LoginAsync(body, CurrentUser.AddressOf(http), CurrentUser.UserAgentOf(http), ct));
         anonymous.MapPost("/visitor", (VisitorRequest body, AuthActions actions, CancellationToken ct) =>
             actions.VisitorAsync(body, ct));
         anonymous.MapPost("/customer", (CustomerAuthRequest body, AuthActions actions, CancellationToken ct) =>
@@ -34,13 +34,13 @@ public static class AuthApi
 }
 
 public sealed class AuthActions(
-    Db db, Tokens tokens, Access access, LoginThrottle throttle, CustomerActions customers,
+    Db db, Tokens tokens, Access access, LoginThrottle throttle, Audit audit, CustomerActions customers,
     IPasswordHasher<StaffRow> hasher, Realtime.IEventBus bus, TimeProvider clock, IOptions<AuthOptions> options)
 {
     // Verified against when the login is unknown, so that the answer takes as long as for a wrong password.
     private static readonly string DummyHash = new PasswordHasher<StaffRow>().HashPassword(new StaffRow(), "not-a-password");
 
-    public async Task<TokenResponse> LoginAsync(LoginRequest body, string? address, CancellationToken ct)
+    public async Task<TokenResponse> LoginAsync(LoginRequest body, string? address, string? userAgent, CancellationToken ct)
     {
         var v = new Validation();
         var login = v.Required("login", body.Login, 200).ToLowerInvariant();
@@ -48,22 +48,39 @@ public sealed class AuthActions(
             v.Add("password", "Required.");
         v.ThrowIfAny();
 
-        var accountKey = LoginThrottle.AccountKey(login);
-        var addressKey = LoginThrottle.AddressKey(address);
-        await throttle.CheckAsync(accountKey, addressKey, ct);
-
         var staff = await db.QuerySingleOrDefaultAsync<StaffRow>(StaffRow.SelectByLogin, new { login }, ct);
-        var verdict = hasher.VerifyHashedPassword(staff ?? new StaffRow(), staff?.PasswordHash ?? DummyHash, body.Password!);
+        var actor = AuditActor.Anonymous(address, userAgent);
+        if (!await VerifyPasswordAsync(staff, login, body.Password!, actor, ct) || staff is null)
+            throw ApiException.Unauthorized("Wrong login or password.");
+        var session = await IssueAsync(UserKind.Staff, staff.Id, staff.OrgId, ct);
+        await audit.RecordAsync(staff.OrgId, actor with { Kind = "staff", Id = staff.Id, Name = staff.Name }, AuditActions.Login, "staff", staff.Id, null, ct);
+        return session;
+    }
+
+    /// <summary>
+    /// Checks a staff password under the login throttle (429 when over a limit): the slot is taken before the hash is
+    /// checked, so concurrent guesses cannot overrun the limit. A wrong password for a known account is written to the
+    /// audit log, with the lock-out it may start (one event per limit reached); a disabled account never verifies.
+    /// </summary>
+    public async Task<bool> VerifyPasswordAsync(StaffRow? staff, string login, string password, AuditActor actor, CancellationToken ct)
+    {
+        var reservation = await throttle.ReserveAsync(login, actor.Address, ct);
+        var verdict = hasher.VerifyHashedPassword(staff ?? new StaffRow(), staff?.PasswordHash ?? DummyHash, password);
         if (staff is null || staff.DisabledAt is not null || verdict == PasswordVerificationResult.Failed)
         {
-            await throttle.RecordFailureAsync(accountKey, addressKey, ct);
-            throw ApiException.Unauthorized("Wrong login or password.");
+            // Failures against a login nobody has belong to no organization's log.
+            if (staff is not null)
+            {
+                await audit.RecordAsync(staff.OrgId, actor, AuditActions.LoginFailed, "staff", staff.Id, new { login }, ct);
+                foreach (var key in reservation.FilledUp.Where(k => k.Scope != LoginThrottle.AddressScope))
+                    await audit.RecordAsync(staff.OrgId, actor, AuditActions.LockedOut, "staff", staff.Id, new { scope = key.Scope, limit = key.Limit }, ct);
+            }
+            return false;
         }
-        await throttle.ClearAsync(accountKey, ct);
+        await throttle.ReleaseAsync(reservation, ct);
         if (verdict == PasswordVerificationResult.SuccessRehashNeeded)
-            await db.ExecuteAsync("UPDATE staff SET password_hash = @hash WHERE id = @id",
-                new { hash = hasher.HashPassword(staff, body.Password!), id = staff.Id }, ct);
-        return await IssueAsync(UserKind.Staff, staff.Id, staff.OrgId, ct);
+            await db.ExecuteAsync("UPDATE staff SET password_hash = @hash WHERE id = @id", new { hash = hasher.HashPassword(staff, password), id = staff.Id }, ct);
+        return true;
     }
 
     /// <summary>An anonymous visitor of one store: a new customer without an external id.</summary>

@@ -30,7 +30,7 @@ public sealed class BearerAuthenticationHandler(
         if (user is null)
             return AuthenticateResult.Fail("The credential is unknown, expired or revoked.");
 
-        Context.Items[CurrentUser.ItemKey] = user;
+        Context.Items[CurrentUser.ItemKey] = user.From(Context);
         var identity = new ClaimsIdentity([new Claim(ClaimTypes.NameIdentifier, user.Id), new Claim("kind", user.Kind.ToString())], SchemeName);
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));
     }

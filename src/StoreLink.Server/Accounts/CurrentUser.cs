@@ -23,6 +23,22 @@ public sealed record CurrentUser(
 {
     public const string ItemKey = "StoreLink.CurrentUser";
 
+    /// <summary>When the access token runs out (null for API keys): a socket of this caller closes then (4001).</summary>
+    public DateTimeOffset? ExpiresAt { get; init; }
+
+    /// <summary>The client's address and user agent on this request or socket, for the audit log.</summary>
+    public string? Address { get; init; }
+
+    public string? UserAgent { get; init; }
+
+    /// <summary>This caller as seen on <paramref name="http"/>: its client address and user agent.</summary>
+    public CurrentUser From(HttpContext http) => this with { Address = AddressOf(http), UserAgent = UserAgentOf(http) };
+
+    public static string? AddressOf(HttpContext http) => http.Connection.RemoteIpAddress?.ToString();
+
+    public static string? UserAgentOf(HttpContext http) =>
+        http.Request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? agent[..Math.Min(agent.Length, 300)] : null;
+
     public bool IsStaff => Kind == UserKind.Staff;
     public bool IsCustomer => Kind == UserKind.Customer;
     public bool IsApiClient => Kind == UserKind.ApiClient;

@@ -1,3 +1,4 @@
+using Dapper;
 using StoreLink.Server.Data;
 using StoreLink.Server.Http;
 
@@ -46,11 +47,15 @@ public static class OrganizationApi
             return TypedResults.Ok(new IdentitySecretDto(secret!));
         });
         // Rotation invalidates every identity token signed with the old secret; customers' access tokens live on.
-        group.MapPost("/identity-secret/rotate", async (CurrentUser user, Db db, CancellationToken ct) =>
+        group.MapPost("/identity-secret/rotate", async (CurrentUser user, Db db, Audit audit, CancellationToken ct) =>
         {
             Access.RequireOrgAdmin(user);
             var secret = Secrets.NewIdentitySecret();
-            await db.ExecuteAsync("UPDATE organizations SET identity_secret = @secret WHERE id = @orgId", new { secret, orgId = user.OrgId }, ct);
+            await db.InTransactionAsync(async (c, t) =>
+            {
+                await c.ExecuteAsync("UPDATE organizations SET identity_secret = @secret WHERE id = @orgId", new { secret, orgId = user.OrgId }, t);
+                await audit.RecordAsync(c, t, user, AuditActions.IdentitySecretRotated, "organization", user.OrgId);
+            }, ct);
             return TypedResults.Ok(new IdentitySecretDto(secret));
         });
     }

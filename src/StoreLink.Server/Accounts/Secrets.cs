@@ -19,6 +19,9 @@ public static class Secrets
     /// <summary>An organization's identity secret: the HS256 key (its UTF-8 bytes) stores sign customer tokens with.</summary>
     public static string NewIdentitySecret() => Random(32);
 
+    /// <summary>A password an admin's reset hands over: 16 characters of base64url (96 random bits).</summary>
+    public static string NewPassword() => Random(12);
+
     public static string Hash(string secret) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
 
     private static string Random(int bytes) => System.Buffers.Text.Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(bytes));

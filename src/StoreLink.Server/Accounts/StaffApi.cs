@@ -28,8 +28,17 @@ public sealed class StaffRow
         new(Id, OrgId, Login, Name, roles, DisabledAt is not null, DateTimeOffset.FromUnixTimeMilliseconds(CreatedAt)) { Capacity = Capacity };
 }
 
-/// <summary><c>PATCH /v1/staff/{id}</c>: a new name or password, or disable / enable the account.</summary>
-public sealed record UpdateStaffRequest(string? Name, string? Password, bool? Disabled);
+/// <summary>
+/// <c>PATCH /v1/staff/{id}</c>: a new name, or disable / enable the account (org admins), or — on one's own account
+/// only, with <c>current_password</c> — a new password.
+/// </summary>
+public sealed record UpdateStaffRequest(string? Name, string? Password, bool? Disabled, string? CurrentPassword = null);
+
+/// <summary><c>POST /v1/staff/{id}/password-reset</c>: the new password, or none for a generated one.</summary>
+public sealed record PasswordResetRequest(string? Password);
+
+/// <summary>The password now in force after a reset, shown once.</summary>
+public sealed record PasswordResetDto(string Password);
 
 public static class StaffApi
 {
@@ -52,10 +61,13 @@ public static class StaffApi
             TypedResults.Ok(await actions.SetRolesAsync(user, id, body, ct)));
         group.MapPatch("/{id}", async (string id, UpdateStaffRequest body, CurrentUser user, StaffActions actions, CancellationToken ct) =>
             TypedResults.Ok(await actions.UpdateAsync(user, id, body, ct)));
+        group.MapPost("/{id}/password-reset", async (string id, PasswordResetRequest? body, CurrentUser user, StaffActions actions, CancellationToken ct) =>
+            TypedResults.Ok(await actions.ResetPasswordAsync(user, id, body ?? new PasswordResetRequest(null), ct)));
     }
 }
 
-public sealed class StaffActions(Db db, Access access, Realtime.IEventBus bus, Desk.DeskSignals signals, TimeProvider clock, IPasswordHasher<StaffRow> hasher)
+public sealed class StaffActions(
+    Db db, Access access, AuthActions auth, Audit audit, Realtime.IEventBus bus, Desk.DeskSignals signals, TimeProvider clock, IPasswordHasher<StaffRow> hasher)
 {
     public const int MinPasswordLength = 8;
 
@@ -95,6 +107,7 @@ public sealed class StaffActions(Db db, Access access, Realtime.IEventBus bus, D
             if (inserted == 0)
                 throw ApiException.Conflict($"The login '{login}' is taken.");
             await InsertRolesAsync(c, t, row.Id, roles);
+            await audit.RecordAsync(c, t, user, AuditActions.StaffCreated, "staff", row.Id, new { login, roles });
         }, ct);
         return row.ToDto(roles);
     }
@@ -112,6 +125,7 @@ public sealed class StaffActions(Db db, Access access, Realtime.IEventBus bus, D
         {
             await c.ExecuteAsync("DELETE FROM staff_roles WHERE staff_id = @id", new { id = staff.Id }, t);
             await InsertRolesAsync(c, t, staff.Id, roles);
+            await audit.RecordAsync(c, t, user, AuditActions.RolesChanged, "staff", staff.Id, new { roles });
         }, ct);
         // Open sockets carry the old roles: they reconnect and get the new ones.
         await bus.PublishAsync(new Realtime.RealtimeEvent(Realtime.RealtimeEventKind.Reconnect, UserId: staff.Id), ct);
@@ -126,11 +140,18 @@ public sealed class StaffActions(Db db, Access access, Realtime.IEventBus bus, D
         var self = staff.Id == user.Id;
         if (!self && !user.IsOrgAdmin)
             throw ApiException.Forbidden("Only an organization admin may change another staff member.");
+        // A token alone must not be enough to take an account over: a new password needs the current one, and
+        // another account's password is reset, not changed (POST /v1/staff/{id}/password-reset).
+        if (body.Password is not null && !self)
+            throw ApiException.Forbidden("Reset another account's password with POST /v1/staff/{id}/password-reset.");
+        var wasDisabled = staff.DisabledAt is not null;
         var v = new Validation();
         if (body.Name is not null)
             staff.Name = v.Required("name", body.Name, 100);
-        if (body.Password is not null && CheckPassword(v, body.Password))
-            staff.PasswordHash = hasher.HashPassword(staff, body.Password);
+        if (body.Password is not null && string.IsNullOrEmpty(body.CurrentPassword))
+            v.Add("current_password", "Required to change your password: your current password.");
+        if (body.Password is not null)
+            CheckPassword(v, body.Password);
         if (body.Disabled is not null && self)
             v.Add("disabled", "You cannot disable yourself.");
         else if (body.Disabled is not null && !user.IsOrgAdmin)
@@ -138,21 +159,59 @@ public sealed class StaffActions(Db db, Access access, Realtime.IEventBus bus, D
         else if (body.Disabled is not null)
             staff.DisabledAt = body.Disabled.Value ? staff.DisabledAt ?? Now : null;
         v.ThrowIfAny();
+        // Checked last, under the login throttle: guesses of the current password count as failed sign-ins.
+        if (body.Password is not null)
+        {
+            if (!await auth.VerifyPasswordAsync(staff, staff.Login, body.CurrentPassword!, AuditActor.Of(user), ct))
+                throw ApiException.Forbidden("The current password is wrong.");
+            staff.PasswordHash = hasher.HashPassword(staff, body.Password);
+        }
 
+        var disabledChanged = wasDisabled != (staff.DisabledAt is not null);
         await db.InTransactionAsync(async (c, t) =>
         {
             await c.ExecuteAsync("UPDATE staff SET name = @Name, password_hash = @PasswordHash, disabled_at = @DisabledAt WHERE id = @Id", staff, t);
             // A new password or a disabled account ends every session of that account, except the caller's own.
             if (body.Password is not null || staff.DisabledAt is not null)
-                await c.ExecuteAsync("""
-                    UPDATE access_tokens SET revoked_at = @now
-                    WHERE user_id = @id AND revoked_at IS NULL AND token_hash <> @keep
-                    """, new { now = Now, id = staff.Id, keep = self ? user.TokenHash : "" }, t);
+                await RevokeTokensAsync(c, t, staff.Id, self ? user.TokenHash : null);
+            if (body.Password is not null)
+                await audit.RecordAsync(c, t, user, AuditActions.PasswordChanged, "staff", staff.Id);
+            if (disabledChanged)
+                await audit.RecordAsync(c, t, user, staff.DisabledAt is null ? AuditActions.StaffEnabled : AuditActions.StaffDisabled, "staff", staff.Id);
         }, ct);
         if (body.Password is not null || staff.DisabledAt is not null)
             await bus.PublishAsync(new Realtime.RealtimeEvent(Realtime.RealtimeEventKind.RevokeUser, UserId: staff.Id, TokenHash: self ? user.TokenHash : null), ct);
         return staff.ToDto(await RolesAsync(staff.Id, ct));
     }
+
+    /// <summary>
+    /// An org admin sets another account's password (the given one, or a generated one that is answered once). Every
+    /// token of that account is revoked and its sockets close (4001): whoever held them signs in again.
+    /// </summary>
+    public async Task<PasswordResetDto> ResetPasswordAsync(CurrentUser user, string id, PasswordResetRequest body, CancellationToken ct)
+    {
+        var staff = await access.StaffAsync(user, id, ct);
+        Access.RequireOrgAdmin(user);
+        if (staff.Id == user.Id)
+            throw ApiException.Forbidden("Change your own password with PATCH /v1/staff/{id}, password and current_password.");
+        var v = new Validation();
+        var password = body.Password ?? Secrets.NewPassword();
+        CheckPassword(v, password);
+        v.ThrowIfAny();
+        staff.PasswordHash = hasher.HashPassword(staff, password);
+        await db.InTransactionAsync(async (c, t) =>
+        {
+            await c.ExecuteAsync("UPDATE staff SET password_hash = @PasswordHash WHERE id = @Id", staff, t);
+            await RevokeTokensAsync(c, t, staff.Id, keep: null);
+            await audit.RecordAsync(c, t, user, AuditActions.PasswordReset, "staff", staff.Id, new { generated = body.Password is null });
+        }, ct);
+        await bus.PublishAsync(new Realtime.RealtimeEvent(Realtime.RealtimeEventKind.RevokeUser, UserId: staff.Id), ct);
+        return new PasswordResetDto(password);
+    }
+
+    private Task RevokeTokensAsync(DbConnection c, DbTransaction t, string staffId, string? keep) =>
+        c.ExecuteAsync("UPDATE access_tokens SET revoked_at = @now WHERE user_id = @staffId AND revoked_at IS NULL AND token_hash <> @keep",
+            new { now = Now, staffId, keep = keep ?? "" }, t);
 
     public static string NormalizeLogin(Validation v, string? login)
     {

@@ -63,10 +63,10 @@ public sealed class Tokens(Db db, TimeProvider clock, IOptions<AuthOptions> opti
             if (row.StaffName is null || row.DisabledAt is not null)
                 return null;
             var roles = (await connection.QueryAsync<RoleDto>(new CommandDefinition(StaffRow.SelectRoles, new { staffId = row.UserId }, cancellationToken: ct))).AsList();
-            return new CurrentUser(row.UserId, UserKind.Staff, row.OrgId, row.StaffName, roles, EmptySet, null, hash);
+            return new CurrentUser(row.UserId, UserKind.Staff, row.OrgId, row.StaffName, roles, EmptySet, null, hash) { ExpiresAt = Time(row.ExpiresAt) };
         }
         return new CurrentUser(row.UserId, UserKind.Customer, row.OrgId, CustomerNames.Display(row.UserId, row.CustomerName),
-            [], EmptySet, row.VisitorStoreId, hash);
+            [], EmptySet, row.VisitorStoreId, hash) { ExpiresAt = Time(row.ExpiresAt) };
     }
 
     private async Task<CurrentUser?> ApiClientAsync(string hash, CancellationToken ct)
@@ -86,6 +86,8 @@ public sealed class Tokens(Db db, TimeProvider clock, IOptions<AuthOptions> opti
     public async Task<bool> RevokeAsync(string tokenHash, CancellationToken ct) =>
         await db.ExecuteAsync("UPDATE access_tokens SET revoked_at = @now WHERE token_hash = @tokenHash AND revoked_at IS NULL",
             new { now = clock.GetUtcNow().ToUnixTimeMilliseconds(), tokenHash }, ct) > 0;
+
+    private static DateTimeOffset Time(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
 
     private static readonly IReadOnlySet<string> EmptySet = new HashSet<string>();
 

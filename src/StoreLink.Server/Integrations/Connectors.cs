@@ -72,7 +72,8 @@ public static class ConnectorModes
 /// Another organization's ids answer <c>not_found</c>. The base address follows the outbound target rules (SSRF), the
 /// status map must name states of the connector's template, and the secret signs both directions.
 /// </summary>
-public sealed partial class ConnectorActions(Db db, Access access, Templates templates, WebhookTargets targets, IOptionsMonitor<ConnectorOptions> options, TimeProvider clock)
+public sealed partial class ConnectorActions(
+    Db db, Access access, Audit audit, Templates templates, WebhookTargets targets, IOptionsMonitor<ConnectorOptions> options, TimeProvider clock)
 {
     public const int MinPollSeconds = 5;
     public const int MaxPollSeconds = 3600;
@@ -124,11 +125,15 @@ public sealed partial class ConnectorActions(Db db, Access access, Templates tem
             throw ApiException.Conflict($"An organization has at most {options.CurrentValue.MaxConnectors} connectors.");
         try
         {
-            await db.ExecuteAsync($"""
-                INSERT INTO connectors ({ConnectorRow.Columns}) VALUES (@Id, @OrgId, @ConnectorKey, @Name, @BaseUrl, @Secret, @Kind, @TemplateId, @StoreId,
-                    @StatusMap, @FieldMap, @Mode, @PollIntervalSeconds, @Commands, @ProfileLookup, @Active, @CreatedBy, @CreatedAt, @UpdatedAt,
-                    NULL, @NextPollAt, NULL, NULL)
-                """, row, ct);
+            await db.InTransactionAsync(async (c, t) =>
+            {
+                await c.ExecuteAsync($"""
+                    INSERT INTO connectors ({ConnectorRow.Columns}) VALUES (@Id, @OrgId, @ConnectorKey, @Name, @BaseUrl, @Secret, @Kind, @TemplateId, @StoreId,
+                        @StatusMap, @FieldMap, @Mode, @PollIntervalSeconds, @Commands, @ProfileLookup, @Active, @CreatedBy, @CreatedAt, @UpdatedAt,
+                        NULL, @NextPollAt, NULL, NULL)
+                    """, row, t);
+                await audit.RecordAsync(c, t, user, AuditActions.ConnectorCreated, "connector", row.Id, AuditDetails(row));
+            }, ct);
         }
         catch (Exception e) when (SqlDialect.IsUniqueViolation(e))
         {
@@ -149,12 +154,16 @@ public sealed partial class ConnectorActions(Db db, Access access, Templates tem
         row.UpdatedAt = clock.GetUtcNow().ToUnixTimeMilliseconds();
         if ((row.Mode, row.PollIntervalSeconds) != wasPolling || body.Active == true)
             row.NextPollAt = row.Mode == ConnectorModes.Polling ? row.UpdatedAt : null;
-        await db.ExecuteAsync("""
-            UPDATE connectors SET name = @Name, base_url = @BaseUrl, kind = @Kind, template_id = @TemplateId, store_id = @StoreId, status_map = @StatusMap,
-                field_map = @FieldMap, mode = @Mode, poll_interval_seconds = @PollIntervalSeconds, commands = @Commands, profile_lookup = @ProfileLookup,
-                active = @Active, updated_at = @UpdatedAt, next_poll_at = @NextPollAt
-            WHERE id = @Id
-            """, row, ct);
+        await db.InTransactionAsync(async (c, t) =>
+        {
+            await c.ExecuteAsync("""
+                UPDATE connectors SET name = @Name, base_url = @BaseUrl, kind = @Kind, template_id = @TemplateId, store_id = @StoreId, status_map = @StatusMap,
+                    field_map = @FieldMap, mode = @Mode, poll_interval_seconds = @PollIntervalSeconds, commands = @Commands, profile_lookup = @ProfileLookup,
+                    active = @Active, updated_at = @UpdatedAt, next_poll_at = @NextPollAt
+                WHERE id = @Id
+                """, row, t);
+            await audit.RecordAsync(c, t, user, AuditActions.ConnectorUpdated, "connector", row.Id, AuditDetails(row));
+        }, ct);
         return row.ToDto();
     }
 
@@ -168,6 +177,7 @@ public sealed partial class ConnectorActions(Db db, Access access, Templates tem
             foreach (var table in new[] { "connector_commands", "connector_events", "connector_objects", "connector_profiles" })
                 await c.ExecuteAsync($"DELETE FROM {table} WHERE connector_id = @Id", row, t);
             await c.ExecuteAsync("DELETE FROM connectors WHERE id = @Id", row, t);
+            await audit.RecordAsync(c, t, user, AuditActions.ConnectorDeleted, "connector", row.Id, AuditDetails(row));
         }, ct);
     }
 
@@ -175,10 +185,17 @@ public sealed partial class ConnectorActions(Db db, Access access, Templates tem
     {
         var row = await ConnectorAsync(user, id, ct);
         var secret = WebhookSignature.NewSecret();
-        await db.ExecuteAsync("UPDATE connectors SET secret = @secret, updated_at = @now WHERE id = @id",
-            new { secret, now = clock.GetUtcNow().ToUnixTimeMilliseconds(), id = row.Id }, ct);
+        await db.InTransactionAsync(async (c, t) =>
+        {
+            await c.ExecuteAsync("UPDATE connectors SET secret = @secret, updated_at = @now WHERE id = @id",
+                new { secret, now = clock.GetUtcNow().ToUnixTimeMilliseconds(), id = row.Id }, t);
+            await audit.RecordAsync(c, t, user, AuditActions.ConnectorSecretRotated, "connector", row.Id);
+        }, ct);
         return new WebhookSecretDto(secret);
     }
+
+    private static object AuditDetails(ConnectorRow row) =>
+        new { key = row.ConnectorKey, name = row.Name, base_url = row.BaseUrl, mode = row.Mode, active = row.Active != 0 };
 
     /// <summary>The inbound log, newest first; <c>status</c>: received, applied, stale, replayed or refused.</summary>
     public async Task<IReadOnlyList<ConnectorEventDto>> EventsAsync(CurrentUser user, string id, string? status, int? limit, CancellationToken ct)

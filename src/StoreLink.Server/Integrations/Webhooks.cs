@@ -64,7 +64,8 @@ public sealed class WebhookDeliveryRow
 /// Outbound webhook subscriptions of an organization and their deliveries: managed by org admins and by
 /// organization-wide API keys with <c>webhooks:manage</c>. Another organization's ids answer <c>not_found</c>.
 /// </summary>
-public sealed class WebhookActions(Db db, Access access, WebhookTargets targets, WebhookDispatcher dispatcher, IOptionsMonitor<WebhookOptions> options, TimeProvider clock)
+public sealed class WebhookActions(
+    Db db, Access access, Audit audit, WebhookTargets targets, WebhookDispatcher dispatcher, IOptionsMonitor<WebhookOptions> options, TimeProvider clock)
 {
     public static void RequireManager(CurrentUser user) => RequireOrgManager(user, Permissions.WebhooksManage, "Webhook subscriptions");
 
@@ -113,10 +114,14 @@ public sealed class WebhookActions(Db db, Access access, WebhookTargets targets,
             Id = Ids.New("whk", clock), OrgId = user.OrgId, Url = url!, Secret = WebhookSignature.NewSecret(), EventTypes = WebhookSubscriptionRow.MatchOf(events),
             Description = description, Active = body.Active == false ? 0 : 1, CreatedBy = user.Id, CreatedAt = now, UpdatedAt = now,
         };
-        await db.ExecuteAsync($"""
-            INSERT INTO webhook_subscriptions ({WebhookSubscriptionRow.Columns})
-            VALUES (@Id, @OrgId, @Url, @Secret, @EventTypes, @Description, @Active, @CreatedBy, @CreatedAt, @UpdatedAt)
-            """, row, ct);
+        await db.InTransactionAsync(async (c, t) =>
+        {
+            await c.ExecuteAsync($"""
+                INSERT INTO webhook_subscriptions ({WebhookSubscriptionRow.Columns})
+                VALUES (@Id, @OrgId, @Url, @Secret, @EventTypes, @Description, @Active, @CreatedBy, @CreatedAt, @UpdatedAt)
+                """, row, t);
+            await audit.RecordAsync(c, t, user, AuditActions.WebhookCreated, "webhook", row.Id, AuditDetails(row));
+        }, ct);
         dispatcher.SubscriptionsChanged();
         return new CreatedWebhookSubscription(row.ToDto(), row.Secret);
     }
@@ -135,10 +140,14 @@ public sealed class WebhookActions(Db db, Access access, WebhookTargets targets,
             row.Active = body.Active.Value ? 1 : 0;
         v.ThrowIfAny();
         row.UpdatedAt = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        await db.ExecuteAsync("""
-            UPDATE webhook_subscriptions SET url = @Url, event_types = @EventTypes, description = @Description, active = @Active, updated_at = @UpdatedAt
-            WHERE id = @Id
-            """, row, ct);
+        await db.InTransactionAsync(async (c, t) =>
+        {
+            await c.ExecuteAsync("""
+                UPDATE webhook_subscriptions SET url = @Url, event_types = @EventTypes, description = @Description, active = @Active, updated_at = @UpdatedAt
+                WHERE id = @Id
+                """, row, t);
+            await audit.RecordAsync(c, t, user, AuditActions.WebhookUpdated, "webhook", row.Id, AuditDetails(row));
+        }, ct);
         dispatcher.SubscriptionsChanged();
         return row.ToDto();
     }
@@ -151,6 +160,7 @@ public sealed class WebhookActions(Db db, Access access, WebhookTargets targets,
             await c.ExecuteAsync("DELETE FROM webhook_attempts WHERE subscription_id = @Id", row, t);
             await c.ExecuteAsync("DELETE FROM webhook_deliveries WHERE subscription_id = @Id", row, t);
             await c.ExecuteAsync("DELETE FROM webhook_subscriptions WHERE id = @Id", row, t);
+            await audit.RecordAsync(c, t, user, AuditActions.WebhookDeleted, "webhook", row.Id, AuditDetails(row));
         }, ct);
     }
 
@@ -158,8 +168,12 @@ public sealed class WebhookActions(Db db, Access access, WebhookTargets targets,
     {
         var row = await SubscriptionAsync(user, id, ct);
         var secret = WebhookSignature.NewSecret();
-        await db.ExecuteAsync("UPDATE webhook_subscriptions SET secret = @secret, updated_at = @now WHERE id = @id",
-            new { secret, now = clock.GetUtcNow().ToUnixTimeMilliseconds(), id = row.Id }, ct);
+        await db.InTransactionAsync(async (c, t) =>
+        {
+            await c.ExecuteAsync("UPDATE webhook_subscriptions SET secret = @secret, updated_at = @now WHERE id = @id",
+                new { secret, now = clock.GetUtcNow().ToUnixTimeMilliseconds(), id = row.Id }, t);
+            await audit.RecordAsync(c, t, user, AuditActions.WebhookSecretRotated, "webhook", row.Id);
+        }, ct);
         return new WebhookSecretDto(secret);
     }
 
@@ -234,6 +248,8 @@ public sealed class WebhookActions(Db db, Access access, WebhookTargets targets,
         dispatcher.Wake();
         return await DeliveryAsync(user, id, eventId, ct);
     }
+
+    private static object AuditDetails(WebhookSubscriptionRow row) => new { url = row.Url, events = row.Events, active = row.Active != 0 };
 
     private static List<string> CheckEvents(Validation v, List<string>? events)
     {

@@ -49,8 +49,19 @@ public sealed class Connection(string id, CurrentUser user, WebSocket socket, in
     /// <summary>How many of a connection's sends may wait for their commit at once (the gateway pipelines sends).</summary>
     public const int MaxSendsInFlight = 64;
 
+    private CurrentUser _user = user;
+
     public string Id { get; } = id;
-    public CurrentUser User { get; } = user;
+
+    /// <summary>Who the socket is, with the token it holds now (a re-authentication swaps the token, never the user).</summary>
+    public CurrentUser User => Volatile.Read(ref _user);
+
+    /// <summary>Whether the token the socket holds has run out (a socket lives no longer than its token).</summary>
+    public bool ExpiredAt(DateTimeOffset now) => User.ExpiresAt is { } expires && expires <= now;
+
+    /// <summary>Takes the token of <paramref name="renewed"/> (same user); only <see cref="ConnectionRegistry.Renew"/> calls it.</summary>
+    internal void Renew(CurrentUser renewed) =>
+        Volatile.Write(ref _user, User with { TokenHash = renewed.TokenHash, ExpiresAt = renewed.ExpiresAt });
     public bool IsClosing => Volatile.Read(ref _closeCode) != 0;
 
     /// <summary>For live pushes: never waits. A full queue means the client cannot keep up.</summary>

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using StoreLink.Server.Accounts;
 
 namespace StoreLink.Server.Realtime;
 
@@ -32,6 +33,20 @@ public sealed class ConnectionRegistry
         _all.TryRemove(connection.Id, out _);
         foreach (var (index, key) in Keys(connection))
             index.Remove(key, connection);
+    }
+
+    /// <summary>
+    /// Moves the connection to the token of <paramref name="renewed"/>: it is indexed under the new token before it leaves
+    /// the old one, so a revocation of either token that races the move still finds it.
+    /// </summary>
+    public void Renew(Connection connection, CurrentUser renewed)
+    {
+        var old = connection.User.TokenHash;
+        if (renewed.TokenHash is not null)
+            _byToken.Add(renewed.TokenHash, connection);
+        connection.Renew(renewed);
+        if (old is not null && old != renewed.TokenHash)
+            _byToken.Remove(old, connection);
     }
 
     public IEnumerable<Connection> OfUser(string userId) => _byUser.Get(userId);

@@ -131,6 +131,7 @@ public sealed class Gateway
         await connection.SendAsync(Frames.Serialize(new
         {
             type = "ready", user = user.ToDto(), connection_id = connection.Id, heartbeat_seconds = _options.HeartbeatSeconds,
+            expires_at = user.ExpiresAt,
         }), CancellationToken.None);
         _registry.Add(connection);
         var writer = connection.RunWriterAsync();
@@ -342,15 +343,34 @@ public sealed class Gateway
                     await connection.SendAsync(Frames.Ok(rid!), ct);
                     break;
                 case "auth":
-                    throw ApiException.Invalid("Already authenticated.");
+                    var renewed = await RenewAsync(connection, Str(root, "token"), ct);
+                    await connection.SendAsync(Frames.Serialize(new { type = "ok", rid, expires_at = renewed.ExpiresAt }), ct);
+                    break;
                 default:
-                    throw ApiException.Invalid("Unknown frame type: send, sync, read, delivered, recall, typing, viewing, presence or ping.");
+                    throw ApiException.Invalid("Unknown frame type: send, sync, read, delivered, recall, typing, viewing, presence, ping or auth.");
             }
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             await AnswerInTurnAsync(connection, ErrorFrame(connection, rid, e), ct);
         }
+    }
+
+    /// <summary>
+    /// Re-authentication on the open socket: a new token of the same user moves the connection's deadline to that
+    /// token's expiry (and revoking the old token no longer closes it). A token that does not authenticate, or that is
+    /// another user's, is refused and the connection keeps the token it holds, until that one runs out.
+    /// </summary>
+    private async Task<CurrentUser> RenewAsync(Connection connection, string? token, CancellationToken ct)
+    {
+        var current = connection.User;
+        var renewed = string.IsNullOrEmpty(token) ? null : await _tokens.AuthenticateAsync(token, ct);
+        if (renewed is null or { IsApiClient: true })
+            throw ApiException.Unauthorized("The token is unknown, expired or revoked; the connection keeps the token it holds.");
+        if (renewed.Id != current.Id || renewed.Kind != current.Kind)
+            throw ApiException.Forbidden("The token is another user's; the connection keeps the token it holds.");
+        _registry.Renew(connection, renewed);
+        return connection.User;
     }
 
     /// <summary>An answer that must not overtake the answers of the sends before it.</summary>

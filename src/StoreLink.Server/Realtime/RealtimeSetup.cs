@@ -13,6 +13,7 @@ public static class RealtimeSetup
         builder.Services.AddSingleton<IEventBus, InMemoryBus>();
         builder.Services.AddSingleton<ConnectionRegistry>();
         builder.Services.AddSingleton<Gateway>();
+        builder.Services.AddHostedService<ConnectionExpiry>();
         builder.Services.AddSingleton<Presence>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Presence>());
         return builder;

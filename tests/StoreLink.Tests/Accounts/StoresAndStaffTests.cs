@@ -87,7 +87,7 @@ public sealed class StoresAndStaffTests
         var id = (await agent.GetJsonAsync("/v1/me")).Str("id");
 
         // Changing one's own password keeps the session that did it and ends the others.
-        Assert.Equal(200, (await agent.PatchJsonAsync($"/v1/staff/{id}", new { password = "new-password-1" })).Status);
+        Assert.Equal(200, (await agent.PatchJsonAsync($"/v1/staff/{id}", new { password = "new-password-1", current_password = "demo1234" })).Status);
         Assert.Equal(200, (await agent.GetJsonAsync("/v1/me")).Status);
         Assert.Equal(401, (await agentPhone.GetJsonAsync("/v1/me")).Status);
         Assert.Equal(401, (await app.Anonymous().PostJsonAsync("/v1/auth/login", new { login = "agent.shoes@demo.local", password = "demo1234" })).Status);

@@ -217,7 +217,7 @@ public sealed class GatewayTests
         await using var ws = await app.ConnectAsync(StoreLinkApp.TokenOf(customer));
         foreach (var bad in new[] { "{", "not json", "[]", "42", "{\"type\":5}", "{\"no_type\":true}", "{\"type\":\"fly\",\"rid\":\"a\"}", "{\"type\":\"send\",\"rid\":7}",
                      "{\"type\":\"send\",\"rid\":\"b\",\"conversation_id\":[]}", "{\"type\":\"sync\",\"rid\":\"c\",\"positions\":[1]}", "{\"type\":\"read\",\"rid\":\"d\",\"conversation_id\":\"x\",\"seq\":\"1\"}",
-                     "{\"type\":\"auth\",\"rid\":\"e\",\"token\":\"again\"}",
+                     "{\"type\":\"auth\",\"rid\":\"e\",\"token\":5}", // a re-authentication whose token is not a string
                      // Lone surrogates: valid JSON, no text. Wherever they are, the frame is invalid, not a fault.
                      "{\"type\":\"\\ud800\"}", "{\"type\":\"ping\",\"rid\":\"\\udc00\"}", "{\"type\":\"sync\",\"rid\":\"f\",\"positions\":{\"\\ud83d\":1}}",
                      $"{{\"type\":\"send\",\"rid\":\"g\",\"conversation_id\":\"{id}\",\"client_msg_id\":\"g\",\"kind\":\"text\",\"body\":{{\"text\":\"\\udfff\"}}}}",
@@ -405,6 +405,51 @@ public sealed class GatewayTests
         await using var again = await app.ConnectAsync(StoreLinkApp.TokenOf(other));
         await admin.PatchJsonAsync($"/v1/staff/{id}", new { disabled = true });
         Assert.Equal(4001, (await again.ClosedAsync()).Code);
+    }
+
+    [Theory, MemberData(nameof(Databases))]
+    public async Task A_socket_closes_with_4001_when_its_token_expires(string db)
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(db);
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        await using var ws = await WsClient.ConnectAsync(app.ServerUri);
+        var ready = await ws.AuthAsync(StoreLinkApp.TokenOf(agent));
+        var expiresAt = DateTimeOffset.Parse(ready.GetProperty("expires_at").GetString()!);
+        Assert.InRange(expiresAt, app.Clock.GetUtcNow().AddHours(11), app.Clock.GetUtcNow().AddHours(13));
+        Assert.Equal("ok", Type(await ws.RequestAsync(new { type = "ping" })));
+
+        app.Clock.Advance(TimeSpan.FromHours(13));
+        Assert.Equal(4001, (await ws.ClosedAsync(TimeSpan.FromSeconds(30))).Code);
+    }
+
+    [Theory, MemberData(nameof(Databases))]
+    public async Task An_auth_frame_moves_the_deadline_to_a_new_token_of_the_same_user(string db)
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(db);
+        var first = await app.LoginAsync("agent.digital@demo.local");
+        await using var ws = await app.ConnectAsync(StoreLinkApp.TokenOf(first));
+        app.Clock.Advance(TimeSpan.FromHours(6));
+        var second = await app.LoginAsync("agent.digital@demo.local");
+
+        // Refused: a token that does not authenticate, another user's token. The socket keeps its own.
+        var forged = await ws.RequestAsync(new { type = "auth", token = "sla_forged-token-that-does-not-exist" });
+        Assert.Equal(("error", "unauthorized"), (Type(forged), forged.GetProperty("code").GetString()));
+        var other = await ws.RequestAsync(new { type = "auth", token = StoreLinkApp.TokenOf(await app.LoginAsync("manager.digital@demo.local")) });
+        Assert.Equal(("error", "forbidden"), (Type(other), other.GetProperty("code").GetString()));
+
+        var renewed = await ws.RequestAsync(new { type = "auth", token = StoreLinkApp.TokenOf(second) });
+        Assert.Equal("ok", Type(renewed));
+        Assert.True(DateTimeOffset.Parse(renewed.GetProperty("expires_at").GetString()!) > app.Clock.GetUtcNow().AddHours(11));
+
+        // Past the first token's expiry, and with the first token revoked, the socket lives on the second.
+        Assert.Equal(204, (await first.PostJsonAsync("/v1/auth/logout")).Status);
+        app.Clock.Advance(TimeSpan.FromHours(7));
+        await Assert.ThrowsAsync<TimeoutException>(() => ws.ClosedAsync(TimeSpan.FromSeconds(3)));
+        Assert.Equal("ok", Type(await ws.RequestAsync(new { type = "ping" })));
+
+        // The second token's revocation ends it.
+        Assert.Equal(204, (await second.PostJsonAsync("/v1/auth/logout")).Status);
+        Assert.Equal(4001, (await ws.ClosedAsync()).Code);
     }
 
     [Theory, MemberData(nameof(Databases))]

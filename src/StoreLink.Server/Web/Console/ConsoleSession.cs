@@ -30,7 +30,7 @@ public sealed class ConsoleSessionHandler(
             Response.Cookies.Delete(CookieName, CookieOptions(Request, null));
             return AuthenticateResult.Fail("The console session ended.");
         }
-        Context.Items[CurrentUser.ItemKey] = user;
+        Context.Items[CurrentUser.ItemKey] = user.From(Context);
         Context.Items[TokenItem] = token;
         var identity = new ClaimsIdentity([new Claim(ClaimTypes.NameIdentifier, user.Id), new Claim(ClaimTypes.Name, user.Name)], SchemeName);
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), SchemeName));

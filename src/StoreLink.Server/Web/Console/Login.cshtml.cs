@@ -27,7 +27,7 @@ public sealed class LoginModel(ConsoleStrings strings, AuthActions auth) : Conso
     {
         try
         {
-            var session = await auth.LoginAsync(new LoginRequest(Login, Password), HttpContext.Connection.RemoteIpAddress?.ToString(), ct);
+            var session = await auth.LoginAsync(new LoginRequest(Login, Password), CurrentUser.AddressOf(HttpContext), CurrentUser.UserAgentOf(HttpContext), ct);
             Response.Cookies.Append(ConsoleSessionHandler.CookieName, session.AccessToken, ConsoleSessionHandler.CookieOptions(Request, session.ExpiresAt));
             return LocalRedirect(SafeReturn(ReturnUrl));
         }
