@@ -85,11 +85,11 @@ public sealed partial class AppointmentActions
                 INSERT INTO appointments ({AppointmentRow.Columns}) VALUES (@Id, @OrgId, @StoreId, @CustomerId, @Service, @StartsAt, @EndsAt, @TechnicianId,
                     @Place, @Status, @WorkItemId, @Note, @ConversationId, @Version, @CreatedBy, @CreatedAt, @UpdatedAt)
                 """, appointment, t);
-            await AppendAsync(c, t, appointment.Id, ActorOf(user), "booked", new
+            await Timeline.Appointments.AppendAsync(c, t, appointment.Id, Actor.Of(user), "booked", new
             {
                 service = appointment.Service, starts_at = slot.StartsAt, ends_at = slot.EndsAt, technician_id = appointment.TechnicianId,
                 work_item_id = workItemId, note,
-            });
+            }, clock.GetUtcNow());
             if (key is not null)
                 await RecordKeyAsync(c, t, user, key, appointment.Id, "book");
             await notifier.ScheduleAppointmentCardAsync(c, t, appointment.Id, CardDue(user, store, appointment.StartsAt));
@@ -148,11 +148,11 @@ public sealed partial class AppointmentActions
                 UPDATE appointments SET starts_at = @target, ends_at = @ends, technician_id = @technicianId, place = @place, version = version + 1, updated_at = @now
                 WHERE id = @id AND version = @version
                 """, new { target, ends = slot.EndsAt.ToUnixTimeMilliseconds(), technicianId, place, now = now.ToUnixTimeMilliseconds(), id = current.Id, version = current.Version }, t);
-            await AppendAsync(c, t, current.Id, ActorOf(user), "moved", new
+            await Timeline.Appointments.AppendAsync(c, t, current.Id, Actor.Of(user), "moved", new
             {
                 from_starts_at = DateTimeOffset.FromUnixTimeMilliseconds(current.StartsAt), from_ends_at = DateTimeOffset.FromUnixTimeMilliseconds(current.EndsAt),
                 starts_at = slot.StartsAt, ends_at = slot.EndsAt, from_technician_id = current.TechnicianId, technician_id = technicianId,
-            });
+            }, clock.GetUtcNow());
             if (key is not null)
                 await RecordKeyAsync(c, t, user, key, current.Id, "move");
             await notifier.ScheduleAppointmentCardAsync(c, t, current.Id, CardDue(user, store, Math.Min(current.StartsAt, target)));
@@ -188,7 +188,7 @@ public sealed partial class AppointmentActions
             RequireBooked(current, "取消 / cancelled");
             await c.ExecuteAsync("UPDATE appointments SET status = 'cancelled', version = version + 1, updated_at = @now WHERE id = @id AND status = 'booked'",
                 new { id = current.Id, now = clock.GetUtcNow().ToUnixTimeMilliseconds() }, t);
-            await AppendAsync(c, t, current.Id, ActorOf(user), "cancelled", new { reason });
+            await Timeline.Appointments.AppendAsync(c, t, current.Id, Actor.Of(user), "cancelled", new { reason }, clock.GetUtcNow());
             if (key is not null)
                 await RecordKeyAsync(c, t, user, key, current.Id, "cancel");
             await notifier.ScheduleAppointmentCardAsync(c, t, current.Id, CardDue(user, store, current.StartsAt));
@@ -217,7 +217,7 @@ public sealed partial class AppointmentActions
             if (await c.ExecuteAsync("UPDATE appointments SET status = @status, version = version + 1, updated_at = @now WHERE id = @id AND status = 'booked'",
                     new { status = body.Status, id = appointment.Id, now = clock.GetUtcNow().ToUnixTimeMilliseconds() }, t) == 0)
                 return false;
-            await AppendAsync(c, t, appointment.Id, ActorOf(user), body.Status, new { });
+            await Timeline.Appointments.AppendAsync(c, t, appointment.Id, Actor.Of(user), body.Status, new { }, clock.GetUtcNow());
             await notifier.ScheduleAppointmentRemindersAsync(c, t, appointment.Id, appointment.StartsAt, []);
             return true;
         }, ct);

@@ -17,8 +17,6 @@ public sealed partial class AppointmentActions
     private const int MaxAttempts = 6;
     private const string Full = "该时段已约满，请选择其他时段。/ This slot is fully booked; choose another.";
 
-    private sealed record Actor(string Id, string Kind, string Name);
-
     /// <summary>
     /// Takes the first free place of the slot: the technician asked for (or the one the appointment had), else the least
     /// booked, in the schedule's order. Null when every place is taken. The unique index on places is the last word.
@@ -102,29 +100,14 @@ public sealed partial class AppointmentActions
         await c.ExecuteAsync("INSERT INTO appointment_actions (actor_id, action_id, appointment_id, action, created_at) VALUES (@actor, @key, @appointmentId, @action, @now)",
             new { actor = user.Id, key, appointmentId, action, now = clock.GetUtcNow().ToUnixTimeMilliseconds() }, t);
 
-    private async Task AppendAsync(DbConnection c, DbTransaction t, string appointmentId, Actor actor, string kind, object data) =>
-        await c.ExecuteAsync("""
-            INSERT INTO appointment_events (appointment_id, seq, kind, actor_id, actor_kind, actor_name, data, created_at)
-            VALUES (@appointmentId, (SELECT COALESCE(MAX(seq), 0) + 1 FROM appointment_events WHERE appointment_id = @appointmentId), @kind, @actorId, @actorKind, @actorName, @data, @now)
-            """, new
-        {
-            appointmentId, kind, actorId = actor.Id, actorKind = actor.Kind, actorName = actor.Name,
-            data = JsonSerializer.Serialize(data, ProtocolJson.Options), now = clock.GetUtcNow().ToUnixTimeMilliseconds(),
-        }, t);
-
     /// <summary>After commit: deliver the card soon, and tell the technician (and the one it had), the store's managers and org admins.</summary>
     private async Task AfterChangeAsync(string appointmentId, string? previousTechnician, CancellationToken ct)
     {
         notifier.Kick();
         var row = (await db.QuerySingleOrDefaultAsync<AppointmentRow>($"SELECT {AppointmentRow.Columns} FROM appointments WHERE id = @appointmentId", new { appointmentId }, ct))!;
-        var last = await db.QuerySingleOrDefaultAsync<(long Seq, string Kind, string ActorId, string ActorKind, string ActorName, string Data, long CreatedAt)>(
-            "SELECT seq, kind, actor_id, actor_kind, actor_name, data, created_at FROM appointment_events WHERE appointment_id = @appointmentId ORDER BY seq DESC LIMIT 1",
-            new { appointmentId }, ct);
-        var users = new[] { row.TechnicianId, previousTechnician, last.ActorKind == "staff" ? last.ActorId : null }.OfType<string>().Distinct().ToArray();
+        var last = (await Timeline.Appointments.LastAsync(db, appointmentId, ct))!;
+        var users = new[] { row.TechnicianId, previousTechnician, last.Actor.Kind == "staff" ? last.Actor.Id : null }.OfType<string>().Distinct().ToArray();
         await bus.PublishAsync(new RealtimeEvent(RealtimeEventKind.Push, new Audience(users, ManagersOf: row.StoreId, OrgAdminsOf: row.OrgId),
-            Frames.Serialize(new { type = "appointment", appointment = (await ViewAsync(null, [row], ct))[0], @event = ToDto(last) })), ct);
+            Frames.Serialize(new { type = "appointment", appointment = (await ViewAsync(null, [row], ct))[0], @event = last })), ct);
     }
-
-    private static Actor ActorOf(CurrentUser user) =>
-        new(user.Id, user.IsStaff ? "staff" : user.IsCustomer ? "customer" : "api_client", user.Name);
 }

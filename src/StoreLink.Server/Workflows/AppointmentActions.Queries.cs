@@ -56,16 +56,8 @@ public sealed partial class AppointmentActions
         return await ViewAsync(user, visible, ct);
     }
 
-    public async Task<IReadOnlyList<AppointmentEventDto>> EventsAsync(CurrentUser user, string appointmentId, CancellationToken ct)
-    {
-        var appointment = await access.AppointmentAsync(user, appointmentId, ct);
-        return (await db.QueryAsync<(long Seq, string Kind, string ActorId, string ActorKind, string ActorName, string Data, long CreatedAt)>(
-            "SELECT seq, kind, actor_id, actor_kind, actor_name, data, created_at FROM appointment_events WHERE appointment_id = @id ORDER BY seq",
-            new { id = appointment.Id }, ct)).Select(ToDto).ToList();
-    }
-
-    private static AppointmentEventDto ToDto((long Seq, string Kind, string ActorId, string ActorKind, string ActorName, string Data, long CreatedAt) r) =>
-        new(r.Seq, r.Kind, new SenderDto(r.ActorId, r.ActorKind, r.ActorName), JsonSerializer.Deserialize<JsonElement>(r.Data), DateTimeOffset.FromUnixTimeMilliseconds(r.CreatedAt));
+    public async Task<IReadOnlyList<TimelineEventDto>> EventsAsync(CurrentUser user, string appointmentId, CancellationToken ct) =>
+        await Timeline.Appointments.ReadAsync(db, (await access.AppointmentAsync(user, appointmentId, ct)).Id, ct);
 
     /// <summary>The DTOs of appointments for a caller (null: the staff view used in pushes).</summary>
     private async Task<IReadOnlyList<AppointmentDto>> ViewAsync(CurrentUser? user, IReadOnlyList<AppointmentRow> rows, CancellationToken ct)

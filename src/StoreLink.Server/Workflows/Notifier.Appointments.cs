@@ -73,9 +73,8 @@ public sealed partial class Notifier
         var technician = await db.QuerySingleOrDefaultAsync<string>("SELECT name FROM staff WHERE id = @id", new { id = appointment.TechnicianId }, ct);
         var number = appointment.WorkItemId is null ? null
             : await db.QuerySingleOrDefaultAsync<string>("SELECT number FROM work_items WHERE id = @id", new { id = appointment.WorkItemId }, ct);
-        var (kind, data) = await db.QuerySingleOrDefaultAsync<(string, string)>(
-            "SELECT kind, data FROM appointment_events WHERE appointment_id = @appointmentId ORDER BY seq DESC LIMIT 1", new { appointmentId }, ct);
-        return new AppointmentFacts(appointment, store, schedule, technician, number, kind ?? "booked", JsonSerializer.Deserialize<JsonElement>(data ?? "{}"));
+        var last = await Timeline.Appointments.LastAsync(db, appointmentId, ct);
+        return new AppointmentFacts(appointment, store, schedule, technician, number, last?.Kind ?? "booked", last?.Data ?? JsonSerializer.Deserialize<JsonElement>("{}"));
     }
 
     /// <summary>The actions the customer may take now: 改约 until the store's cut-off before the slot, 取消 until it begins.</summary>

@@ -14,8 +14,6 @@ namespace StoreLink.Server.Workflows;
 // The machinery every change goes through: one transaction, the timeline, the card, the outbox, the push.
 public sealed partial class WorkItemActions
 {
-    private sealed record Actor(string Id, string Kind, string Name);
-
     /// <summary>Thrown inside a change's transaction when its condition no longer holds: the transaction rolls back.</summary>
     private sealed class NotApplied : Exception;
 
@@ -66,7 +64,7 @@ public sealed partial class WorkItemActions
                     new { id = item.Id, now = clock.GetUtcNow().ToUnixTimeMilliseconds() }, t);
                 if (!await apply(c, t))
                     throw new NotApplied();
-                await AppendAsync(c, t, item.Id, ActorOf(user), change);
+                await Timeline.WorkItems.AppendAsync(c, t, item.Id, Actor.Of(user), change.Kind, change.Data, clock.GetUtcNow());
                 if (change.Card)
                     await notifier.ScheduleCardAsync(c, t, item.Id, store, change.Urgent);
                 await OutboxAsync(c, t, item.OrgId, item.Id, item.State, change, ct);
@@ -115,30 +113,14 @@ public sealed partial class WorkItemActions
         notifier.Kick();
         var item = (await db.QuerySingleOrDefaultAsync<WorkItemRow>($"SELECT {WorkItemRow.Columns} FROM work_items WHERE id = @workItemId", new { workItemId }, ct))!;
         var followers = await db.QueryAsync<string>("SELECT staff_id FROM work_item_followers WHERE work_item_id = @workItemId", new { workItemId }, ct);
-        var last = (await db.QuerySingleOrDefaultAsync<(long Seq, string Kind, string ActorId, string ActorKind, string ActorName, string Data, long CreatedAt)>(
-            "SELECT seq, kind, actor_id, actor_kind, actor_name, data, created_at FROM work_item_events WHERE work_item_id = @workItemId ORDER BY seq DESC LIMIT 1",
-            new { workItemId }, ct));
+        var last = await Timeline.WorkItems.LastAsync(db, workItemId, ct);
         var staffView = (await ViewAsync(null, [item], ct))[0];
         await bus.PublishAsync(new RealtimeEvent(RealtimeEventKind.Push,
             new Audience([.. followers, .. item.AssigneeId is null ? Array.Empty<string>() : [item.AssigneeId]], ManagersOf: item.StoreId, OrgAdminsOf: item.OrgId),
             Frames.Serialize(new
             {
                 type = "work_item", work_item = staffView,
-                @event = new WorkItemEventDto(last.Seq, last.Kind, new SenderDto(last.ActorId, last.ActorKind, last.ActorName),
-                    JsonSerializer.Deserialize<JsonElement>(last.Data), DateTimeOffset.FromUnixTimeMilliseconds(last.CreatedAt)),
+                @event = last,
             })), ct);
     }
-
-    private async Task AppendAsync(DbConnection c, DbTransaction t, string workItemId, Actor actor, Change change) =>
-        await c.ExecuteAsync("""
-            INSERT INTO work_item_events (work_item_id, seq, kind, actor_id, actor_kind, actor_name, data, created_at)
-            VALUES (@workItemId, (SELECT COALESCE(MAX(seq), 0) + 1 FROM work_item_events WHERE work_item_id = @workItemId), @kind, @actorId, @actorKind, @actorName, @data, @now)
-            """, new
-        {
-            workItemId, kind = change.Kind, actorId = actor.Id, actorKind = actor.Kind, actorName = actor.Name,
-            data = JsonSerializer.Serialize(change.Data, ProtocolJson.Options), now = clock.GetUtcNow().ToUnixTimeMilliseconds(),
-        }, t);
-
-    private static Actor ActorOf(CurrentUser user) =>
-        new(user.Id, user.IsStaff ? "staff" : user.IsCustomer ? "customer" : "api_client", user.Name);
 }

@@ -100,7 +100,7 @@ public sealed partial class WorkItemActions
             Version = 1, CreatedBy = user.Id, CreatedAt = now.ToUnixTimeMilliseconds(), UpdatedAt = now.ToUnixTimeMilliseconds(),
             StateEnteredAt = now.ToUnixTimeMilliseconds(),
         };
-        var actor = ActorOf(user);
+        var actor = Actor.Of(user);
         var initial = definition.State(item.State) ?? throw ApiException.Invalid($"state is one of the template's states: {string.Join(", ", definition.States!.Select(s => s.Key))}.");
         for (var attempt = 0; ; attempt++)
         {
@@ -121,11 +121,11 @@ public sealed partial class WorkItemActions
                     foreach (var follower in new[] { user.IsStaff ? user.Id : null, item.AssigneeId }.OfType<string>().Distinct())
                         await c.ExecuteAsync("INSERT INTO work_item_followers (work_item_id, staff_id) VALUES (@id, @follower) ON CONFLICT DO NOTHING",
                             new { id = item.Id, follower }, t);
-                    await AppendAsync(c, t, item.Id, actor, new Change("created", new
+                    await Timeline.WorkItems.AppendAsync(c, t, item.Id, actor, "created", new
                     {
                         state = item.State, title = item.Title, category = item.Category, assignee_id = item.AssigneeId, team = item.Team,
                         conversation_id = item.ConversationId, transcript_from = item.TranscriptFrom, transcript_to = item.TranscriptTo,
-                    }, true, initial.Urgent));
+                    }, now);
                     await notifier.ScheduleCardAsync(c, t, item.Id, store, initial.Urgent);
                     await notifier.ScheduleReminderAsync(c, t, item.Id, initial, item.StateEnteredAt);
                     await OutboxAsync(c, t, item.OrgId, item.Id, null, null, ct);

@@ -120,13 +120,9 @@ public sealed partial class WorkItemActions
         return await GetAsync(user, item.Id, ct);
     }
 
-    private async Task<string?> LastCustomerActionAsync(string workItemId, CancellationToken ct)
-    {
-        var data = await db.QuerySingleOrDefaultAsync<string>("""
-            SELECT data FROM work_item_events WHERE work_item_id = @workItemId ORDER BY seq DESC LIMIT 1
-            """, new { workItemId }, ct);
-        return data is null ? null : JsonDocument.Parse(data).RootElement.TryGetProperty("action", out var action) ? action.GetString() : null;
-    }
+    private async Task<string?> LastCustomerActionAsync(string workItemId, CancellationToken ct) =>
+        await Timeline.WorkItems.LastAsync(db, workItemId, ct) is { } last && last.Data.ValueKind == JsonValueKind.Object
+            && last.Data.TryGetProperty("action", out var action) ? action.GetString() : null;
 
     /// <summary>Applies a customer action once; false when an identical request did it first.</summary>
     private async Task<bool> ActCommitAsync(CurrentUser user, WorkItemRow item, string actionId, string action, Change? change, StateDef? to, TemplateDefinition definition, object data,

@@ -62,15 +62,8 @@ public sealed partial class WorkItemActions
         return await ViewAsync(user, visible, ct);
     }
 
-    public async Task<IReadOnlyList<WorkItemEventDto>> TimelineAsync(CurrentUser user, string workItemId, CancellationToken ct)
-    {
-        var item = await access.WorkItemAsync(user, workItemId, ct);
-        var rows = await db.QueryAsync<(long Seq, string Kind, string ActorId, string ActorKind, string ActorName, string Data, long CreatedAt)>(
-            "SELECT seq, kind, actor_id, actor_kind, actor_name, data, created_at FROM work_item_events WHERE work_item_id = @id ORDER BY seq",
-            new { id = item.Id }, ct);
-        return rows.Select(r => new WorkItemEventDto(r.Seq, r.Kind, new SenderDto(r.ActorId, r.ActorKind, r.ActorName),
-            JsonSerializer.Deserialize<JsonElement>(r.Data), DateTimeOffset.FromUnixTimeMilliseconds(r.CreatedAt))).ToList();
-    }
+    public async Task<IReadOnlyList<TimelineEventDto>> TimelineAsync(CurrentUser user, string workItemId, CancellationToken ct) =>
+        await Timeline.WorkItems.ReadAsync(db, (await access.WorkItemAsync(user, workItemId, ct)).Id, ct);
 
     /// <summary>The DTOs of items for a caller (null: the staff view used in pushes).</summary>
     /// <remarks>Inside a change's transaction pass it as <paramref name="tx"/>: every read then goes through it.</remarks>
