@@ -1,4 +1,5 @@
 using StoreLink.Server.Data;
+using StoreLink.Server.Http;
 
 namespace StoreLink.Server.Integrations;
 
