@@ -45,8 +45,8 @@ public sealed partial class Notifier
             {
                 var facts = await AppointmentFactsAsync(appointmentId, ct);
                 var conversation = await AppointmentConversationAsync(facts.Appointment, ct);
-                await router.PostAsync(conversation, MessageKinds.Card,
-                    AppointmentCard(facts, clock.GetUtcNow(), reminder: false, await router.LanguageAsync(conversation, ct)), ct, clientMsgId: id);
+                await posts.PostAsync(conversation, MessageKinds.Card,
+                    AppointmentCard(facts, clock.GetUtcNow(), reminder: false, await posts.LanguageAsync(conversation, ct)), ct, clientMsgId: id);
                 await db.ExecuteAsync("DELETE FROM appointment_notices WHERE appointment_id = @appointmentId AND id = @id", new { appointmentId, id }, ct);
                 delivered++;
             }
@@ -91,7 +91,7 @@ public sealed partial class Notifier
             if (due == now)
             {
                 var conversation = await AppointmentConversationAsync(appointment, ct);
-                await router.PostAsync(conversation, MessageKinds.Card, AppointmentCard(facts, now, reminder: true, await router.LanguageAsync(conversation, ct)), ct,
+                await posts.PostAsync(conversation, MessageKinds.Card, AppointmentCard(facts, now, reminder: true, await posts.LanguageAsync(conversation, ct)), ct,
                     clientMsgId: reminderId);
                 sent = true;
             }
@@ -102,7 +102,7 @@ public sealed partial class Notifier
 
     private async Task<ConversationFacts> AppointmentConversationAsync(AppointmentRow appointment, CancellationToken ct)
     {
-        var facts = await ConversationAsync(appointment.OrgId, appointment.StoreId, appointment.CustomerId, appointment.ConversationId, ct);
+        var facts = await posts.ServiceConversationAsync(appointment.OrgId, appointment.StoreId, appointment.CustomerId, appointment.ConversationId, ct);
         await db.ExecuteAsync("UPDATE appointments SET conversation_id = @id WHERE id = @appointmentId AND conversation_id IS NULL",
             new { id = facts.Id, appointmentId = appointment.Id }, ct);
         return facts;

@@ -21,16 +21,16 @@ public sealed partial class Notifier
             {
                 // Nodes (and a kick beside the loop) may deliver the same notification at once: the first to pin a conversation
                 // wins, and every deliverer posts into that one, where the client_msg_id lets only one message in.
-                var conversation = await ConversationAsync(notification.OrgId, notification.StoreId, notification.CustomerId, notification.ConversationId, ct);
+                var conversation = await posts.ServiceConversationAsync(notification.OrgId, notification.StoreId, notification.CustomerId, notification.ConversationId, ct);
                 if (notification.ConversationId is null)
                 {
                     await db.ExecuteAsync("UPDATE notifications SET conversation_id = @conversationId WHERE id = @id AND conversation_id IS NULL",
                         new { conversationId = conversation.Id, id = notification.Id }, ct);
                     var pinned = await db.QuerySingleOrDefaultAsync<string>("SELECT conversation_id FROM notifications WHERE id = @id", new { id = notification.Id }, ct);
                     if (pinned != conversation.Id)
-                        conversation = await ConversationAsync(notification.OrgId, notification.StoreId, notification.CustomerId, pinned, ct);
+                        conversation = await posts.ServiceConversationAsync(notification.OrgId, notification.StoreId, notification.CustomerId, pinned, ct);
                 }
-                var message = await router.PostAsync(conversation, MessageKinds.System, new { text = notification.Text }, ct, clientMsgId: notification.Id);
+                var message = await posts.PostAsync(conversation, MessageKinds.System, new { text = notification.Text }, ct, clientMsgId: notification.Id);
                 await db.ExecuteAsync("""
                     UPDATE notifications SET delivered_at = @deliveredAt, message_id = @messageId WHERE id = @id
                     """, new { deliveredAt = clock.GetUtcNow().ToUnixTimeMilliseconds(), messageId = message.Id, id = notification.Id }, ct);

@@ -17,7 +17,7 @@ namespace StoreLink.Server.Workflows;
 /// hours merge into one card showing the latest state. A notice's id is the card's <c>client_msg_id</c>, so a notice
 /// delivered twice (a crash between posting and deleting it, two nodes) is stored once.
 /// </summary>
-public sealed partial class Notifier(Db db, Templates templates, Router router, MessageWriter writer, ConversationDirectory directory, TimeProvider clock,
+public sealed partial class Notifier(Db db, Templates templates, SystemPosts posts, TimeProvider clock,
     ILogger<Notifier> logger)
 {
     private readonly Channel<bool> _kick = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
@@ -121,10 +121,10 @@ public sealed partial class Notifier(Db db, Templates templates, Router router, 
         {
             var photos = request.AttachmentList;
             for (var i = 0; i < photos.Count; i++)
-                await PostAsAsync(conversation, request.CreatedBy, "staff", MessageKinds.Image, photos[i], $"{request.Id}:{i}", ct);
+                await posts.PostAsAsync(conversation, request.CreatedBy, "staff", MessageKinds.Image, photos[i], $"{request.Id}:{i}", ct);
         }
-        var card = Card(item, definition, templateName ?? definition.Name!, requests, assignee, await router.LanguageAsync(conversation, ct));
-        await router.PostAsync(conversation, MessageKinds.Card, card, ct, clientMsgId: noticeId);
+        var card = Card(item, definition, templateName ?? definition.Name!, requests, assignee, await posts.LanguageAsync(conversation, ct));
+        await posts.PostAsync(conversation, MessageKinds.Card, card, ct, clientMsgId: noticeId);
         await db.ExecuteAsync("DELETE FROM work_item_notices WHERE work_item_id = @workItemId AND id = @noticeId", new { workItemId, noticeId }, ct);
     }
 
@@ -147,8 +147,8 @@ public sealed partial class Notifier(Db db, Templates templates, Router router, 
             if (definition.State(state)?.Reminder is { } reminder)
             {
                 var conversation = await ConversationAsync(item, ct);
-                var text = reminder.TextIn(await router.LanguageAsync(conversation, ct))!.Replace("{number}", item.Number).Replace("{title}", item.Title);
-                await router.PostAsync(conversation, MessageKinds.System, new { text }, ct, clientMsgId: reminderId);
+                await posts.PostSystemAsync(conversation, language => reminder.TextIn(language)!.Replace("{number}", item.Number).Replace("{title}", item.Title), ct,
+                    clientMsgId: reminderId);
                 sent = true;
             }
         }
@@ -210,57 +210,9 @@ public sealed partial class Notifier(Db db, Templates templates, Router router, 
     /// </summary>
     public async Task<ConversationFacts> ConversationAsync(WorkItemRow item, CancellationToken ct)
     {
-        var facts = await ConversationAsync(item.OrgId, item.StoreId, item.CustomerId, item.ConversationId, ct);
+        var facts = await posts.ServiceConversationAsync(item.OrgId, item.StoreId, item.CustomerId, item.ConversationId, ct);
         await db.ExecuteAsync("UPDATE work_items SET conversation_id = @id WHERE id = @itemId AND conversation_id IS NULL", new { id = facts.Id, itemId = item.Id }, ct);
         return facts;
-    }
-
-    /// <summary>
-    /// The customer's service conversation with the store: <paramref name="linkedId"/> if it still exists, else their
-    /// latest with the store (a new one when there is none).
-    /// </summary>
-    public async Task<ConversationFacts> ConversationAsync(string orgId, string storeId, string customerId, string? linkedId, CancellationToken ct)
-    {
-        if (linkedId is not null && await directory.FactsAsync(linkedId, ct) is { } linked)
-            return linked;
-        var id = await db.QuerySingleOrDefaultAsync<string>("""
-            SELECT id FROM conversations WHERE kind = 'service' AND customer_id = @customerId AND store_id = @storeId
-            ORDER BY CASE WHEN state = 'resolved' THEN 1 ELSE 0 END, updated_at DESC, id LIMIT 1
-            """, new { customerId, storeId }, ct);
-        if (id is null)
-        {
-            id = Ids.New("cnv", clock);
-            var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-            await db.InTransactionAsync(async (c, t) =>
-            {
-                await c.ExecuteAsync("""
-                    INSERT INTO conversations (id, org_id, kind, store_id, customer_id, state, created_by, created_at, updated_at)
-                    VALUES (@id, @orgId, 'service', @storeId, @customerId, 'resolved', @customerId, @now, @now)
-                    """, new { id, orgId, storeId, customerId, now }, t);
-                await c.ExecuteAsync("""
-                    INSERT INTO conversations (id, org_id, kind, store_id, parent_id, state, created_by, created_at, updated_at)
-                    VALUES (@notesId, @orgId, 'notes', @storeId, @id, 'open', @customerId, @now, @now)
-                    """, new { notesId = Ids.New("cnv", clock), id, orgId, storeId, customerId, now }, t);
-                await c.ExecuteAsync("""
-                    INSERT INTO conversation_members (conversation_id, user_id, user_kind, is_member, joined_at) VALUES (@id, @customerId, 'customer', 1, @now)
-                    """, new { id, customerId, now }, t);
-            }, ct);
-        }
-        return (await directory.FactsAsync(id, ct))!;
-    }
-
-    /// <summary>A message in someone's name (a technician's photos, a customer's rework photos), stored once per <paramref name="clientMsgId"/>.</summary>
-    public async Task PostAsAsync(ConversationFacts conversation, string senderId, string senderKind, string kind, string attachmentId, string clientMsgId, CancellationToken ct)
-    {
-        var attachment = await db.QuerySingleOrDefaultAsync<AttachmentRow>($"SELECT {AttachmentRow.Columns} FROM attachments WHERE id = @attachmentId", new { attachmentId }, ct);
-        var name = senderKind == "staff"
-            ? await db.QuerySingleOrDefaultAsync<string>("SELECT name FROM staff WHERE id = @senderId", new { senderId }, ct)
-            : CustomerNames.Display(senderId, await db.QuerySingleOrDefaultAsync<string>("SELECT name FROM customers WHERE id = @senderId", new { senderId }, ct));
-        if (attachment is null)
-            return;
-        var body = JsonSerializer.Serialize(new { attachment_id = attachment.Id, name = attachment.Name, content_type = attachment.ContentType, size = attachment.Size });
-        await writer.SendAsync(new NewMessage(Ids.New("msg", clock), conversation, conversation.Audience(null), senderId, senderKind, name ?? "",
-            clientMsgId, kind, body, attachment.Id, clock.GetUtcNow().ToUnixTimeMilliseconds(), Reopen: false, null), ct);
     }
 }
 

@@ -15,7 +15,7 @@ public sealed record StockAlertRequest(string? Sku, string? Name, int? Quantity,
 /// Low-stock alerts from the store's system (or staff) go to an internal staff group of the store, "库存预警 · 店名",
 /// created with the first alert, with the store's managers and agents as members.
 /// </summary>
-public sealed class StockAlerts(Db db, Access access, ConversationDirectory directory, Desk.Router router, IEventBus bus, TimeProvider clock)
+public sealed class StockAlerts(Db db, Access access, ConversationDirectory directory, SystemPosts posts, IEventBus bus, TimeProvider clock)
 {
     public static void Map(IEndpointRouteBuilder app) =>
         app.MapPost("/v1/stores/{id}/stock-alerts", async (string id, StockAlertRequest body, CurrentUser user, StockAlerts alerts, CancellationToken ct) =>
@@ -39,7 +39,7 @@ public sealed class StockAlerts(Db db, Access access, ConversationDirectory dire
 
         var group = await GroupAsync(store, ct);
         var text = $"库存预警：{name}（{sku}）剩余 {body.Quantity} 件" + (body.Threshold is { } t ? $"，低于预警线 {t} 件" : "") + "，请及时补货。";
-        return await router.PostAsync(group, MessageKinds.System, new { text }, ct, clientMsgId: alertId is null ? null : $"stock:{store.Id}:{alertId}",
+        return await posts.PostAsync(group, MessageKinds.System, new { text }, ct, clientMsgId: alertId is null ? null : $"stock:{store.Id}:{alertId}",
             audience: group.Audience(await directory.MembersAsync(group.Id, ct)));
     }
 
