@@ -47,7 +47,7 @@ public sealed partial class WorkItemActions
                     new { id = item.Id }, t) > 0)
                 await notifier.ScheduleCardAsync(c, t, item.Id, (await c.QuerySingleAsync<StoreRow>(StoreRow.SelectById, new { id = item.StoreId }, t)), target.Urgent);
             else if (decides) // a card still waiting (quiet hours) would show this state without its request: the request's card replaces it
-                await c.ExecuteAsync("DELETE FROM work_item_notices WHERE work_item_id = @id", new { id = item.Id }, t);
+                await notifier.VoidAsync(c, t, NoticeSubjects.WorkItem, item.Id, NoticeKinds.Card);
             return true;
         }, ct);
     }
