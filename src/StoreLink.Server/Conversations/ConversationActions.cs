@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Dapper;
 using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
@@ -81,19 +82,22 @@ public sealed class ConversationActions(
 
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var id = Ids.New("cnv", clock);
-        await db.InTransactionAsync(async (c, t) =>
-        {
-            await c.ExecuteAsync("""
-                INSERT INTO conversations (id, org_id, kind, name, state, created_by, created_at, updated_at)
-                VALUES (@id, @orgId, 'group', @groupName, 'open', @me, @now, @now)
-                """, new { id, orgId = user.OrgId, groupName, me = user.Id, now }, t);
-            await c.ExecuteAsync("""
-                INSERT INTO conversation_members (conversation_id, user_id, user_kind, is_member, joined_at) VALUES (@id, @userId, 'staff', 1, @now)
-                """, members.Select(userId => new { id, userId, now }), t);
-        }, ct);
+        await db.InTransactionAsync((c, t) => InsertGroupAsync(c, t, id, user.OrgId, groupName, user.Id, members, now), ct);
         var conversation = await GetAsync(user, id, ct);
         await bus.PublishAsync(Frames.ConversationEvent(conversation with { ReadSeq = null, DeliveredSeq = null, Unread = null }, new Audience(members)), ct);
         return conversation;
+    }
+
+    /// <summary>A group conversation of staff members, in the caller's transaction; the server's own groups have no creator.</summary>
+    public static async Task InsertGroupAsync(DbConnection c, DbTransaction t, string id, string orgId, string name, string? createdBy, IEnumerable<string> members, long now)
+    {
+        await c.ExecuteAsync("""
+            INSERT INTO conversations (id, org_id, kind, name, state, created_by, created_at, updated_at)
+            VALUES (@id, @orgId, 'group', @name, 'open', @createdBy, @now, @now)
+            """, new { id, orgId, name, createdBy, now }, t);
+        await c.ExecuteAsync("""
+            INSERT INTO conversation_members (conversation_id, user_id, user_kind, is_member, joined_at) VALUES (@id, @userId, 'staff', 1, @now)
+            """, members.Select(userId => new { id, userId, now }), t);
     }
 
     /// <summary>Managers, org admins and the group's creator add members; anyone may leave; they remove anyone.</summary>

@@ -59,13 +59,7 @@ public sealed class StockAlerts(Db db, Access access, ConversationDirectory dire
             // The store's row decides which of two first alerts creates the group.
             if (await c.ExecuteAsync("UPDATE stores SET alert_conversation_id = @id WHERE id = @storeId AND alert_conversation_id IS NULL", new { id, storeId = store.Id }, t) == 0)
                 return false;
-            await c.ExecuteAsync("""
-                INSERT INTO conversations (id, org_id, kind, name, state, created_by, created_at, updated_at)
-                VALUES (@id, @orgId, 'group', @name, 'open', NULL, @now, @now)
-                """, new { id, orgId = store.OrgId, name = $"库存预警 · {store.Name}", now }, t);
-            await c.ExecuteAsync("""
-                INSERT INTO conversation_members (conversation_id, user_id, user_kind, is_member, joined_at) VALUES (@id, @userId, 'staff', 1, @now)
-                """, members.Select(userId => new { id, userId, now }), t);
+            await ConversationActions.InsertGroupAsync(c, t, id, store.OrgId, $"库存预警 · {store.Name}", null, members, now);
             return true;
         }, ct);
         if (!created)
