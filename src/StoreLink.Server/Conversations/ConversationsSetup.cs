@@ -9,6 +9,7 @@ public static class ConversationsSetup
         builder.Services.AddSingleton<ConversationDirectory>();
         builder.Services.AddSingleton<ConversationActions>();
         builder.Services.AddSingleton<MessageActions>();
+        builder.Services.AddSingleton<SystemPosts>();
         builder.Services.AddSingleton<AttachmentStore>();
         builder.Services.AddSingleton<MessageWriter>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<MessageWriter>());

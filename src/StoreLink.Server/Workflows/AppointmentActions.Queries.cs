@@ -25,14 +25,13 @@ public sealed partial class AppointmentActions
         if (!user.IsCustomer && storeId is not null)
             await access.StoreAsync(user, storeId, ct);
         var where = new List<string> { "org_id = @orgId" };
+        var stores = Access.VisibleStores(user);
         if (user.IsCustomer)
             where.Add("customer_id = @me");
         else if (storeId is not null)
             where.Add("store_id = @storeId");
-        else if (user.IsStaff && !user.IsOrgAdmin)
+        else if (stores is not null)
             where.Add(db.Dialect.In("store_id", "@stores"));
-        else if (user.IsApiClient && user.StoreId is not null)
-            where.Add("store_id = @scoped");
         if (from is not null)
             where.Add("starts_at >= @fromMs");
         if (to is not null)
@@ -50,10 +49,9 @@ public sealed partial class AppointmentActions
             """, new
         {
             orgId = user.OrgId, me = user.Id, storeId, fromMs = from?.ToUnixTimeMilliseconds(), toMs = to?.ToUnixTimeMilliseconds(), status, customerId,
-            technicianId, workItemId, stores = user.StoreIds.ToArray(), scoped = user.StoreId, take = Math.Clamp(limit ?? 100, 1, 500),
+            technicianId, workItemId, stores, take = Math.Clamp(limit ?? 100, 1, 500),
         }, ct);
-        var visible = rows.Where(r => user.IsCustomer || (user.IsStaff ? user.HasStoreRole(r.StoreId) : user.StoreId is null || user.StoreId == r.StoreId)).ToList();
-        return await ViewAsync(user, visible, ct);
+        return await ViewAsync(user, rows, ct);
     }
 
     public async Task<IReadOnlyList<TimelineEventDto>> EventsAsync(CurrentUser user, string appointmentId, CancellationToken ct) =>

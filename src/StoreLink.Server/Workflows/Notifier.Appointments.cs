@@ -47,13 +47,13 @@ public sealed partial class Notifier
                 return due.ToUnixTimeMilliseconds() < startsAt ? Outcome.Postponed(due) : Outcome.Void;
         }
         var conversation = await AppointmentConversationAsync(facts.Appointment, ct);
-        var card = AppointmentCard(facts, now, reminder: notice.Kind == NoticeKinds.Reminder, await router.LanguageAsync(conversation, ct));
-        return Outcome.Posted(await router.PostAsync(conversation, MessageKinds.Card, card, ct, clientMsgId: notice.Id));
+        var card = AppointmentCard(facts, now, reminder: notice.Kind == NoticeKinds.Reminder, await posts.LanguageAsync(conversation, ct));
+        return Outcome.Posted(await posts.PostAsync(conversation, MessageKinds.Card, card, ct, clientMsgId: notice.Id));
     }
 
     private async Task<ConversationFacts> AppointmentConversationAsync(AppointmentRow appointment, CancellationToken ct)
     {
-        var facts = await ConversationAsync(appointment.OrgId, appointment.StoreId, appointment.CustomerId, appointment.ConversationId, ct);
+        var facts = await posts.ServiceConversationAsync(appointment.OrgId, appointment.StoreId, appointment.CustomerId, appointment.ConversationId, ct);
         await db.ExecuteAsync("UPDATE appointments SET conversation_id = @id WHERE id = @appointmentId AND conversation_id IS NULL",
             new { id = facts.Id, appointmentId = appointment.Id }, ct);
         return facts;

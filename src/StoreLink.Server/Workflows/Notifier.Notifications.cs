@@ -14,15 +14,15 @@ public sealed partial class Notifier
         var notification = notice.PayloadAs<NotificationPayload>();
         // Nodes (and a kick beside the loop) may deliver the same notification at once: the first to pin a conversation
         // wins, and every deliverer posts into that one, where the client_msg_id lets only one message in.
-        var conversation = await ConversationAsync(notification.OrgId, notification.StoreId, notification.CustomerId, notice.ConversationId, ct);
+        var conversation = await posts.ServiceConversationAsync(notification.OrgId, notification.StoreId, notification.CustomerId, notice.ConversationId, ct);
         if (notice.ConversationId is null)
         {
             await db.ExecuteAsync("UPDATE customer_notices SET conversation_id = @conversationId WHERE id = @id AND conversation_id IS NULL",
                 new { conversationId = conversation.Id, id = notice.Id }, ct);
             var pinned = await db.QuerySingleOrDefaultAsync<string>("SELECT conversation_id FROM customer_notices WHERE id = @id", new { id = notice.Id }, ct);
             if (pinned != conversation.Id)
-                conversation = await ConversationAsync(notification.OrgId, notification.StoreId, notification.CustomerId, pinned, ct);
+                conversation = await posts.ServiceConversationAsync(notification.OrgId, notification.StoreId, notification.CustomerId, pinned, ct);
         }
-        return Outcome.Posted(await router.PostAsync(conversation, MessageKinds.System, new { text = notification.Text }, ct, clientMsgId: notice.Id));
+        return Outcome.Posted(await posts.PostAsync(conversation, MessageKinds.System, new { text = notification.Text }, ct, clientMsgId: notice.Id));
     }
 }

@@ -51,10 +51,10 @@ public sealed partial class Notifier
         {
             var photos = request.AttachmentList;
             for (var i = 0; i < photos.Count; i++)
-                await PostAsAsync(conversation, request.CreatedBy, "staff", MessageKinds.Image, photos[i], $"{request.Id}:{i}", ct);
+                await posts.PostAsAsync(conversation, request.CreatedBy, "staff", MessageKinds.Image, photos[i], $"{request.Id}:{i}", ct);
         }
-        var card = Card(item, definition, templateName ?? definition.Name!, requests, assignee, await router.LanguageAsync(conversation, ct));
-        return Outcome.Posted(await router.PostAsync(conversation, MessageKinds.Card, card, ct, clientMsgId: notice.Id));
+        var card = Card(item, definition, templateName ?? definition.Name!, requests, assignee, await posts.LanguageAsync(conversation, ct));
+        return Outcome.Posted(await posts.PostAsync(conversation, MessageKinds.Card, card, ct, clientMsgId: notice.Id));
     }
 
     private async Task<Outcome> RemindAsync(WorkItemRow item, NoticeRow notice, WorkItemReminder reminder, CancellationToken ct)
@@ -70,8 +70,8 @@ public sealed partial class Notifier
         if (definition.State(reminder.State)?.Reminder is not { } text)
             return Outcome.Void;
         var conversation = await ConversationAsync(item, ct);
-        var body = text.TextIn(await router.LanguageAsync(conversation, ct))!.Replace("{number}", item.Number).Replace("{title}", item.Title);
-        return Outcome.Posted(await router.PostAsync(conversation, MessageKinds.System, new { text = body }, ct, clientMsgId: notice.Id));
+        return Outcome.Posted(await posts.PostSystemAsync(conversation,
+            language => text.TextIn(language)!.Replace("{number}", item.Number).Replace("{title}", item.Title), ct, clientMsgId: notice.Id));
     }
 
     /// <summary>
@@ -128,7 +128,7 @@ public sealed partial class Notifier
     /// </summary>
     public async Task<ConversationFacts> ConversationAsync(WorkItemRow item, CancellationToken ct)
     {
-        var facts = await ConversationAsync(item.OrgId, item.StoreId, item.CustomerId, item.ConversationId, ct);
+        var facts = await posts.ServiceConversationAsync(item.OrgId, item.StoreId, item.CustomerId, item.ConversationId, ct);
         await db.ExecuteAsync("UPDATE work_items SET conversation_id = @id WHERE id = @itemId AND conversation_id IS NULL", new { id = facts.Id, itemId = item.Id }, ct);
         return facts;
     }

@@ -20,7 +20,7 @@ namespace StoreLink.Server.Workflows;
 /// quiet hours become one card showing the latest state. A notice's id is its message's <c>client_msg_id</c>, so a
 /// notice delivered twice (a crash between posting and marking it, two nodes) is stored once.
 /// </summary>
-public sealed partial class Notifier(Db db, Templates templates, Router router, MessageWriter writer, ConversationDirectory directory, TimeProvider clock,
+public sealed partial class Notifier(Db db, Templates templates, SystemPosts posts, TimeProvider clock,
     ILogger<Notifier> logger)
 {
     private readonly Channel<bool> _kick = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
@@ -137,54 +137,6 @@ public sealed partial class Notifier(Db db, Templates templates, Router router, 
             messageId = outcome.Message?.Id, conversationId = outcome.Message?.ConversationId, id = notice.Id,
         }, ct);
         return outcome.Message is not null;
-    }
-
-    /// <summary>
-    /// The customer's service conversation with the store: <paramref name="linkedId"/> if it still exists, else their
-    /// latest with the store (a new one when there is none).
-    /// </summary>
-    public async Task<ConversationFacts> ConversationAsync(string orgId, string storeId, string customerId, string? linkedId, CancellationToken ct)
-    {
-        if (linkedId is not null && await directory.FactsAsync(linkedId, ct) is { } linked)
-            return linked;
-        var id = await db.QuerySingleOrDefaultAsync<string>("""
-            SELECT id FROM conversations WHERE kind = 'service' AND customer_id = @customerId AND store_id = @storeId
-            ORDER BY CASE WHEN state = 'resolved' THEN 1 ELSE 0 END, updated_at DESC, id LIMIT 1
-            """, new { customerId, storeId }, ct);
-        if (id is null)
-        {
-            id = Ids.New("cnv", clock);
-            var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-            await db.InTransactionAsync(async (c, t) =>
-            {
-                await c.ExecuteAsync("""
-                    INSERT INTO conversations (id, org_id, kind, store_id, customer_id, state, created_by, created_at, updated_at)
-                    VALUES (@id, @orgId, 'service', @storeId, @customerId, 'resolved', @customerId, @now, @now)
-                    """, new { id, orgId, storeId, customerId, now }, t);
-                await c.ExecuteAsync("""
-                    INSERT INTO conversations (id, org_id, kind, store_id, parent_id, state, created_by, created_at, updated_at)
-                    VALUES (@notesId, @orgId, 'notes', @storeId, @id, 'open', @customerId, @now, @now)
-                    """, new { notesId = Ids.New("cnv", clock), id, orgId, storeId, customerId, now }, t);
-                await c.ExecuteAsync("""
-                    INSERT INTO conversation_members (conversation_id, user_id, user_kind, is_member, joined_at) VALUES (@id, @customerId, 'customer', 1, @now)
-                    """, new { id, customerId, now }, t);
-            }, ct);
-        }
-        return (await directory.FactsAsync(id, ct))!;
-    }
-
-    /// <summary>A message in someone's name (a technician's photos, a customer's rework photos), stored once per <paramref name="clientMsgId"/>.</summary>
-    public async Task PostAsAsync(ConversationFacts conversation, string senderId, string senderKind, string kind, string attachmentId, string clientMsgId, CancellationToken ct)
-    {
-        var attachment = await db.QuerySingleOrDefaultAsync<AttachmentRow>($"SELECT {AttachmentRow.Columns} FROM attachments WHERE id = @attachmentId", new { attachmentId }, ct);
-        var name = senderKind == "staff"
-            ? await db.QuerySingleOrDefaultAsync<string>("SELECT name FROM staff WHERE id = @senderId", new { senderId }, ct)
-            : CustomerNames.Display(senderId, await db.QuerySingleOrDefaultAsync<string>("SELECT name FROM customers WHERE id = @senderId", new { senderId }, ct));
-        if (attachment is null)
-            return;
-        var body = JsonSerializer.Serialize(new { attachment_id = attachment.Id, name = attachment.Name, content_type = attachment.ContentType, size = attachment.Size });
-        await writer.SendAsync(new NewMessage(Ids.New("msg", clock), conversation, conversation.Audience(null), senderId, senderKind, name ?? "",
-            clientMsgId, kind, body, attachment.Id, clock.GetUtcNow().ToUnixTimeMilliseconds(), Reopen: false, null), ct);
     }
 }
 

@@ -100,11 +100,11 @@ public sealed partial class WorkItemActions
         // Read through the change's own transaction: it sees the change's writes and takes no second pooled connection.
         var view = (await ViewAsync(null, [row], ct, (c, t)))[0];
         if (fromState is null)
-            await Integrations.Outbox.EnqueueAsync(c, t, WebhookEventTypes.WorkItemCreated, row.OrgId, row.StoreId, new { work_item = view }, now);
+            await outbox.EnqueueAsync(c, t, WebhookEventTypes.WorkItemCreated, row.OrgId, row.StoreId, new { work_item = view }, now);
         if (change?.Kind == "customer_action")
-            await Integrations.Outbox.EnqueueAsync(c, t, WebhookEventTypes.CustomerActionTaken, row.OrgId, row.StoreId, new { work_item = view, action = change.Data }, now);
+            await outbox.EnqueueAsync(c, t, WebhookEventTypes.CustomerActionTaken, row.OrgId, row.StoreId, new { work_item = view, action = change.Data }, now);
         if (fromState is not null && row.State != fromState)
-            await Integrations.Outbox.EnqueueAsync(c, t, WebhookEventTypes.WorkItemStateChanged, row.OrgId, row.StoreId,
+            await outbox.EnqueueAsync(c, t, WebhookEventTypes.WorkItemStateChanged, row.OrgId, row.StoreId,
                 new { work_item = view, from = fromState, to = row.State }, now);
     }
 

@@ -144,7 +144,7 @@ public sealed partial class WorkItemActions
         {
             var conversation = await notifier.ConversationAsync(item, ct);
             for (var i = 0; i < attachments.Count; i++)
-                await notifier.PostAsAsync(conversation, user.Id, "customer", MessageKinds.Image, attachments[i], $"{item.Id}:{i}", ct);
+                await posts.PostAsAsync(conversation, user.Id, "customer", MessageKinds.Image, attachments[i], $"{item.Id}:{i}", ct);
         }
         await AfterChangeAsync(item.Id, ct);
         return await GetAsync(user, item.Id, ct);

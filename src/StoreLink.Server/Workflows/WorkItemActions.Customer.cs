@@ -111,7 +111,7 @@ public sealed partial class WorkItemActions
                 return await GetAsync(user, item.Id, ct);
             var conversation = await notifier.ConversationAsync(item, ct);
             for (var i = 0; i < photos.Count; i++)
-                await notifier.PostAsAsync(conversation, user.Id, "customer", MessageKinds.Image, photos[i], $"{actionId}:{i}", ct);
+                await posts.PostAsAsync(conversation, user.Id, "customer", MessageKinds.Image, photos[i], $"{actionId}:{i}", ct);
             if (command is null)
                 await AnswerAsync(item, language => DeskTexts.Get(language, "card_received", ("action", offered.Text(language)))
                     + (address is null ? "" : DeskTexts.Get(language, "card_received_address", ("address", address)))
@@ -158,8 +158,7 @@ public sealed partial class WorkItemActions
     /// <summary>Answers the customer's action in the item's conversation, in the customer's language.</summary>
     private async Task AnswerAsync(WorkItemRow item, Func<string, string> text, CancellationToken ct)
     {
-        var conversation = await notifier.ConversationAsync(item, ct);
-        await router.PostSystemAsync(conversation, text(await router.LanguageAsync(conversation, ct)), ct);
+        await posts.PostSystemAsync(await notifier.ConversationAsync(item, ct), text, ct);
     }
 
     private static string Address(JsonElement? value)

@@ -23,15 +23,14 @@ public sealed partial class WorkItemActions
     {
         user.RequirePermission(Permissions.WorkItemsRead);
         var where = new List<string> { "org_id = @orgId" };
+        var stores = Access.VisibleStores(user);
         if (user.IsCustomer)
             where.Add("customer_id = @me");
         else if (storeId is not null)
             where.Add("store_id = @storeId");
         // Without a store: only the stores the caller may see, in the query itself, so the limit counts visible items.
-        else if (user.IsStaff && !user.IsOrgAdmin)
+        else if (stores is not null)
             where.Add(db.Dialect.In("store_id", "@stores"));
-        else if (user.IsApiClient && user.StoreId is not null)
-            where.Add("store_id = @scoped");
         if (!user.IsCustomer && storeId is not null)
             await access.StoreAsync(user, storeId, ct);
         if (state is not null)
@@ -54,12 +53,10 @@ public sealed partial class WorkItemActions
             SELECT {WorkItemRow.Columns} FROM work_items WHERE {string.Join(" AND ", where)} ORDER BY updated_at DESC, id LIMIT @take
             """, new
         {
-            orgId = user.OrgId, me = user.Id, storeId, state, category, assigneeId, kind, customerId, stores = user.StoreIds.ToArray(), scoped = user.StoreId,
+            orgId = user.OrgId, me = user.Id, storeId, state, category, assigneeId, kind, customerId, stores,
             now = clock.GetUtcNow().ToUnixTimeMilliseconds(), take = Math.Clamp(limit ?? 100, 1, 500),
         }, ct);
-        // Staff see the stores they work in; a scoped API key its store.
-        var visible = rows.Where(r => user.IsCustomer || (user.IsStaff ? user.HasStoreRole(r.StoreId) : user.StoreId is null || user.StoreId == r.StoreId)).ToList();
-        return await ViewAsync(user, visible, ct);
+        return await ViewAsync(user, rows, ct);
     }
 
     public async Task<IReadOnlyList<TimelineEventDto>> TimelineAsync(CurrentUser user, string workItemId, CancellationToken ct) =>

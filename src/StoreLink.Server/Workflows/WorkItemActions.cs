@@ -16,7 +16,7 @@ namespace StoreLink.Server.Workflows;
 /// also appends to the timeline and schedules the customer's card (see <see cref="Notifier"/>); followers, the
 /// assignee and the store's managers get a <c>work_item</c> push once it has committed.
 /// </summary>
-public sealed partial class WorkItemActions(Db db, Access access, Templates templates, Notifier notifier, Desk.Router router, IEventBus bus,
+public sealed partial class WorkItemActions(Db db, Access access, Templates templates, Notifier notifier, SystemPosts posts, Integrations.Outbox outbox, IEventBus bus,
     Integrations.ConnectorCommands commands, TimeProvider clock)
 {
     public const int MaxFieldsBytes = 16_384;
