@@ -26,12 +26,28 @@ public sealed class Access(Db db, ConversationDirectory conversations)
     {
         if (store.OrgId != user.OrgId)
             return false;
-        if (user.IsApiClient)
-            return user.StoreId is null || user.StoreId == store.Id;
-        if (user.IsStaff)
-            return user.HasStoreRole(store.Id);
-        return false;
+        return SeesStore(user, store.Id);
     }
+
+    /// <summary>
+    /// The one rule of which stores of their organization a caller sees, for lists: null for every store (org
+    /// admins, organization-wide API keys); else the stores a staff member holds a role in (maybe none), or a scoped
+    /// key's store. Customers see no store as such: what they see is filtered by customer.
+    /// </summary>
+    public static string[]? VisibleStores(CurrentUser user)
+    {
+        if (user.IsOrgAdmin)
+            return null;
+        if (user.IsStaff)
+            return user.StoreIds.ToArray();
+        if (user.IsApiClient)
+            return user.StoreId is null ? null : [user.StoreId];
+        return [];
+    }
+
+    /// <summary>Whether a store of the caller's organization is one of <see cref="VisibleStores"/>.</summary>
+    public static bool SeesStore(CurrentUser user, string? storeId) =>
+        VisibleStores(user) is not { } stores || (storeId is not null && stores.Contains(storeId));
 
     /// <summary>A store by its public key, for anyone (widgets are anonymous until they get a token).</summary>
     public async Task<StoreRow> StoreByKeyAsync(string? storeKey, CancellationToken ct)
@@ -107,7 +123,7 @@ public sealed class Access(Db db, ConversationDirectory conversations)
         {
             if (user.IsCustomer && facts.Kind == ConversationKinds.Service && facts.CustomerId == user.Id)
                 return await WithDeskStateAsync(facts, ct);
-            if (user.IsStaff && user.HasStoreRole(facts.StoreId!))
+            if (user.IsStaff && SeesStore(user, facts.StoreId))
                 return await WithDeskStateAsync(facts, ct);
             throw ApiException.NotFound("The conversation");
         }
@@ -132,7 +148,7 @@ public sealed class Access(Db db, ConversationDirectory conversations)
             throw ApiException.NotFound("The conversation");
         if (facts.Kind != ConversationKinds.Service)
             throw ApiException.NotFound("The conversation");
-        if (user.StoreId is not null && user.StoreId != facts.StoreId)
+        if (!SeesStore(user, facts.StoreId))
             throw ApiException.NotFound("The conversation");
         user.RequirePermission(permission);
         return await WithDeskStateAsync(facts, ct);
@@ -208,9 +224,7 @@ public sealed class Access(Db db, ConversationDirectory conversations)
             throw ApiException.NotFound("The work item");
         if (user.IsCustomer && item.CustomerId != user.Id)
             throw ApiException.NotFound("The work item");
-        if (user.IsStaff && !user.HasStoreRole(item.StoreId))
-            throw ApiException.NotFound("The work item");
-        if (user.IsApiClient && user.StoreId is not null && user.StoreId != item.StoreId)
+        if (!user.IsCustomer && !SeesStore(user, item.StoreId))
             throw ApiException.NotFound("The work item");
         user.RequirePermission(Permissions.WorkItemsRead);
         return item;
@@ -244,9 +258,7 @@ public sealed class Access(Db db, ConversationDirectory conversations)
             throw ApiException.NotFound("The appointment");
         if (user.IsCustomer && appointment.CustomerId != user.Id)
             throw ApiException.NotFound("The appointment");
-        if (user.IsStaff && !user.HasStoreRole(appointment.StoreId))
-            throw ApiException.NotFound("The appointment");
-        if (user.IsApiClient && user.StoreId is not null && user.StoreId != appointment.StoreId)
+        if (!user.IsCustomer && !SeesStore(user, appointment.StoreId))
             throw ApiException.NotFound("The appointment");
         user.RequirePermission(Permissions.WorkItemsRead);
         return appointment;

@@ -5,7 +5,6 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using StoreLink.Protocol;
 using StoreLink.Server.Data;
 using StoreLink.Server.Http;
-using StoreLink.Server.Integrations;
 
 namespace StoreLink.Server.Accounts;
 

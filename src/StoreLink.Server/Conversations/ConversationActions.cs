@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Dapper;
 using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
@@ -9,7 +10,7 @@ namespace StoreLink.Server.Conversations;
 
 /// <summary>Opening conversations, listing them, and the members of group conversations.</summary>
 public sealed class ConversationActions(
-    Db db, Access access, ConversationDirectory directory, IEventBus bus, Desk.DeskSignals signals, Desk.Csat csat, TimeProvider clock)
+    Db db, Access access, ConversationDirectory directory, SystemPosts posts, Integrations.Outbox outbox, IEventBus bus, Desk.DeskSignals signals, Desk.Csat csat, TimeProvider clock)
 {
     public const int MaxGroupMembers = 500;
 
@@ -29,37 +30,8 @@ public sealed class ConversationActions(
         if (store.OrgId != user.OrgId)
             throw ApiException.NotFound("The store");
 
-        const string findOpen = "SELECT id FROM conversations WHERE kind = 'service' AND customer_id = @customerId AND store_id = @storeId AND state <> 'resolved'";
-        var args = new { customerId = user.Id, storeId = store.Id };
-        var id = await db.QuerySingleOrDefaultAsync<string>(findOpen, args, ct);
-        var created = false;
-        if (id is null)
-        {
-            var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-            var newId = Ids.New("cnv", clock);
-            created = await db.InTransactionAsync(async (c, t) =>
-            {
-                var inserted = await c.ExecuteAsync("""
-                    INSERT INTO conversations (id, org_id, kind, store_id, customer_id, state, created_by, created_at, updated_at, queue_id)
-                    VALUES (@newId, @orgId, 'service', @storeId, @customerId, 'open', @customerId, @now, @now,
-                            (SELECT id FROM queues WHERE id = @queueId AND store_id = @storeId))
-                    ON CONFLICT (customer_id, store_id) WHERE kind = 'service' AND state <> 'resolved' DO NOTHING
-                    """, new { newId, orgId = user.OrgId, storeId = store.Id, customerId = user.Id, now, queueId }, t);
-                if (inserted == 0)
-                    return false;
-                await c.ExecuteAsync("""
-                    INSERT INTO conversations (id, org_id, kind, store_id, parent_id, state, created_by, created_at, updated_at)
-                    VALUES (@notesId, @orgId, 'notes', @storeId, @newId, 'open', @customerId, @now, @now)
-                    """, new { notesId = Ids.New("cnv", clock), newId, orgId = user.OrgId, storeId = store.Id, customerId = user.Id, now }, t);
-                await c.ExecuteAsync("""
-                    INSERT INTO conversation_members (conversation_id, user_id, user_kind, is_member, joined_at)
-                    VALUES (@newId, @customerId, 'customer', 1, @now)
-                    """, new { newId, customerId = user.Id, now }, t);
-                return true;
-            }, ct);
-            id = created ? newId : await db.QuerySingleOrDefaultAsync<string>(findOpen, args, ct);
-        }
-        var conversation = await GetAsync(user, id!, ct);
+        var (id, created) = await posts.EnsureServiceConversationAsync(user.OrgId, store.Id, user.Id, queueId, byCustomer: true, ct);
+        var conversation = await GetAsync(user, id, ct);
         if (created)
             await bus.PublishAsync(Frames.ConversationEvent(conversation with { ReadSeq = null, DeliveredSeq = null, Unread = null, NotesId = null },
                 new Audience([user.Id], store.Id, store.OrgId)), ct);
@@ -110,19 +82,22 @@ public sealed class ConversationActions(
 
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var id = Ids.New("cnv", clock);
-        await db.InTransactionAsync(async (c, t) =>
-        {
-            await c.ExecuteAsync("""
-                INSERT INTO conversations (id, org_id, kind, name, state, created_by, created_at, updated_at)
-                VALUES (@id, @orgId, 'group', @groupName, 'open', @me, @now, @now)
-                """, new { id, orgId = user.OrgId, groupName, me = user.Id, now }, t);
-            await c.ExecuteAsync("""
-                INSERT INTO conversation_members (conversation_id, user_id, user_kind, is_member, joined_at) VALUES (@id, @userId, 'staff', 1, @now)
-                """, members.Select(userId => new { id, userId, now }), t);
-        }, ct);
+        await db.InTransactionAsync((c, t) => InsertGroupAsync(c, t, id, user.OrgId, groupName, user.Id, members, now), ct);
         var conversation = await GetAsync(user, id, ct);
         await bus.PublishAsync(Frames.ConversationEvent(conversation with { ReadSeq = null, DeliveredSeq = null, Unread = null }, new Audience(members)), ct);
         return conversation;
+    }
+
+    /// <summary>A group conversation of staff members, in the caller's transaction; the server's own groups have no creator.</summary>
+    public static async Task InsertGroupAsync(DbConnection c, DbTransaction t, string id, string orgId, string name, string? createdBy, IEnumerable<string> members, long now)
+    {
+        await c.ExecuteAsync("""
+            INSERT INTO conversations (id, org_id, kind, name, state, created_by, created_at, updated_at)
+            VALUES (@id, @orgId, 'group', @name, 'open', @createdBy, @now, @now)
+            """, new { id, orgId, name, createdBy, now }, t);
+        await c.ExecuteAsync("""
+            INSERT INTO conversation_members (conversation_id, user_id, user_kind, is_member, joined_at) VALUES (@id, @userId, 'staff', 1, @now)
+            """, members.Select(userId => new { id, userId, now }), t);
     }
 
     /// <summary>Managers, org admins and the group's creator add members; anyone may leave; they remove anyone.</summary>
@@ -178,7 +153,7 @@ public sealed class ConversationActions(
                 WHERE id = @conversationId AND state <> 'resolved'
                 """, new { conversationId, now }, t);
             if (changed > 0)
-                await Integrations.Outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationResolved, conversation.Facts.OrgId, conversationId, now);
+                await outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationResolved, conversation.Facts.OrgId, conversationId, now);
             return changed;
         }, ct);
         var result = await GetAsync(user, conversationId, ct);
@@ -214,10 +189,11 @@ public sealed class ConversationActions(
         var take = Math.Clamp(limit, 1, 1000);
         if (user.IsApiClient)
             return await IntegrationListAsync(user, take, customerId, storeId, ct);
+        var stores = Access.VisibleStores(user);
         string where;
         if (user.IsCustomer)
             where = "c.kind = 'service' AND c.customer_id = @userId";
-        else if (user.IsOrgAdmin)
+        else if (stores is null)
             where = "(c.kind IN ('service', 'notes') OR (c.kind IN ('direct', 'group') AND m.is_member = 1))";
         else
             where = $"((c.kind IN ('service', 'notes') AND {db.Dialect.In("c.store_id", "@stores")}) OR (c.kind IN ('direct', 'group') AND m.is_member = 1))";
@@ -226,7 +202,7 @@ public sealed class ConversationActions(
             WHERE c.org_id = @orgId AND {where}
               AND (@storeId IS NULL OR c.store_id = @storeId) AND (@customerId IS NULL OR c.customer_id = @customerId)
             ORDER BY c.updated_at DESC, c.id DESC LIMIT @take
-            """, new { userId = user.Id, orgId = user.OrgId, stores = user.StoreIds.DefaultIfEmpty("").ToArray(), storeId, customerId, take }, ct);
+            """, new { userId = user.Id, orgId = user.OrgId, stores, storeId, customerId, take }, ct);
 
         var groupIds = rows.Where(r => r.Kind is ConversationKinds.Direct or ConversationKinds.Group).Select(r => r.Id).ToArray();
         var members = (groupIds.Length == 0 ? [] : await db.QueryAsync<(string ConversationId, string UserId)>(
@@ -242,12 +218,13 @@ public sealed class ConversationActions(
     private async Task<IReadOnlyList<ConversationDto>> IntegrationListAsync(CurrentUser user, int take, string? customerId, string? storeId, CancellationToken ct)
     {
         user.RequirePermission(Permissions.ConversationsRead);
+        var stores = Access.VisibleStores(user);
         var rows = await db.QueryAsync<ConversationRow>($"""
             {SelectForUser}
-            WHERE c.org_id = @orgId AND c.kind = 'service'
-              AND (@scope IS NULL OR c.store_id = @scope) AND (@storeId IS NULL OR c.store_id = @storeId) AND (@customerId IS NULL OR c.customer_id = @customerId)
+            WHERE c.org_id = @orgId AND c.kind = 'service' {(stores is null ? "" : $"AND {db.Dialect.In("c.store_id", "@stores")}")}
+              AND (@storeId IS NULL OR c.store_id = @storeId) AND (@customerId IS NULL OR c.customer_id = @customerId)
             ORDER BY c.updated_at DESC, c.id DESC LIMIT @take
-            """, new { userId = user.Id, orgId = user.OrgId, scope = user.StoreId, storeId, customerId, take }, ct);
+            """, new { userId = user.Id, orgId = user.OrgId, stores, storeId, customerId, take }, ct);
         return rows.Select(r => r.ToDto(null, null)).ToList();
     }
 

@@ -2,7 +2,6 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
 using StoreLink.Server.Http;
-using StoreLink.Server.Integrations;
 
 namespace StoreLink.Server.Conversations;
 

@@ -14,6 +14,7 @@ public static class ConversationsSetup
                 "Uploads: limits 0 (none) or positive, byte limits at least Messages:MaxAttachmentBytes, window, grace period and sweep interval positive.")
             .ValidateOnStart();
         builder.Services.AddSingleton<UploadLimits>();
+        builder.Services.AddSingleton<SystemPosts>();
         builder.Services.AddSingleton<AttachmentStore>();
         builder.Services.AddHostedService<AttachmentSweeper>();
         builder.Services.AddSingleton<MessageWriter>();

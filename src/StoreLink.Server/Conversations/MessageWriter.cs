@@ -45,7 +45,7 @@ public sealed record Watermark(ConversationFacts Conversation, Audience Audience
 /// the one serial stage of every send, and it does only database work.
 /// </para>
 /// </summary>
-public sealed class MessageWriter(Db db, SqliteCheckpointer checkpointer, IEventBus bus, TimeProvider clock, ILogger<MessageWriter> logger) : BackgroundService
+public sealed class MessageWriter(Db db, SqliteCheckpointer checkpointer, Integrations.Outbox outbox, IEventBus bus, TimeProvider clock, ILogger<MessageWriter> logger) : BackgroundService
 {
     public const int MaxBatch = 512;
 
@@ -454,7 +454,7 @@ public sealed class MessageWriter(Db db, SqliteCheckpointer checkpointer, IEvent
         };
         // Outbound webhooks: message.created into the outbox, in this transaction, when the organization subscribed.
         if (m.Conversation.Kind == ConversationKinds.Service && s.SubscribedToMessages(m.Conversation.OrgId))
-            Integrations.Outbox.MessageCreated(s.Connection, t, m.Conversation, stored.ToDto());
+            outbox.MessageCreated(s.Connection, t, m.Conversation, stored.ToDto());
         write.Stored = stored;
         // The audience as committed: an assignment that changed since the send was checked counts.
         write.Audience = m.Conversation.Kind == ConversationKinds.Service

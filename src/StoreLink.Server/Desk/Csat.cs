@@ -18,7 +18,7 @@ public sealed record CsatDto(string ConversationId, string? AgentId, int Rating,
 /// Customer satisfaction: resolving a service conversation posts a rating card into it; the customer answers with
 /// 1 to 5 and an optional comment, once per resolution (rating again before the next resolution changes it).
 /// </summary>
-public sealed class Csat(Db db, Access access, Router router, IEventBus bus, TimeProvider clock)
+public sealed class Csat(Db db, Access access, SystemPosts posts, Integrations.Outbox outbox, IEventBus bus, TimeProvider clock)
 {
     public const string CardType = "csat";
     public const int MaxComment = 500;
@@ -37,8 +37,8 @@ public sealed class Csat(Db db, Access access, Router router, IEventBus bus, Tim
     {
         var agent = await db.QuerySingleOrDefaultAsync<string>(
             "SELECT s.name FROM conversations c JOIN staff s ON s.id = c.assignee_id WHERE c.id = @id", new { id = facts.Id }, ct);
-        var language = await router.LanguageAsync(facts, ct);
-        await router.PostAsync(facts, MessageKinds.Card, new
+        var language = await posts.LanguageAsync(facts, ct);
+        await posts.PostAsync(facts, MessageKinds.Card, new
         {
             title = DeskTexts.Get(language, "csat_title"),
             fields = agent is null ? Array.Empty<object>() : [new { label = DeskTexts.Get(language, "csat_agent"), value = agent }],
@@ -79,11 +79,11 @@ public sealed class Csat(Db db, Access access, Router router, IEventBus bus, Tim
                     UPDATE csat_ratings SET rating = @rating, comment = @comment, created_at = @now
                     WHERE conversation_id = @conversationId AND resolved_at = @resolvedAt
                     """, args, t);
-            await Integrations.Outbox.EnqueueAsync(c, t, WebhookEventTypes.CsatGiven, conversation.Facts.OrgId, storeId, new { rating }, now);
+            await outbox.EnqueueAsync(c, t, WebhookEventTypes.CsatGiven, conversation.Facts.OrgId, storeId, new { rating }, now);
             return first;
         }, ct);
         if (first)
-            await router.PostSystemAsync(conversation.Facts, DeskTexts.Get(await router.LanguageAsync(conversation.Facts, ct), "csat_thanks"), ct);
+            await posts.PostSystemAsync(conversation.Facts, language => DeskTexts.Get(language, "csat_thanks"), ct);
         // The agent and the store's managers see the rating arrive.
         await bus.PublishAsync(new RealtimeEvent(RealtimeEventKind.Push,
             new Audience(assigneeId is null ? [] : [assigneeId], ManagersOf: storeId, OrgAdminsOf: conversation.Facts.OrgId),

@@ -43,7 +43,7 @@ public sealed class CustomerPanel(Db db, Access access, CustomerActions customer
             SELECT id, store_id, state, assignee_id, created_at, updated_at FROM conversations
             WHERE customer_id = @customerId AND kind = 'service' ORDER BY updated_at DESC, id LIMIT @take
             """, new { customerId = customer.Id, take = MaxConversations * 5 }, ct);
-        var visible = rows.Where(r => user.HasStoreRole(r.StoreId)).Take(MaxConversations).ToList();
+        var visible = rows.Where(r => Access.SeesStore(user, r.StoreId)).Take(MaxConversations).ToList();
         var ids = visible.Select(r => r.Id).ToList();
         var last = (await db.QueryAsync<MessageRow>($"""
             SELECT {MessageRow.ColumnsOf("m")}

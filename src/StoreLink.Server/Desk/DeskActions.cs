@@ -36,7 +36,7 @@ public sealed record InboxCountsDto(long Mine, long Unassigned, long Waiting, lo
 
 /// <summary>What agents and managers do to service conversations: transfer, assign, pending, labels, watch; the inbox.</summary>
 public sealed class DeskActions(
-    Db db, Access access, Router router, DeskSignals signals, MessageActions messages, ConversationActions conversations, Presence presence, TimeProvider clock)
+    Db db, Access access, Integrations.Outbox outbox, Router router, AutoReplies replies, DeskSignals signals, MessageActions messages, ConversationActions conversations, Presence presence, TimeProvider clock)
 {
     public async Task<ConversationDto> TransferAsync(CurrentUser user, string conversationId, TransferRequest body, CancellationToken ct)
     {
@@ -78,7 +78,7 @@ public sealed class DeskActions(
             })), null, ct);
         await router.PublishConversationAsync(conversationId, conversation.Facts, ct, assignment: true);
         if (servedBy is not null && conversation.State != "resolved")
-            await router.PostServedByAsync(conversation.Facts, servedBy, ct);
+            await replies.ServedByAsync(conversation.Facts, servedBy, ct);
         signals.Drain(storeId);
         return await GetAsync(user, conversationId, ct);
     }
@@ -97,7 +97,7 @@ public sealed class DeskActions(
             await AssignToAsync(conversation.Facts, conversationId, agent.Id, ct);
         await router.PublishConversationAsync(conversationId, conversation.Facts, ct, assignment: true);
         if (agent is not null && agent.Id != conversation.AssigneeId && conversation.State != "resolved")
-            await router.PostServedByAsync(conversation.Facts, agent.Name, ct);
+            await replies.ServedByAsync(conversation.Facts, agent.Name, ct);
         signals.Drain(storeId);
         return await GetAsync(user, conversationId, ct);
     }
@@ -255,7 +255,7 @@ public sealed class DeskActions(
         {
             await c.ExecuteAsync("UPDATE conversations SET assignee_id = @agentId, assigned_at = @now, waiting_since = NULL, transferred_from = NULL WHERE id = @conversationId",
                 new { agentId, now, conversationId }, t);
-            await Integrations.Outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationAssigned, facts.OrgId, conversationId, now);
+            await outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationAssigned, facts.OrgId, conversationId, now);
         }, ct);
     }
 

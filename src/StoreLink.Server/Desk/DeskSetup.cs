@@ -6,6 +6,7 @@ public static class DeskSetup
     {
         builder.Services.AddSingleton<DeskSignals>();
         builder.Services.AddSingleton<Router>();
+        builder.Services.AddSingleton<AutoReplies>();
         builder.Services.AddSingleton<QueueActions>();
         builder.Services.AddSingleton<DeskActions>();
         builder.Services.AddSingleton<CannedReplies>();

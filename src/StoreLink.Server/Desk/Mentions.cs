@@ -22,7 +22,7 @@ public static class Mentions
                 WHERE mn.staff_id = @me ORDER BY mn.created_at DESC, m.id LIMIT @take
                 """, new { me = user.Id, take = Math.Clamp(limit ?? 50, 1, 200) }, ct);
             // A note of a store the caller no longer works in stays there.
-            return TypedResults.Ok(rows.Where(r => user.HasStoreRole(r.StoreId)).Select(r => new MentionDto(r.ConversationId, r.ParentId, r.ToDto())).ToList());
+            return TypedResults.Ok(rows.Where(r => Access.SeesStore(user, r.StoreId)).Select(r => new MentionDto(r.ConversationId, r.ParentId, r.ToDto())).ToList());
         }).RequireAuthorization().WithTags("Desk");
 
     private sealed class MentionRow : MessageRow

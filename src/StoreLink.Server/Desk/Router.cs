@@ -1,5 +1,4 @@
 using System.Data.Common;
-using System.Text.Json;
 using Dapper;
 using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
@@ -17,9 +16,8 @@ namespace StoreLink.Server.Desk;
 /// who is online and under capacity, by the queue's strategy (least busy, or round robin). Every assignment of a store
 /// runs under the store's lock (PostgreSQL advisory lock; SQLite's write lock), so capacity holds across nodes.
 /// </summary>
-public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvider clock)
+public sealed class Router(Db db, Integrations.Outbox outbox, IEventBus bus, AutoReplies replies, TimeProvider clock)
 {
-    public const string SystemSender = "system";
     private static readonly TimeSpan DefaultHandling = TimeSpan.FromMinutes(5);
 
     private sealed class DeskRow
@@ -66,7 +64,7 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         var store = (await db.QuerySingleOrDefaultAsync<StoreRow>(StoreRow.SelectById, new { id = row.StoreId }, ct))!;
         var hours = BusinessClock.Of(store);
         if (hours.HasHours && !hours.IsOpen(clock.GetUtcNow()))
-            await PostSystemAsync(facts, ClosedText(store, hours.NextOpening(clock.GetUtcNow()), await LanguageAsync(facts, ct)), ct);
+            await replies.ClosedAsync(facts, store, hours.NextOpening(clock.GetUtcNow()), ct);
         await DrainAsync(row.StoreId, ct);
     }
 
@@ -85,7 +83,7 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
                 """, new { staffId, now, id = facts.Id }, t);
             if (changed == 0)
                 return (false, await c.QuerySingleOrDefaultAsync<string?>("SELECT assignee_id FROM conversations WHERE id = @id", new { id = facts.Id }, t));
-            await Integrations.Outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationAssigned, facts.OrgId, facts.Id, now);
+            await outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationAssigned, facts.OrgId, facts.Id, now);
             return (true, staffId);
         }, ct);
         if (changed)
@@ -118,7 +116,7 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         {
             var facts = await FactsAsync(conversationId, ct);
             await PublishConversationAsync(conversationId, facts, ct, assignment: true);
-            await PostServedByAsync(facts, agent.Name, ct);
+            await replies.ServedByAsync(facts, agent.Name, ct);
         }
         await PushPositionsAsync(store, hours, ct);
     }
@@ -158,7 +156,7 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
                 """, new { staffId = agent.StaffId, now, id = conversation.Id }, t);
             if (changed == 0)
                 continue;
-            await Integrations.Outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationAssigned, store.OrgId, conversation.Id, now);
+            await outbox.ConversationAsync(c, t, WebhookEventTypes.ConversationAssigned, store.OrgId, conversation.Id, now);
             if (queue is not null && queue.Strategy == "round_robin")
             {
                 queue.RrCursor = agent.StaffId;
@@ -272,30 +270,6 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         return spans.Count == 0 ? DefaultHandling : TimeSpan.FromMilliseconds(spans.Average());
     }
 
-    /// <summary>Tells the customer, in their language, who serves them now.</summary>
-    public async Task PostServedByAsync(ConversationFacts facts, string agentName, CancellationToken ct) =>
-        await PostSystemAsync(facts, DeskTexts.Get(await LanguageAsync(facts, ct), "served_by", ("name", agentName)), ct);
-
-    /// <summary>The language of the conversation's customer (<see cref="DeskTexts"/>).</summary>
-    public async Task<string> LanguageAsync(ConversationFacts facts, CancellationToken ct) =>
-        DeskTexts.LanguageOf(facts.CustomerId is null ? null
-            : await db.QuerySingleOrDefaultAsync<string>("SELECT attributes FROM customers WHERE id = @id", new { id = facts.CustomerId }, ct));
-
-    /// <summary>A message written by the server into a service conversation (auto replies, assignment notices).</summary>
-    public Task PostSystemAsync(ConversationFacts facts, string text, CancellationToken ct) =>
-        PostAsync(facts, MessageKinds.System, new { text }, ct);
-
-    /// <summary>A system or card message written by the server; it never reopens the conversation.</summary>
-    /// <paramref name="clientMsgId"/> makes a post idempotent: posting again with it stores nothing new.
-    /// Group conversations pass their members' <paramref name="audience"/>.
-    public async Task<MessageDto> PostAsync(ConversationFacts facts, string kind, object body, CancellationToken ct, string? clientMsgId = null, Audience? audience = null)
-    {
-        var json = JsonSerializer.Serialize(body, ProtocolJson.Options);
-        var sent = await writer.SendAsync(new NewMessage(Ids.New("msg", clock), facts, audience ?? facts.Audience(null), SystemSender, "system", "系统消息",
-            clientMsgId, kind, json, null, Now, Reopen: false, null), ct);
-        return sent.Message;
-    }
-
     /// <summary>
     /// Pushes the conversation as it is now to its audience (once assigned: the assignee, watchers and managers). A
     /// change of who serves it (<paramref name="assignment"/>) goes to every staff member of the store, whose inbox
@@ -315,10 +289,6 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
         var row = await db.QuerySingleOrDefaultAsync<ConversationRow>($"SELECT {ConversationRow.Columns} FROM conversations WHERE id = @conversationId", new { conversationId }, ct);
         return row!.Facts;
     }
-
-    private static string ClosedText(StoreRow store, DateTimeOffset? opening, string language) =>
-        opening is null ? DeskTexts.Get(language, "closed")
-        : DeskTexts.Get(language, "closed_until", ("time", DeskTexts.Time(language, TimeZoneInfo.ConvertTime(opening.Value, TimeZoneInfo.FindSystemTimeZoneById(store.TimeZone)))));
 
     private long Now => clock.GetUtcNow().ToUnixTimeMilliseconds();
 }

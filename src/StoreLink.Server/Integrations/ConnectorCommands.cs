@@ -182,7 +182,7 @@ public sealed class CommandDispatcher : BackgroundService
     private readonly ConnectorHttp _http;
     private readonly WorkItemActions _items;
     private readonly Notifier _notifier;
-    private readonly Desk.Router _router;
+    private readonly SystemPosts _posts;
     private readonly IOptionsMonitor<ConnectorOptions> _options;
     private readonly TimeProvider _clock;
     private readonly ILogger<CommandDispatcher> _logger;
@@ -190,10 +190,10 @@ public sealed class CommandDispatcher : BackgroundService
     private readonly string _claimSql;
     private long _unansweredCheckedAt; // unix ms of the last look for overdue answers
 
-    public CommandDispatcher(Db db, ConnectorCommands commands, ConnectorHttp http, WorkItemActions items, Notifier notifier, Desk.Router router,
+    public CommandDispatcher(Db db, ConnectorCommands commands, ConnectorHttp http, WorkItemActions items, Notifier notifier, SystemPosts posts,
         IOptionsMonitor<ConnectorOptions> options, TimeProvider clock, ILogger<CommandDispatcher> logger)
     {
-        (_db, _commands, _http, _items, _notifier, _router, _options, _clock, _logger) = (db, commands, http, items, notifier, router, options, clock, logger);
+        (_db, _commands, _http, _items, _notifier, _posts, _options, _clock, _logger) = (db, commands, http, items, notifier, posts, options, clock, logger);
         _slots = new AttemptSlots(options.CurrentValue.CommandConcurrency);
         _claimSql = $"""
             UPDATE connector_commands SET next_attempt_at = @leaseUntil
@@ -461,8 +461,6 @@ public sealed class CommandDispatcher : BackgroundService
         var item = await _db.QuerySingleOrDefaultAsync<WorkItemRow>($"SELECT {WorkItemRow.Columns} FROM work_items WHERE id = @WorkItemId", command, ct);
         if (item is null)
             return;
-        var customer = await _db.QuerySingleOrDefaultAsync<CustomerRow>(CustomerRow.SelectById, new { id = command.CustomerId }, ct);
-        var language = Desk.DeskTexts.LanguageOf(customer?.Attributes);
         var address = command.Request.Address is { ValueKind: JsonValueKind.String } a ? a.GetString() : null;
         var key = (outcome, address, message) switch
         {
@@ -470,8 +468,8 @@ public sealed class CommandDispatcher : BackgroundService
             ("refused", _, { }) => "command_refused_reason",
             _ => "command_" + outcome,
         };
-        var text = Desk.DeskTexts.Get(language, key, ("system", connector.Name), ("action", command.Label(language)), ("address", address ?? ""), ("reason", message ?? ""));
-        await _router.PostAsync(await _notifier.ConversationAsync(item, ct), MessageKinds.System, new { text }, ct, clientMsgId: $"{command.Id}:{outcome}");
+        await _posts.PostSystemAsync(await _notifier.ConversationAsync(item, ct), language => Desk.DeskTexts.Get(language, key,
+            ("system", connector.Name), ("action", command.Label(language)), ("address", address ?? ""), ("reason", message ?? "")), ct, clientMsgId: $"{command.Id}:{outcome}");
     }
 
     /// <summary>Staff following the item (its assignee and the store's managers too) see the command's trouble on its timeline, pushed live.</summary>

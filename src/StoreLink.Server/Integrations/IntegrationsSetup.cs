@@ -1,4 +1,5 @@
 using StoreLink.Server.Data;
+using StoreLink.Server.Http;
 
 namespace StoreLink.Server.Integrations;
 
@@ -8,6 +9,8 @@ public static class IntegrationsSetup
     {
         builder.Services.AddOptions<WebhookOptions>().BindConfiguration("Webhooks")
             .Validate(o => o.IsValid(), "Webhooks: times and limits must be positive; AllowedTargets are host names or CIDR ranges.").ValidateOnStart();
+        builder.Services.AddSingleton<OutboxSignal>();
+        builder.Services.AddSingleton<Outbox>();
         builder.Services.AddSingleton<WebhookTargets>();
         builder.Services.AddSingleton<WebhookDispatcher>();
         builder.Services.AddHostedService(s => s.GetRequiredService<WebhookDispatcher>());

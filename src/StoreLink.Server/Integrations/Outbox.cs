@@ -13,7 +13,7 @@ namespace StoreLink.Server.Integrations;
 /// organization without subscriptions pays that one indexed statement and nothing else. The dispatcher delivers the
 /// rows after commit (woken by the change's real-time event when some transaction wrote deliveries since its last look, polling as a fallback); a rolled-back change leaves none.
 /// </summary>
-public static class Outbox
+public sealed class Outbox(OutboxSignal signal)
 {
     private const string FanOutSql = """
         INSERT INTO webhook_deliveries (subscription_id, event_id, org_id, event_type, payload, created_at, status, next_attempt_at, retry_from)
@@ -22,23 +22,15 @@ public static class Outbox
         WHERE s.org_id = @orgId AND s.active = 1 AND (s.event_types = '*' OR s.event_types LIKE @pattern)
         """;
 
-    private static long _written;
-
-    /// <summary>
-    /// Counts transactions that wrote deliveries (rolled-back ones too). The dispatcher compares it with what it saw last
-    /// when a real-time event arrives after a commit, and wakes only when it moved.
-    /// </summary>
-    public static long Written => Interlocked.Read(ref _written);
-
-    private static int Wrote(int deliveries)
+    private int Wrote(int deliveries)
     {
         if (deliveries > 0)
-            Interlocked.Increment(ref _written);
+            signal.Wrote();
         return deliveries;
     }
 
     /// <summary>Writes one event for every matching subscription; returns how many deliveries it made.</summary>
-    public static async Task<int> EnqueueAsync(DbConnection c, DbTransaction t, string type, string orgId, string? storeId, object data, long now)
+    public async Task<int> EnqueueAsync(DbConnection c, DbTransaction t, string type, string orgId, string? storeId, object data, long now)
     {
         var (eventId, payload) = Payload(type, orgId, storeId, data, now);
         // Event types are validated names, so '_' (LIKE's one-character wildcard) can only match itself in practice.
@@ -60,7 +52,7 @@ public static class Outbox
     /// synchronously on the message writer's thread.
     /// </summary>
     /// <returns>Whether it wrote a delivery.</returns>
-    public static bool MessageCreated(DbConnection c, DbTransaction t, ConversationFacts conversation, MessageDto message)
+    public bool MessageCreated(DbConnection c, DbTransaction t, ConversationFacts conversation, MessageDto message)
     {
         if (conversation.Kind != ConversationKinds.Service)
             return false;
@@ -96,11 +88,24 @@ public static class Outbox
     }
 
     /// <summary>A conversation event with the conversation as pushed to staff, read inside the transaction.</summary>
-    public static async Task ConversationAsync(DbConnection c, DbTransaction t, string type, string orgId, string conversationId, long now)
+    public async Task ConversationAsync(DbConnection c, DbTransaction t, string type, string orgId, string conversationId, long now)
     {
         if (!await SubscribedAsync(c, t, orgId, type))
             return;
         var row = await c.QuerySingleAsync<ConversationRow>($"SELECT {ConversationRow.Columns} FROM conversations WHERE id = @conversationId", new { conversationId }, t);
         await EnqueueAsync(c, t, type, row.OrgId, row.StoreId, new { conversation = row.ToPushDto() }, now);
     }
+}
+
+/// <summary>
+/// Counts the transactions of this node that wrote webhook deliveries (rolled-back ones too). The dispatcher compares
+/// it with what it saw last when a real-time event arrives after a commit, and wakes only when it moved.
+/// </summary>
+public sealed class OutboxSignal
+{
+    private long _written;
+
+    public long Written => Interlocked.Read(ref _written);
+
+    public void Wrote() => Interlocked.Increment(ref _written);
 }

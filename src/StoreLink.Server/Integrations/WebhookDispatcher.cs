@@ -34,7 +34,8 @@ public sealed class WebhookDispatcher : BackgroundService
     private long _seenWritten;
     private long _checkedSubscriptionsAt;
 
-    public WebhookDispatcher(Db db, WebhookTargets targets, IOptionsMonitor<WebhookOptions> options, IEventBus bus, TimeProvider clock, ILogger<WebhookDispatcher> logger)
+    public WebhookDispatcher(Db db, WebhookTargets targets, OutboxSignal outbox, IOptionsMonitor<WebhookOptions> options, IEventBus bus, TimeProvider clock,
+        ILogger<WebhookDispatcher> logger)
     {
         _db = db;
         _options = options;
@@ -55,7 +56,7 @@ public sealed class WebhookDispatcher : BackgroundService
         // last look (typing, presence, receipts and most messages write none), else the poll finds them.
         bus.Subscribe(_ =>
         {
-            var written = Outbox.Written;
+            var written = outbox.Written;
             if (_anySubscriptions && Interlocked.Exchange(ref _seenWritten, written) != written)
                 Wake();
             return ValueTask.CompletedTask;

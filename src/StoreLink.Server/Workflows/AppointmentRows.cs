@@ -72,7 +72,6 @@ public sealed record AppointmentDto(
     string TechnicianId, string? TechnicianName, string Status, string? WorkItemId, string? WorkItemNumber, string? Note, string? ConversationId, int Version,
     DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, IReadOnlyList<string> Actions);
 
-public sealed record AppointmentEventDto(long Seq, string Kind, SenderDto Actor, JsonElement Data, DateTimeOffset CreatedAt);
 
 /// <summary>
 /// <c>POST /v1/appointments</c>. Customers give <c>store_key</c>; staff and API keys <c>store_id</c> and <c>customer_id</c>

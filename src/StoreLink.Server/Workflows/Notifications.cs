@@ -20,27 +20,8 @@ public sealed record NotificationDto(
     string Id, string StoreId, string CustomerId, string Template, string Text, bool Urgent, string Status,
     DateTimeOffset DueAt, DateTimeOffset CreatedAt, DateTimeOffset? DeliveredAt, string? ConversationId, string? MessageId);
 
-public sealed class NotificationRow
-{
-    public const string Columns = "id, org_id, store_id, customer_id, template_key, text, urgent, due_at, created_at, delivered_at, conversation_id, message_id";
-
-    public string Id { get; set; } = "";
-    public string OrgId { get; set; } = "";
-    public string StoreId { get; set; } = "";
-    public string CustomerId { get; set; } = "";
-    public string TemplateKey { get; set; } = "";
-    public string Text { get; set; } = "";
-    public long Urgent { get; set; }
-    public long DueAt { get; set; }
-    public long CreatedAt { get; set; }
-    public long? DeliveredAt { get; set; }
-    public string? ConversationId { get; set; }
-    public string? MessageId { get; set; }
-
-    public NotificationDto ToDto() => new(Id, StoreId, CustomerId, TemplateKey, Text, Urgent != 0, DeliveredAt is null ? "scheduled" : "delivered",
-        DateTimeOffset.FromUnixTimeMilliseconds(DueAt), DateTimeOffset.FromUnixTimeMilliseconds(CreatedAt),
-        DeliveredAt is { } d ? DateTimeOffset.FromUnixTimeMilliseconds(d) : null, ConversationId, MessageId);
-}
+/// <summary>A notification's notice payload: what it says and who sent it to whom.</summary>
+public sealed record NotificationPayload(string OrgId, string StoreId, string CustomerId, string TemplateKey, string Text, bool Urgent, string CreatedBy);
 
 /// <summary>
 /// Templated notifications from the store's system to a customer ("您的订单 {order_no} 已到店，请凭取件码 {code} 取件"):
@@ -158,27 +139,32 @@ public sealed partial class Notifications(Db db, Access access, Notifier notifie
         var text = Render(english ? template.TextEn! : template.TextZh, body.Variables ?? [], customer, store);
         var now = clock.GetUtcNow();
         var urgent = body.Urgent ?? template.Urgent != 0;
-        var row = new NotificationRow
-        {
-            Id = Ids.New("ntf", clock), OrgId = user.OrgId, StoreId = store.Id, CustomerId = customer.Id, TemplateKey = template.TemplateKey, Text = text,
-            Urgent = urgent ? 1 : 0, DueAt = Notifier.DueAt(store, now, urgent).ToUnixTimeMilliseconds(), CreatedAt = now.ToUnixTimeMilliseconds(),
-        };
-        await db.ExecuteAsync("""
-            INSERT INTO notifications (id, org_id, store_id, customer_id, template_key, text, urgent, due_at, created_by, created_at)
-            VALUES (@Id, @OrgId, @StoreId, @CustomerId, @TemplateKey, @Text, @urgent, @DueAt, @createdBy, @CreatedAt)
-            """, new { row.Id, row.OrgId, row.StoreId, row.CustomerId, row.TemplateKey, row.Text, urgent = urgent ? 1 : 0, row.DueAt, createdBy = user.Id, row.CreatedAt }, ct);
+        var id = Ids.New("ntf", clock);
+        var payload = new NotificationPayload(user.OrgId, store.Id, customer.Id, template.TemplateKey, text, urgent, user.Id);
+        await db.InTransactionAsync((c, t) => notifier.ScheduleAsync(c, t, NoticeSubjects.Notification, id, NoticeKinds.Notification,
+            Notifier.DueAt(store, now, urgent), payload, id), ct);
         notifier.Kick();
-        return row.ToDto();
+        return ToDto(id, payload, Notifier.DueAt(store, now, urgent), now, null);
     }
 
     public async Task<NotificationDto> GetAsync(CurrentUser user, string id, CancellationToken ct)
     {
-        var row = id.Length > 64 ? null
-            : await db.QuerySingleOrDefaultAsync<NotificationRow>($"SELECT {NotificationRow.Columns} FROM notifications WHERE id = @id", new { id }, ct);
-        if (row is null || row.OrgId != user.OrgId || user.IsCustomer)
+        var notice = id.Length > 64 || user.IsCustomer ? null : await db.QuerySingleOrDefaultAsync<NoticeRow>(
+            $"SELECT {NoticeRow.Columns} FROM customer_notices WHERE id = @id AND subject_type = @subjectType",
+            new { id, subjectType = NoticeSubjects.Notification }, ct);
+        var n = notice?.PayloadAs<NotificationPayload>();
+        if (notice is null || n!.OrgId != user.OrgId)
             throw ApiException.NotFound("The notification");
-        await access.StoreAsync(user, row.StoreId, ct);
-        return row.ToDto();
+        await access.StoreAsync(user, n.StoreId, ct);
+        return ToDto(notice.Id, n, DateTimeOffset.FromUnixTimeMilliseconds(notice.DueAt), DateTimeOffset.FromUnixTimeMilliseconds(notice.CreatedAt),
+            notice);
+    }
+
+    private static NotificationDto ToDto(string id, NotificationPayload n, DateTimeOffset dueAt, DateTimeOffset createdAt, NoticeRow? notice)
+    {
+        var delivered = notice is { State: "delivered", DoneAt: { } at } ? DateTimeOffset.FromUnixTimeMilliseconds(at) : (DateTimeOffset?)null;
+        return new(id, n.StoreId, n.CustomerId, n.TemplateKey, n.Text, n.Urgent, delivered is null ? "scheduled" : "delivered", dueAt, createdAt,
+            delivered, notice?.ConversationId, notice?.MessageId);
     }
 
     /// <summary>

@@ -10,99 +10,50 @@ using StoreLink.Server.Desk;
 namespace StoreLink.Server.Workflows;
 
 /// <summary>
-/// Appointments reach the chat the way work items do: a notice row written in the change's transaction (one per
-/// appointment, so changes during quiet hours merge into one card), reminder rows before the slot, both delivered by
-/// the same loop, both idempotent by their id as the card's <c>client_msg_id</c>.
+/// The appointment's notices: its card after each change (the scheduler merges changes during quiet hours into one),
+/// and reminders before the slot. Both are rendered when delivered, from the appointment as it is then.
 /// </summary>
 public sealed partial class Notifier
 {
     /// <summary>Schedules the appointment's next card, inside the transaction of the change.</summary>
-    public async Task ScheduleAppointmentCardAsync(DbConnection c, DbTransaction t, string appointmentId, DateTimeOffset dueAt)
-    {
-        await c.ExecuteAsync($"""
-            INSERT INTO appointment_notices (appointment_id, id, due_at, created_at) VALUES (@appointmentId, @id, @due, @now)
-            ON CONFLICT (appointment_id) DO UPDATE SET id = excluded.id, due_at = {db.Dialect.Least("appointment_notices.due_at", "excluded.due_at")}
-            """, new { appointmentId, id = Ids.New("ntc", clock), due = dueAt.ToUnixTimeMilliseconds(), now = clock.GetUtcNow().ToUnixTimeMilliseconds() }, t);
-    }
+    public Task ScheduleAppointmentCardAsync(DbConnection c, DbTransaction t, string appointmentId, DateTimeOffset dueAt) =>
+        ScheduleAsync(c, t, NoticeSubjects.Appointment, appointmentId, NoticeKinds.Card, dueAt);
 
     /// <summary>Replaces the appointment's reminders (none for an appointment that is no longer booked).</summary>
     public async Task ScheduleAppointmentRemindersAsync(DbConnection c, DbTransaction t, string appointmentId, long startsAt, IReadOnlyList<DateTimeOffset> times)
     {
-        await c.ExecuteAsync("DELETE FROM appointment_reminders WHERE appointment_id = @appointmentId", new { appointmentId }, t);
+        await VoidAsync(c, t, NoticeSubjects.Appointment, appointmentId, NoticeKinds.Reminder);
         foreach (var due in times)
-            await c.ExecuteAsync("INSERT INTO appointment_reminders (id, appointment_id, starts_at, due_at) VALUES (@id, @appointmentId, @startsAt, @due)",
-                new { id = Ids.New("rmd", clock), appointmentId, startsAt, due = due.ToUnixTimeMilliseconds() }, t);
+            await ScheduleAsync(c, t, NoticeSubjects.Appointment, appointmentId, NoticeKinds.Reminder, due, new AppointmentReminder(startsAt));
     }
 
-    private async Task<int> DeliverAppointmentsDueAsync(long now, CancellationToken ct)
-    {
-        var delivered = 0;
-        var notices = await db.QueryAsync<(string AppointmentId, string Id)>(
-            "SELECT appointment_id, id FROM appointment_notices WHERE due_at <= @now ORDER BY due_at LIMIT 200", new { now }, ct);
-        foreach (var (appointmentId, id) in notices)
-        {
-            try
-            {
-                var facts = await AppointmentFactsAsync(appointmentId, ct);
-                var conversation = await AppointmentConversationAsync(facts.Appointment, ct);
-                await router.PostAsync(conversation, MessageKinds.Card,
-                    AppointmentCard(facts, clock.GetUtcNow(), reminder: false, await router.LanguageAsync(conversation, ct)), ct, clientMsgId: id);
-                await db.ExecuteAsync("DELETE FROM appointment_notices WHERE appointment_id = @appointmentId AND id = @id", new { appointmentId, id }, ct);
-                delivered++;
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                logger.LogWarning(e, "Card {Notice} of appointment {Appointment} not delivered; retried on the next round", id, appointmentId);
-            }
-        }
-        var reminders = await db.QueryAsync<(string Id, string AppointmentId, long StartsAt)>(
-            "SELECT id, appointment_id, starts_at FROM appointment_reminders WHERE due_at <= @now ORDER BY due_at LIMIT 200", new { now }, ct);
-        foreach (var reminder in reminders)
-        {
-            try
-            {
-                if (await DeliverAppointmentReminderAsync(reminder.Id, reminder.AppointmentId, reminder.StartsAt, ct))
-                    delivered++;
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                logger.LogWarning(e, "Reminder {Reminder} of appointment {Appointment} not delivered; retried on the next round", reminder.Id, reminder.AppointmentId);
-            }
-        }
-        return delivered;
-    }
+    /// <summary>A reminder's payload: the start of the slot it reminds of.</summary>
+    private sealed record AppointmentReminder(long StartsAt);
 
-    private async Task<bool> DeliverAppointmentReminderAsync(string reminderId, string appointmentId, long startsAt, CancellationToken ct)
+    private async Task<Outcome> DeliverAppointmentAsync(NoticeRow notice, CancellationToken ct)
     {
-        var facts = await AppointmentFactsAsync(appointmentId, ct);
-        var appointment = facts.Appointment;
+        var facts = await AppointmentFactsAsync(notice.SubjectId, ct);
         var now = clock.GetUtcNow();
-        var sent = false;
-        // A reminder of a slot the appointment left (moved, cancelled, done) or that has begun is void.
-        if (appointment.Status == AppointmentStatuses.Booked && appointment.StartsAt == startsAt && now.ToUnixTimeMilliseconds() < startsAt)
+        if (notice.Kind == NoticeKinds.Reminder)
         {
+            var appointment = facts.Appointment;
+            var startsAt = notice.PayloadAs<AppointmentReminder>().StartsAt;
+            // A reminder of a slot the appointment left (moved, cancelled, done) or that has begun is void.
+            if (appointment.Status != AppointmentStatuses.Booked || appointment.StartsAt != startsAt || now.ToUnixTimeMilliseconds() >= startsAt)
+                return Outcome.Void;
             var due = DueAt(facts.Store, now, urgent: false);
-            if (due > now && due.ToUnixTimeMilliseconds() < startsAt)
-            {
-                // Quiet hours began after it was scheduled (the store changed them): it waits for their end.
-                await db.ExecuteAsync("UPDATE appointment_reminders SET due_at = @due WHERE id = @reminderId", new { due = due.ToUnixTimeMilliseconds(), reminderId }, ct);
-                return false;
-            }
-            if (due == now)
-            {
-                var conversation = await AppointmentConversationAsync(appointment, ct);
-                await router.PostAsync(conversation, MessageKinds.Card, AppointmentCard(facts, now, reminder: true, await router.LanguageAsync(conversation, ct)), ct,
-                    clientMsgId: reminderId);
-                sent = true;
-            }
+            if (due > now)
+                // Quiet hours began after it was scheduled (the store changed them): it waits for their end, unless that is too late.
+                return due.ToUnixTimeMilliseconds() < startsAt ? Outcome.Postponed(due) : Outcome.Void;
         }
-        await db.ExecuteAsync("DELETE FROM appointment_reminders WHERE id = @reminderId", new { reminderId }, ct);
-        return sent;
+        var conversation = await AppointmentConversationAsync(facts.Appointment, ct);
+        var card = AppointmentCard(facts, now, reminder: notice.Kind == NoticeKinds.Reminder, await posts.LanguageAsync(conversation, ct));
+        return Outcome.Posted(await posts.PostAsync(conversation, MessageKinds.Card, card, ct, clientMsgId: notice.Id));
     }
 
     private async Task<ConversationFacts> AppointmentConversationAsync(AppointmentRow appointment, CancellationToken ct)
     {
-        var facts = await ConversationAsync(appointment.OrgId, appointment.StoreId, appointment.CustomerId, appointment.ConversationId, ct);
+        var facts = await posts.ServiceConversationAsync(appointment.OrgId, appointment.StoreId, appointment.CustomerId, appointment.ConversationId, ct);
         await db.ExecuteAsync("UPDATE appointments SET conversation_id = @id WHERE id = @appointmentId AND conversation_id IS NULL",
             new { id = facts.Id, appointmentId = appointment.Id }, ct);
         return facts;
@@ -122,9 +73,8 @@ public sealed partial class Notifier
         var technician = await db.QuerySingleOrDefaultAsync<string>("SELECT name FROM staff WHERE id = @id", new { id = appointment.TechnicianId }, ct);
         var number = appointment.WorkItemId is null ? null
             : await db.QuerySingleOrDefaultAsync<string>("SELECT number FROM work_items WHERE id = @id", new { id = appointment.WorkItemId }, ct);
-        var (kind, data) = await db.QuerySingleOrDefaultAsync<(string, string)>(
-            "SELECT kind, data FROM appointment_events WHERE appointment_id = @appointmentId ORDER BY seq DESC LIMIT 1", new { appointmentId }, ct);
-        return new AppointmentFacts(appointment, store, schedule, technician, number, kind ?? "booked", JsonSerializer.Deserialize<JsonElement>(data ?? "{}"));
+        var last = await Timeline.Appointments.LastAsync(db, appointmentId, ct);
+        return new AppointmentFacts(appointment, store, schedule, technician, number, last?.Kind ?? "booked", last?.Data ?? JsonSerializer.Deserialize<JsonElement>("{}"));
     }
 
     /// <summary>The actions the customer may take now: 改约 until the store's cut-off before the slot, 取消 until it begins.</summary>

@@ -15,7 +15,7 @@ public sealed record StockAlertRequest(string? Sku, string? Name, int? Quantity,
 /// Low-stock alerts from the store's system (or staff) go to an internal staff group of the store, "库存预警 · 店名",
 /// created with the first alert, with the store's managers and agents as members.
 /// </summary>
-public sealed class StockAlerts(Db db, Access access, ConversationDirectory directory, Desk.Router router, IEventBus bus, TimeProvider clock)
+public sealed class StockAlerts(Db db, Access access, ConversationDirectory directory, SystemPosts posts, IEventBus bus, TimeProvider clock)
 {
     public static void Map(IEndpointRouteBuilder app) =>
         app.MapPost("/v1/stores/{id}/stock-alerts", async (string id, StockAlertRequest body, CurrentUser user, StockAlerts alerts, CancellationToken ct) =>
@@ -39,7 +39,7 @@ public sealed class StockAlerts(Db db, Access access, ConversationDirectory dire
 
         var group = await GroupAsync(store, ct);
         var text = $"库存预警：{name}（{sku}）剩余 {body.Quantity} 件" + (body.Threshold is { } t ? $"，低于预警线 {t} 件" : "") + "，请及时补货。";
-        return await router.PostAsync(group, MessageKinds.System, new { text }, ct, clientMsgId: alertId is null ? null : $"stock:{store.Id}:{alertId}",
+        return await posts.PostAsync(group, MessageKinds.System, new { text }, ct, clientMsgId: alertId is null ? null : $"stock:{store.Id}:{alertId}",
             audience: group.Audience(await directory.MembersAsync(group.Id, ct)));
     }
 
@@ -59,13 +59,7 @@ public sealed class StockAlerts(Db db, Access access, ConversationDirectory dire
             // The store's row decides which of two first alerts creates the group.
             if (await c.ExecuteAsync("UPDATE stores SET alert_conversation_id = @id WHERE id = @storeId AND alert_conversation_id IS NULL", new { id, storeId = store.Id }, t) == 0)
                 return false;
-            await c.ExecuteAsync("""
-                INSERT INTO conversations (id, org_id, kind, name, state, created_by, created_at, updated_at)
-                VALUES (@id, @orgId, 'group', @name, 'open', NULL, @now, @now)
-                """, new { id, orgId = store.OrgId, name = $"库存预警 · {store.Name}", now }, t);
-            await c.ExecuteAsync("""
-                INSERT INTO conversation_members (conversation_id, user_id, user_kind, is_member, joined_at) VALUES (@id, @userId, 'staff', 1, @now)
-                """, members.Select(userId => new { id, userId, now }), t);
+            await ConversationActions.InsertGroupAsync(c, t, id, store.OrgId, $"库存预警 · {store.Name}", null, members, now);
             return true;
         }, ct);
         if (!created)

@@ -87,9 +87,6 @@ public sealed record WorkItemDto(
     DateTimeOffset CreatedAt, DateTimeOffset UpdatedAt, DateTimeOffset StateEnteredAt,
     IReadOnlyList<CustomerActionDto> CustomerActions, IReadOnlyList<WorkItemRequestDto> Requests, IReadOnlyList<string>? Transitions);
 
-/// <summary>One entry of a work item's timeline.</summary>
-public sealed record WorkItemEventDto(long Seq, string Kind, SenderDto Actor, JsonElement Data, DateTimeOffset CreatedAt);
-
 /// <summary><c>POST /v1/work-items</c>. Staff and API keys give the store and customer; a customer gives <c>store_key</c> and a description.</summary>
 public sealed record CreateWorkItemRequest(
     string? StoreId, string? StoreKey, string? Kind, string? TemplateId, string? CustomerId, string? ConversationId, string? Title, string? Description,

@@ -1,5 +1,5 @@
 using StoreLink.Server.Accounts;
-using StoreLink.Server.Integrations;
+using StoreLink.Server.Http;
 
 namespace StoreLink.Server.Workflows;
 

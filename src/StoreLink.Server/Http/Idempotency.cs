@@ -6,9 +6,8 @@ using Microsoft.AspNetCore.Http.Metadata;
 using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
 using StoreLink.Server.Data;
-using StoreLink.Server.Http;
 
-namespace StoreLink.Server.Integrations;
+namespace StoreLink.Server.Http;
 
 /// <summary>
 /// <c>Idempotency-Key</c> with Stripe's semantics, as an endpoint filter (<c>.WithIdempotency()</c>): the first answer
