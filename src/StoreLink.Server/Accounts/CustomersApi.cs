@@ -90,10 +90,10 @@ public sealed class CustomerActions(Db db, TimeProvider clock)
     {
         if (!user.IsCustomer)
             throw ApiException.Forbidden("Customers set their language here; the console keeps its own.");
-        var normalized = Desk.DeskTexts.Normalize(language);
+        var normalized = Texts.Normalize(language);
         if (normalized is null)
             throw new ApiException(ErrorCodes.InvalidRequest, "The request is not valid.",
-                new Dictionary<string, string[]> { ["language"] = [$"One of {string.Join(", ", Desk.DeskTexts.Languages)}."] });
+                new Dictionary<string, string[]> { ["language"] = [$"One of {string.Join(", ", Texts.Languages)}."] });
         await db.InTransactionAsync(async (c, t) =>
         {
             var attributes = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(

@@ -40,8 +40,8 @@ public sealed class Csat(Db db, Access access, Router router, IEventBus bus, Tim
         var language = await router.LanguageAsync(facts, ct);
         await router.PostAsync(facts, MessageKinds.Card, new
         {
-            title = DeskTexts.Get(language, "csat_title"),
-            fields = agent is null ? Array.Empty<object>() : [new { label = DeskTexts.Get(language, "csat_agent"), value = agent }],
+            title = Texts.Get(language, "csat_title"),
+            fields = agent is null ? Array.Empty<object>() : [new { label = Texts.Get(language, "csat_agent"), value = agent }],
             actions = Enumerable.Range(1, 5).Select(n => new { id = $"csat:{n}", label = $"{n}" }).ToArray(),
             @ref = new { type = CardType, id = facts.Id },
         }, ct);
@@ -83,7 +83,7 @@ public sealed class Csat(Db db, Access access, Router router, IEventBus bus, Tim
             return first;
         }, ct);
         if (first)
-            await router.PostSystemAsync(conversation.Facts, DeskTexts.Get(await router.LanguageAsync(conversation.Facts, ct), "csat_thanks"), ct);
+            await router.PostSystemAsync(conversation.Facts, Texts.Get(await router.LanguageAsync(conversation.Facts, ct), "csat_thanks"), ct);
         // The agent and the store's managers see the rating arrive.
         await bus.PublishAsync(new RealtimeEvent(RealtimeEventKind.Push,
             new Audience(assigneeId is null ? [] : [assigneeId], ManagersOf: storeId, OrgAdminsOf: conversation.Facts.OrgId),

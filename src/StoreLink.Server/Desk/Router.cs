@@ -5,6 +5,7 @@ using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
 using StoreLink.Server.Conversations;
 using StoreLink.Server.Data;
+using StoreLink.Server.Http;
 using StoreLink.Server.Realtime;
 
 namespace StoreLink.Server.Desk;
@@ -274,11 +275,11 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
 
     /// <summary>Tells the customer, in their language, who serves them now.</summary>
     public async Task PostServedByAsync(ConversationFacts facts, string agentName, CancellationToken ct) =>
-        await PostSystemAsync(facts, DeskTexts.Get(await LanguageAsync(facts, ct), "served_by", ("name", agentName)), ct);
+        await PostSystemAsync(facts, Texts.Get(await LanguageAsync(facts, ct), "served_by", ("name", agentName)), ct);
 
-    /// <summary>The language of the conversation's customer (<see cref="DeskTexts"/>).</summary>
+    /// <summary>The language of the conversation's customer (<see cref="Texts"/>).</summary>
     public async Task<string> LanguageAsync(ConversationFacts facts, CancellationToken ct) =>
-        DeskTexts.LanguageOf(facts.CustomerId is null ? null
+        Texts.LanguageOf(facts.CustomerId is null ? null
             : await db.QuerySingleOrDefaultAsync<string>("SELECT attributes FROM customers WHERE id = @id", new { id = facts.CustomerId }, ct));
 
     /// <summary>A message written by the server into a service conversation (auto replies, assignment notices).</summary>
@@ -317,8 +318,8 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
     }
 
     private static string ClosedText(StoreRow store, DateTimeOffset? opening, string language) =>
-        opening is null ? DeskTexts.Get(language, "closed")
-        : DeskTexts.Get(language, "closed_until", ("time", DeskTexts.Time(language, TimeZoneInfo.ConvertTime(opening.Value, TimeZoneInfo.FindSystemTimeZoneById(store.TimeZone)))));
+        opening is null ? Texts.Get(language, "closed")
+        : Texts.Get(language, "closed_until", ("time", Texts.Time(language, TimeZoneInfo.ConvertTime(opening.Value, TimeZoneInfo.FindSystemTimeZoneById(store.TimeZone)))));
 
     private long Now => clock.GetUtcNow().ToUnixTimeMilliseconds();
 }

@@ -48,7 +48,7 @@ public sealed class CommandRow
     public CustomerActionRequest Request => JsonSerializer.Deserialize<CustomerActionRequest>(Action, ProtocolJson.Options)!;
 
     public string Label(string language) => (JsonSerializer.Deserialize<Dictionary<string, string>>(Labels) ?? []) is var labels
-        && (labels.GetValueOrDefault(language) ?? labels.GetValueOrDefault(Desk.DeskTexts.DefaultLanguage)) is { } label ? label : CommandType;
+        && (labels.GetValueOrDefault(language) ?? labels.GetValueOrDefault(Texts.DefaultLanguage)) is { } label ? label : CommandType;
 
     public ConnectorCommandDto ToDto(IReadOnlyList<ConnectorCommandAttemptDto> attempts) => new(Id, ConnectorId, CommandType, WorkItemId, Status, (int)Attempts,
         Applied != 0, Message, Result is null ? null : JsonDocument.Parse(Result).RootElement.Clone(), JsonDocument.Parse(Payload).RootElement.Clone(),
@@ -462,7 +462,7 @@ public sealed class CommandDispatcher : BackgroundService
         if (item is null)
             return;
         var customer = await _db.QuerySingleOrDefaultAsync<CustomerRow>(CustomerRow.SelectById, new { id = command.CustomerId }, ct);
-        var language = Desk.DeskTexts.LanguageOf(customer?.Attributes);
+        var language = Texts.LanguageOf(customer?.Attributes);
         var address = command.Request.Address is { ValueKind: JsonValueKind.String } a ? a.GetString() : null;
         var key = (outcome, address, message) switch
         {
@@ -470,14 +470,14 @@ public sealed class CommandDispatcher : BackgroundService
             ("refused", _, { }) => "command_refused_reason",
             _ => "command_" + outcome,
         };
-        var text = Desk.DeskTexts.Get(language, key, ("system", connector.Name), ("action", command.Label(language)), ("address", address ?? ""), ("reason", message ?? ""));
+        var text = Texts.Get(language, key, ("system", connector.Name), ("action", command.Label(language)), ("address", address ?? ""), ("reason", message ?? ""));
         await _router.PostAsync(await _notifier.ConversationAsync(item, ct), MessageKinds.System, new { text }, ct, clientMsgId: $"{command.Id}:{outcome}");
     }
 
     /// <summary>Staff following the item (its assignee and the store's managers too) see the command's trouble on its timeline, pushed live.</summary>
     private async Task AlertAsync(CommandRow command, ConnectorRow connector, string kind, string? reason, CancellationToken ct) =>
         await _items.NoteAsync(connector.Principal(), command.WorkItemId, kind,
-            new { command_id = command.Id, type = command.CommandType, action = command.Label(Desk.DeskTexts.DefaultLanguage), system = connector.Name, reason, alert = true }, ct);
+            new { command_id = command.Id, type = command.CommandType, action = command.Label(Texts.DefaultLanguage), system = connector.Name, reason, alert = true }, ct);
 
     public override void Dispose()
     {

@@ -86,7 +86,7 @@ public sealed class Gateway
             KeepAliveTimeout = TimeSpan.FromSeconds(_options.HeartbeatSeconds),
         });
         using var buffer = new FrameBuffer(_options.MaxFrameBytes);
-        await RunAsync(socket, buffer, http.RequestAborted);
+        await RunAsync(socket, buffer, Texts.LanguageOf(http.Request), http.RequestAborted);
         if (socket.State == WebSocketState.Aborted)
             await LingerAsync(http.RequestAborted);
     }
@@ -120,9 +120,9 @@ public sealed class Gateway
             string.Equals(uri.Authority, http.Request.Host.Value, StringComparison.OrdinalIgnoreCase);
     }
 
-    private async Task RunAsync(WebSocket socket, FrameBuffer buffer, CancellationToken aborted)
+    private async Task RunAsync(WebSocket socket, FrameBuffer buffer, string requestLanguage, CancellationToken aborted)
     {
-        var user = await AuthenticateAsync(socket, buffer, aborted);
+        var user = await AuthenticateAsync(socket, buffer, requestLanguage, aborted);
         if (user is null)
             return;
         using var connection = new Connection(Ids.New("con"), user, socket, _options.SendQueueFrames, _options.TypingPerSecond);
@@ -149,7 +149,7 @@ public sealed class Gateway
         }
     }
 
-    private async Task<CurrentUser?> AuthenticateAsync(WebSocket socket, FrameBuffer buffer, CancellationToken aborted)
+    private async Task<CurrentUser?> AuthenticateAsync(WebSocket socket, FrameBuffer buffer, string requestLanguage, CancellationToken aborted)
     {
         // Cancelling a pending receive would abort the socket without a close frame; race it against the deadline instead.
         var receive = ReceiveAsync(socket, buffer, aborted);
@@ -178,7 +178,7 @@ public sealed class Gateway
             catch (JsonException)
             {
             }
-            var user = token is null ? null : await _tokens.AuthenticateAsync(token, aborted);
+            var user = token is null ? null : await _tokens.AuthenticateAsync(token, requestLanguage, aborted);
             if (user is null or { IsApiClient: true })
             {
                 await CloseAsync(socket, CloseCodes.Unauthorized, "the first frame must be {\"type\":\"auth\",\"token\":…} with a valid access token");

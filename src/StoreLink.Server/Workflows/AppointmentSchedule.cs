@@ -180,6 +180,6 @@ public static partial class AppointmentSchedule
         var zone = Zone(store);
         var start = TimeZoneInfo.ConvertTime(startsAt, zone);
         var end = TimeZoneInfo.ConvertTime(endsAt, zone);
-        return $"{Desk.DeskTexts.Time(language, start, "appointment_day_format")} {start:HH:mm}–{end:HH:mm}";
+        return $"{Texts.Time(language, start, "appointment_day_format")} {start:HH:mm}–{end:HH:mm}";
     }
 }

@@ -154,7 +154,7 @@ public sealed partial class Notifications(Db db, Access access, Notifier notifie
         var template = await db.QuerySingleOrDefaultAsync<TemplateRow>($"{TemplateRow.Select} WHERE org_id = @orgId AND template_key = @templateKey",
             new { orgId = user.OrgId, templateKey }, ct) ?? throw ApiException.NotFound("The notification template");
 
-        var english = Desk.DeskTexts.LanguageOf(customer.Attributes) == "en" && template.TextEn is not null;
+        var english = Texts.LanguageOf(customer.Attributes) == "en" && template.TextEn is not null;
         var text = Render(english ? template.TextEn! : template.TextZh, body.Variables ?? [], customer, store);
         var now = clock.GetUtcNow();
         var urgent = body.Urgent ?? template.Urgent != 0;

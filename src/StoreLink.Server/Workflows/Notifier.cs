@@ -7,6 +7,7 @@ using StoreLink.Server.Accounts;
 using StoreLink.Server.Conversations;
 using StoreLink.Server.Data;
 using StoreLink.Server.Desk;
+using StoreLink.Server.Http;
 
 namespace StoreLink.Server.Workflows;
 
@@ -164,7 +165,7 @@ public sealed partial class Notifier(Db db, Templates templates, Router router, 
         string language)
     {
         var state = definition.State(item.State)!;
-        string Text(string key) => DeskTexts.Get(language, key);
+        string Text(string key) => Texts.Get(language, key);
         var fields = new List<object> { new { label = Text("card_state"), value = state.CustomerText(language) }, new { label = Text("card_item"), value = item.Title } };
         var responsible = assigneeName ?? TeamName(item.Team, language);
         if (responsible is not null)
@@ -192,15 +193,15 @@ public sealed partial class Notifier(Db db, Templates templates, Router router, 
     public static List<CustomerActionDto> CustomerActions(StateDef state, IEnumerable<RequestRow> pending, string language) =>
         pending.SelectMany(r => new[]
         {
-            new CustomerActionDto($"approve:{r.Id}", DeskTexts.Get(language, "card_approve", ("title", r.Title)), null),
-            new CustomerActionDto($"decline:{r.Id}", DeskTexts.Get(language, "card_decline"), null),
+            new CustomerActionDto($"approve:{r.Id}", Texts.Get(language, "card_approve", ("title", r.Title)), null),
+            new CustomerActionDto($"decline:{r.Id}", Texts.Get(language, "card_decline"), null),
         }).Concat((state.Actions ?? []).Select(a => new CustomerActionDto(a.Key!, a.Text(language), a.Needs))).ToList();
 
     public static string? TeamName(string? team, string language) => team switch
     {
-        Roles.Technician => DeskTexts.Get(language, "team_technician"),
-        Roles.Agent => DeskTexts.Get(language, "team_agent"),
-        Roles.Manager => DeskTexts.Get(language, "team_manager"),
+        Roles.Technician => Texts.Get(language, "team_technician"),
+        Roles.Agent => Texts.Get(language, "team_agent"),
+        Roles.Manager => Texts.Get(language, "team_manager"),
         _ => null,
     };
 

@@ -484,7 +484,7 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             var data = new { action, request_id = request.Id, title = request.Title, price = request.Price, note, from = item.State, to = to?.Key };
             if (command is null && approved && await commands.SubmitAsync(user, item, actionId, "approve",
                     new { request_id = request.Id, title = request.Title, price = request.Price, currency = request.Currency, note }, body,
-                    DeskTexts.Languages.ToDictionary(l => l, l => DeskTexts.Get(l, "command_approve",
+                    Texts.Languages.ToDictionary(l => l, l => Texts.Get(l, "command_approve",
                         ("request", request.Display), ("title", request.Title), ("currency", request.Currency), ("price", request.Price))), ct))
                 return await GetAsync(user, item.Id, ct);
             if (!await ActCommitAsync(user, item, actionId, action, to is null ? new Change("customer_action", data, Card: true, Urgent: true) : null, to, definition, data,
@@ -494,8 +494,8 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             if (command is null)
                 await AnswerAsync(item, language =>
                 {
-                    var decision = DeskTexts.Get(language, approved ? "card_approved" : "card_declined", ("request", request.Display));
-                    return note is null ? decision : DeskTexts.Get(language, "card_decided_note", ("decision", decision), ("note", note));
+                    var decision = Texts.Get(language, approved ? "card_approved" : "card_declined", ("request", request.Display));
+                    return note is null ? decision : Texts.Get(language, "card_decided_note", ("decision", decision), ("note", note));
                 }, ct);
         }
         else
@@ -517,7 +517,7 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             var to = offered.To is null ? null : definition.State(offered.To);
             var data = new { action = key, note, address, attachment_ids = photos, from = item.State, to = to?.Key };
             if (command is null && address is not null && await commands.SubmitAsync(user, item, actionId, key, new { address, note }, body,
-                    DeskTexts.Languages.ToDictionary(l => l, offered.Text), ct))
+                    Texts.Languages.ToDictionary(l => l, offered.Text), ct))
                 return await GetAsync(user, item.Id, ct);
             if (!await ActCommitAsync(user, item, actionId, key, to is null ? new Change("customer_action", data, Card: address is not null, Urgent: offered.Urgent) : null, to, definition, data,
                 Closing(async (c, t) =>
@@ -536,9 +536,9 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             for (var i = 0; i < photos.Count; i++)
                 await notifier.PostAsAsync(conversation, user.Id, "customer", MessageKinds.Image, photos[i], $"{actionId}:{i}", ct);
             if (command is null)
-                await AnswerAsync(item, language => DeskTexts.Get(language, "card_received", ("action", offered.Text(language)))
-                    + (address is null ? "" : DeskTexts.Get(language, "card_received_address", ("address", address)))
-                    + (note is null ? "" : DeskTexts.Get(language, "card_received_note", ("note", note))), ct);
+                await AnswerAsync(item, language => Texts.Get(language, "card_received", ("action", offered.Text(language)))
+                    + (address is null ? "" : Texts.Get(language, "card_received_address", ("address", address)))
+                    + (note is null ? "" : Texts.Get(language, "card_received_note", ("note", note))), ct);
         }
         return await GetAsync(user, item.Id, ct);
     }
@@ -744,7 +744,7 @@ public sealed class WorkItemActions(Db db, Access access, Templates templates, N
             new { customerIds })).ToDictionary(s => s.Id);
         // A customer reads their items' states and actions in their language, as on the cards; staff in the default one.
         string LanguageFor(WorkItemRow item) =>
-            user is { IsCustomer: true } ? DeskTexts.LanguageOf(customers.GetValueOrDefault(item.CustomerId).Attributes) : DeskTexts.DefaultLanguage;
+            user is { IsCustomer: true } ? Texts.LanguageOf(customers.GetValueOrDefault(item.CustomerId).Attributes) : Texts.DefaultLanguage;
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var result = new List<WorkItemDto>();
         foreach (var item in items)
