@@ -1,0 +1,97 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text.Json;
+using Dapper;
+using StoreLink.Protocol;
+using StoreLink.Server.Accounts;
+using StoreLink.Server.Conversations;
+using StoreLink.Server.Data;
+using StoreLink.Server.Http;
+using StoreLink.Server.Realtime;
+
+namespace StoreLink.Server.Workflows;
+
+// Reads: one appointment, lists, its timeline, and the DTO view shared with the pushes.
+public sealed partial class AppointmentActions
+{
+    public async Task<AppointmentDto> GetAsync(CurrentUser user, string appointmentId, CancellationToken ct) =>
+        (await ViewAsync(user, [await access.AppointmentAsync(user, appointmentId, ct)], ct))[0];
+
+    /// <summary>Staff: their stores' appointments with filters; customers: their own; API keys: their organization's (or store's).</summary>
+    public async Task<IReadOnlyList<AppointmentDto>> ListAsync(CurrentUser user, string? storeId, DateTimeOffset? from, DateTimeOffset? to, string? status,
+        string? customerId, string? technicianId, string? workItemId, int? limit, CancellationToken ct)
+    {
+        user.RequirePermission(Permissions.WorkItemsRead);
+        if (!user.IsCustomer && storeId is not null)
+            await access.StoreAsync(user, storeId, ct);
+        var where = new List<string> { "org_id = @orgId" };
+        if (user.IsCustomer)
+            where.Add("customer_id = @me");
+        else if (storeId is not null)
+            where.Add("store_id = @storeId");
+        else if (user.IsStaff && !user.IsOrgAdmin)
+            where.Add(db.Dialect.In("store_id", "@stores"));
+        else if (user.IsApiClient && user.StoreId is not null)
+            where.Add("store_id = @scoped");
+        if (from is not null)
+            where.Add("starts_at >= @fromMs");
+        if (to is not null)
+            where.Add("starts_at < @toMs");
+        if (status is not null)
+            where.Add("status = @status");
+        if (customerId is not null && !user.IsCustomer)
+            where.Add("customer_id = @customerId");
+        if (technicianId is not null)
+            where.Add(technicianId == "me" ? "technician_id = @me" : "technician_id = @technicianId");
+        if (workItemId is not null)
+            where.Add("work_item_id = @workItemId");
+        var rows = await db.QueryAsync<AppointmentRow>($"""
+            SELECT {AppointmentRow.Columns} FROM appointments WHERE {string.Join(" AND ", where)} ORDER BY starts_at, id LIMIT @take
+            """, new
+        {
+            orgId = user.OrgId, me = user.Id, storeId, fromMs = from?.ToUnixTimeMilliseconds(), toMs = to?.ToUnixTimeMilliseconds(), status, customerId,
+            technicianId, workItemId, stores = user.StoreIds.ToArray(), scoped = user.StoreId, take = Math.Clamp(limit ?? 100, 1, 500),
+        }, ct);
+        var visible = rows.Where(r => user.IsCustomer || (user.IsStaff ? user.HasStoreRole(r.StoreId) : user.StoreId is null || user.StoreId == r.StoreId)).ToList();
+        return await ViewAsync(user, visible, ct);
+    }
+
+    public async Task<IReadOnlyList<AppointmentEventDto>> EventsAsync(CurrentUser user, string appointmentId, CancellationToken ct)
+    {
+        var appointment = await access.AppointmentAsync(user, appointmentId, ct);
+        return (await db.QueryAsync<(long Seq, string Kind, string ActorId, string ActorKind, string ActorName, string Data, long CreatedAt)>(
+            "SELECT seq, kind, actor_id, actor_kind, actor_name, data, created_at FROM appointment_events WHERE appointment_id = @id ORDER BY seq",
+            new { id = appointment.Id }, ct)).Select(ToDto).ToList();
+    }
+
+    private static AppointmentEventDto ToDto((long Seq, string Kind, string ActorId, string ActorKind, string ActorName, string Data, long CreatedAt) r) =>
+        new(r.Seq, r.Kind, new SenderDto(r.ActorId, r.ActorKind, r.ActorName), JsonSerializer.Deserialize<JsonElement>(r.Data), DateTimeOffset.FromUnixTimeMilliseconds(r.CreatedAt));
+
+    /// <summary>The DTOs of appointments for a caller (null: the staff view used in pushes).</summary>
+    private async Task<IReadOnlyList<AppointmentDto>> ViewAsync(CurrentUser? user, IReadOnlyList<AppointmentRow> rows, CancellationToken ct)
+    {
+        if (rows.Count == 0)
+            return [];
+        var staff = await StaffNamesAsync(rows.Select(r => r.TechnicianId), ct);
+        var customerIds = rows.Select(r => r.CustomerId).Distinct().ToList();
+        var customers = (await db.QueryAsync<(string Id, string? Name)>($"SELECT id, name FROM customers WHERE {db.Dialect.In("id", "@customerIds")}", new { customerIds }, ct))
+            .ToDictionary(c => c.Id, c => c.Name);
+        var itemIds = rows.Select(r => r.WorkItemId).OfType<string>().Distinct().ToList();
+        var numbers = itemIds.Count == 0 ? []
+            : (await db.QueryAsync<(string Id, string Number)>($"SELECT id, number FROM work_items WHERE {db.Dialect.In("id", "@itemIds")}", new { itemIds }, ct)).ToDictionary(i => i.Id, i => i.Number);
+        var schedules = new Dictionary<string, ScheduleDefinition>();
+        foreach (var storeId in rows.Select(r => r.StoreId).Distinct())
+            schedules[storeId] = await ScheduleAsync(storeId, ct) ?? new ScheduleDefinition(null, null, null, null, null, null, null, null, null);
+        var now = clock.GetUtcNow();
+        return rows.Select(r =>
+        {
+            var schedule = schedules[r.StoreId];
+            IReadOnlyList<string> actions = user is { IsCustomer: true } ? Notifier.AppointmentActions(r, schedule, now)
+                : r.Status == AppointmentStatuses.Booked ? ["reschedule", "cancel", AppointmentStatuses.Completed, AppointmentStatuses.NoShow] : [];
+            return new AppointmentDto(r.Id, r.StoreId, r.CustomerId, CustomerNames.Display(r.CustomerId, customers.GetValueOrDefault(r.CustomerId)), r.Service,
+                schedule.ServiceLabel(r.Service), DateTimeOffset.FromUnixTimeMilliseconds(r.StartsAt), DateTimeOffset.FromUnixTimeMilliseconds(r.EndsAt),
+                r.TechnicianId, staff.GetValueOrDefault(r.TechnicianId), r.Status, r.WorkItemId, r.WorkItemId is null ? null : numbers.GetValueOrDefault(r.WorkItemId),
+                r.Note, r.ConversationId, (int)r.Version, DateTimeOffset.FromUnixTimeMilliseconds(r.CreatedAt), DateTimeOffset.FromUnixTimeMilliseconds(r.UpdatedAt), actions);
+        }).ToList();
+    }
+}

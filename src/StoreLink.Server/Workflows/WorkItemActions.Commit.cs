@@ -1,0 +1,144 @@
+using System.Data.Common;
+using System.Text.Json;
+using Dapper;
+using StoreLink.Protocol;
+using StoreLink.Server.Accounts;
+using StoreLink.Server.Conversations;
+using StoreLink.Server.Data;
+using StoreLink.Server.Desk;
+using StoreLink.Server.Http;
+using StoreLink.Server.Realtime;
+
+namespace StoreLink.Server.Workflows;
+
+// The machinery every change goes through: one transaction, the timeline, the card, the outbox, the push.
+public sealed partial class WorkItemActions
+{
+    private sealed record Actor(string Id, string Kind, string Name);
+
+    /// <summary>Thrown inside a change's transaction when its condition no longer holds: the transaction rolls back.</summary>
+    private sealed class NotApplied : Exception;
+
+    /// <summary>What a change did, for the timeline, and whether the customer hears of it.</summary>
+    private sealed record Change(string Kind, object Data, bool Card, bool Urgent);
+
+    /// <summary>
+    /// Enters a state: the timeline, the card (urgent as the state says), the reminder, closing on a terminal state.
+    /// A state that waits for the customer's decision on a request (<c>on_request_approved</c> / <c>_declined</c>) shows
+    /// its card only with a pending request: entered without one, its card waits for the request (which schedules it),
+    /// so the customer gets one 待您确认报价 card that carries the actions, not one without them and one with.
+    /// </summary>
+    private Task MoveAsync(CurrentUser user, WorkItemRow item, TemplateDefinition definition, StateDef target, object data, CancellationToken ct,
+        Func<DbConnection, DbTransaction, Task<bool>>? before = null, string kind = "state_changed")
+    {
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var decides = target.OnRequestApproved is not null || target.OnRequestDeclined is not null;
+        return CommitAsync(user, item, new Change(kind, data, Card: !decides, Urgent: target.Urgent), async (c, t) =>
+        {
+            if (before is not null && !await before(c, t))
+                return false;
+            var moved = await c.ExecuteAsync("""
+                UPDATE work_items SET state = @to, state_entered_at = @now, closed_at = @closedAt WHERE id = @id AND state = @from
+                """, new { to = target.Key, now, closedAt = target.Terminal ? now : (long?)null, id = item.Id, from = item.State }, t);
+            if (moved == 0)
+                return false;
+            await notifier.ScheduleReminderAsync(c, t, item.Id, target, now);
+            if (decides && await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM work_item_requests WHERE work_item_id = @id AND status = 'pending'",
+                    new { id = item.Id }, t) > 0)
+                await notifier.ScheduleCardAsync(c, t, item.Id, (await c.QuerySingleAsync<StoreRow>(StoreRow.SelectById, new { id = item.StoreId }, t)), target.Urgent);
+            else if (decides) // a card still waiting (quiet hours) would show this state without its request: the request's card replaces it
+                await c.ExecuteAsync("DELETE FROM work_item_notices WHERE work_item_id = @id", new { id = item.Id }, t);
+            return true;
+        }, ct);
+    }
+
+    /// <summary>One change: applied, versioned, on the timeline, the card scheduled; pushed after commit.</summary>
+    private async Task CommitAsync(CurrentUser user, WorkItemRow item, Change change, Func<DbConnection, DbTransaction, Task<bool>> apply, CancellationToken ct)
+    {
+        var store = (await db.QuerySingleOrDefaultAsync<StoreRow>(StoreRow.SelectById, new { id = item.StoreId }, ct))!;
+        var applied = true;
+        try
+        {
+            await db.InTransactionAsync(async (c, t) =>
+            {
+                // The version bump locks the row first, so concurrent changes queue up and the timeline's seq stays gapless.
+                await c.ExecuteAsync("UPDATE work_items SET version = version + 1, updated_at = @now WHERE id = @id",
+                    new { id = item.Id, now = clock.GetUtcNow().ToUnixTimeMilliseconds() }, t);
+                if (!await apply(c, t))
+                    throw new NotApplied();
+                await AppendAsync(c, t, item.Id, ActorOf(user), change);
+                if (change.Card)
+                    await notifier.ScheduleCardAsync(c, t, item.Id, store, change.Urgent);
+                await OutboxAsync(c, t, item.OrgId, item.Id, item.State, change, ct);
+            }, ct);
+        }
+        catch (NotApplied)
+        {
+            applied = false;
+        }
+        if (!applied)
+        {
+            var current = await db.QuerySingleOrDefaultAsync<string>("SELECT state FROM work_items WHERE id = @id", new { id = item.Id }, ct);
+            throw ApiException.Conflict(current != item.State ? "The work item changed meanwhile; look at it again." : "This was already done.");
+        }
+        await AfterChangeAsync(item.Id, ct);
+    }
+
+    /// <summary>
+    /// The change's webhook events, in its transaction, with the item as staff see it: created; a customer action;
+    /// and a state change whoever made it (<paramref name="fromState"/> null: the item was just created).
+    /// </summary>
+    private async Task OutboxAsync(DbConnection c, DbTransaction t, string orgId, string workItemId, string? fromState, Change? change, CancellationToken ct)
+    {
+        string[] types = fromState is null ? [WebhookEventTypes.WorkItemCreated]
+            : change?.Kind == "state_changed" ? [WebhookEventTypes.WorkItemStateChanged]
+            : change?.Kind == "customer_action" ? [WebhookEventTypes.CustomerActionTaken, WebhookEventTypes.WorkItemStateChanged]
+            : [];
+        // Other changes (fields, assignment, migration) are no event; and no subscriber means no work.
+        if (types.Length == 0 || !await Integrations.Outbox.SubscribedAsync(c, t, orgId, types))
+            return;
+        var row = await c.QuerySingleAsync<WorkItemRow>($"SELECT {WorkItemRow.Columns} FROM work_items WHERE id = @workItemId", new { workItemId }, t);
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        // Read through the change's own transaction: it sees the change's writes and takes no second pooled connection.
+        var view = (await ViewAsync(null, [row], ct, (c, t)))[0];
+        if (fromState is null)
+            await Integrations.Outbox.EnqueueAsync(c, t, WebhookEventTypes.WorkItemCreated, row.OrgId, row.StoreId, new { work_item = view }, now);
+        if (change?.Kind == "customer_action")
+            await Integrations.Outbox.EnqueueAsync(c, t, WebhookEventTypes.CustomerActionTaken, row.OrgId, row.StoreId, new { work_item = view, action = change.Data }, now);
+        if (fromState is not null && row.State != fromState)
+            await Integrations.Outbox.EnqueueAsync(c, t, WebhookEventTypes.WorkItemStateChanged, row.OrgId, row.StoreId,
+                new { work_item = view, from = fromState, to = row.State }, now);
+    }
+
+    private async Task AfterChangeAsync(string workItemId, CancellationToken ct)
+    {
+        notifier.Kick();
+        var item = (await db.QuerySingleOrDefaultAsync<WorkItemRow>($"SELECT {WorkItemRow.Columns} FROM work_items WHERE id = @workItemId", new { workItemId }, ct))!;
+        var followers = await db.QueryAsync<string>("SELECT staff_id FROM work_item_followers WHERE work_item_id = @workItemId", new { workItemId }, ct);
+        var last = (await db.QuerySingleOrDefaultAsync<(long Seq, string Kind, string ActorId, string ActorKind, string ActorName, string Data, long CreatedAt)>(
+            "SELECT seq, kind, actor_id, actor_kind, actor_name, data, created_at FROM work_item_events WHERE work_item_id = @workItemId ORDER BY seq DESC LIMIT 1",
+            new { workItemId }, ct));
+        var staffView = (await ViewAsync(null, [item], ct))[0];
+        await bus.PublishAsync(new RealtimeEvent(RealtimeEventKind.Push,
+            new Audience([.. followers, .. item.AssigneeId is null ? Array.Empty<string>() : [item.AssigneeId]], ManagersOf: item.StoreId, OrgAdminsOf: item.OrgId),
+            Frames.Serialize(new
+            {
+                type = "work_item", work_item = staffView,
+                @event = new WorkItemEventDto(last.Seq, last.Kind, new SenderDto(last.ActorId, last.ActorKind, last.ActorName),
+                    JsonSerializer.Deserialize<JsonElement>(last.Data), DateTimeOffset.FromUnixTimeMilliseconds(last.CreatedAt)),
+            })), ct);
+    }
+
+    private async Task AppendAsync(DbConnection c, DbTransaction t, string workItemId, Actor actor, Change change) =>
+        await c.ExecuteAsync("""
+            INSERT INTO work_item_events (work_item_id, seq, kind, actor_id, actor_kind, actor_name, data, created_at)
+            VALUES (@workItemId, (SELECT COALESCE(MAX(seq), 0) + 1 FROM work_item_events WHERE work_item_id = @workItemId), @kind, @actorId, @actorKind, @actorName, @data, @now)
+            """, new
+        {
+            workItemId, kind = change.Kind, actorId = actor.Id, actorKind = actor.Kind, actorName = actor.Name,
+            data = JsonSerializer.Serialize(change.Data, ProtocolJson.Options), now = clock.GetUtcNow().ToUnixTimeMilliseconds(),
+        }, t);
+
+    private static Actor ActorOf(CurrentUser user) =>
+        new(user.Id, user.IsStaff ? "staff" : user.IsCustomer ? "customer" : "api_client", user.Name);
+}

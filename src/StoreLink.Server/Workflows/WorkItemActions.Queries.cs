@@ -1,0 +1,122 @@
+using System.Data.Common;
+using System.Text.Json;
+using Dapper;
+using StoreLink.Protocol;
+using StoreLink.Server.Accounts;
+using StoreLink.Server.Conversations;
+using StoreLink.Server.Data;
+using StoreLink.Server.Desk;
+using StoreLink.Server.Http;
+using StoreLink.Server.Realtime;
+
+namespace StoreLink.Server.Workflows;
+
+// Reads: one item, lists, the timeline, and the DTO view shared with the pushes.
+public sealed partial class WorkItemActions
+{
+    public async Task<WorkItemDto> GetAsync(CurrentUser user, string workItemId, CancellationToken ct) =>
+        (await ViewAsync(user, [await access.WorkItemAsync(user, workItemId, ct)], ct))[0];
+
+    /// <summary>Staff: a store's items with filters; customers: their own; API keys: their organization's (or store's).</summary>
+    public async Task<IReadOnlyList<WorkItemDto>> ListAsync(CurrentUser user, string? storeId, string? state, string? category, string? assigneeId, string? kind,
+        string? customerId, bool? overdue, bool? open, int? limit, CancellationToken ct)
+    {
+        user.RequirePermission(Permissions.WorkItemsRead);
+        var where = new List<string> { "org_id = @orgId" };
+        if (user.IsCustomer)
+            where.Add("customer_id = @me");
+        else if (storeId is not null)
+            where.Add("store_id = @storeId");
+        // Without a store: only the stores the caller may see, in the query itself, so the limit counts visible items.
+        else if (user.IsStaff && !user.IsOrgAdmin)
+            where.Add(db.Dialect.In("store_id", "@stores"));
+        else if (user.IsApiClient && user.StoreId is not null)
+            where.Add("store_id = @scoped");
+        if (!user.IsCustomer && storeId is not null)
+            await access.StoreAsync(user, storeId, ct);
+        if (state is not null)
+            where.Add("state = @state");
+        if (category is not null)
+            where.Add("category = @category");
+        if (assigneeId is not null)
+            where.Add(assigneeId == "me" ? "assignee_id = @me" : "assignee_id = @assigneeId");
+        if (kind is not null)
+            where.Add("kind = @kind");
+        if (customerId is not null && !user.IsCustomer)
+            where.Add("customer_id = @customerId");
+        if (overdue == true)
+            where.Add("due_at < @now AND closed_at IS NULL");
+        if (open == true)
+            where.Add("closed_at IS NULL");
+        else if (open == false)
+            where.Add("closed_at IS NOT NULL");
+        var rows = await db.QueryAsync<WorkItemRow>($"""
+            SELECT {WorkItemRow.Columns} FROM work_items WHERE {string.Join(" AND ", where)} ORDER BY updated_at DESC, id LIMIT @take
+            """, new
+        {
+            orgId = user.OrgId, me = user.Id, storeId, state, category, assigneeId, kind, customerId, stores = user.StoreIds.ToArray(), scoped = user.StoreId,
+            now = clock.GetUtcNow().ToUnixTimeMilliseconds(), take = Math.Clamp(limit ?? 100, 1, 500),
+        }, ct);
+        // Staff see the stores they work in; a scoped API key its store.
+        var visible = rows.Where(r => user.IsCustomer || (user.IsStaff ? user.HasStoreRole(r.StoreId) : user.StoreId is null || user.StoreId == r.StoreId)).ToList();
+        return await ViewAsync(user, visible, ct);
+    }
+
+    public async Task<IReadOnlyList<WorkItemEventDto>> TimelineAsync(CurrentUser user, string workItemId, CancellationToken ct)
+    {
+        var item = await access.WorkItemAsync(user, workItemId, ct);
+        var rows = await db.QueryAsync<(long Seq, string Kind, string ActorId, string ActorKind, string ActorName, string Data, long CreatedAt)>(
+            "SELECT seq, kind, actor_id, actor_kind, actor_name, data, created_at FROM work_item_events WHERE work_item_id = @id ORDER BY seq",
+            new { id = item.Id }, ct);
+        return rows.Select(r => new WorkItemEventDto(r.Seq, r.Kind, new SenderDto(r.ActorId, r.ActorKind, r.ActorName),
+            JsonSerializer.Deserialize<JsonElement>(r.Data), DateTimeOffset.FromUnixTimeMilliseconds(r.CreatedAt))).ToList();
+    }
+
+    /// <summary>The DTOs of items for a caller (null: the staff view used in pushes).</summary>
+    /// <remarks>Inside a change's transaction pass it as <paramref name="tx"/>: every read then goes through it.</remarks>
+    private async Task<IReadOnlyList<WorkItemDto>> ViewAsync(CurrentUser? user, IReadOnlyList<WorkItemRow> items, CancellationToken ct,
+        (DbConnection Connection, DbTransaction Transaction)? tx = null)
+    {
+        // Through the change's transaction when given one, else on a pooled connection.
+        async Task<IEnumerable<T>> ReadAsync<T>(string sql, object args) =>
+            tx is (var c, var t) ? await c.QueryAsync<T>(sql, args, t) : await db.QueryAsync<T>(sql, args, ct);
+        var ids = items.Select(i => i.Id).ToList();
+        var requests = (await ReadAsync<RequestRow>($"SELECT {RequestRow.Columns} FROM work_item_requests WHERE {db.Dialect.In("work_item_id", "@ids")} ORDER BY created_at, id",
+            new { ids })).ToLookup(r => r.WorkItemId);
+        var staffIds = items.Select(i => i.AssigneeId).OfType<string>().Distinct().ToList();
+        var names = (await ReadAsync<(string Id, string Name)>($"SELECT id, name FROM staff WHERE {db.Dialect.In("id", "@staffIds")}", new { staffIds }))
+            .ToDictionary(s => s.Id, s => s.Name);
+        var customerIds = items.Select(i => i.CustomerId).Distinct().ToList();
+        var customers = (await ReadAsync<(string Id, string? Name, string? Attributes)>($"SELECT id, name, attributes FROM customers WHERE {db.Dialect.In("id", "@customerIds")}",
+            new { customerIds })).ToDictionary(s => s.Id);
+        // A customer reads their items' states and actions in their language, as on the cards; staff in the default one.
+        string LanguageFor(WorkItemRow item) =>
+            user is { IsCustomer: true } ? Texts.LanguageOf(customers.GetValueOrDefault(item.CustomerId).Attributes) : Texts.DefaultLanguage;
+        var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+        var result = new List<WorkItemDto>();
+        foreach (var item in items)
+        {
+            var definition = await DefinitionAsync(item, ct, tx);
+            var state = definition.State(item.State)!;
+            var pending = requests[item.Id].Where(r => r.Status == "pending").ToList();
+            var language = LanguageFor(item);
+            var actions = Notifier.CustomerActions(state, pending, language);
+            IReadOnlyList<string>? transitions = user is { IsCustomer: true } ? null
+                : definition.States!.Where(s => definition.RolesFor(item.State, s.Key!) is { Count: > 0 } roles
+                    && (user is null || !user.IsStaff || user.IsOrgAdmin || roles.Any(r => user.HasStoreRole(item.StoreId, r)))).Select(s => s.Key!).ToList();
+            result.Add(new WorkItemDto(item.Id, item.StoreId, item.CustomerId, CustomerNames.Display(item.CustomerId, customers.GetValueOrDefault(item.CustomerId).Name), item.Kind, item.Number, item.TemplateId, (int)item.TemplateVersion,
+                item.State, state.Label!, state.CustomerText(language), state.Terminal, item.Title, item.Category,
+                definition.Categories?.FirstOrDefault(c => c.Key == item.Category)?.Label, item.Priority,
+                item.AssigneeId, item.AssigneeId is null ? null : names.GetValueOrDefault(item.AssigneeId), item.Team, item.FieldMap, item.AttachmentList,
+                item.ConversationId, item.ConversationId is null || item.TranscriptFrom is null ? null : new TranscriptDto(item.ConversationId, item.TranscriptFrom.Value, item.TranscriptTo ?? item.TranscriptFrom.Value),
+                item.ExternalId is null ? null : new ExternalRefDto(item.ExternalSystem, item.ExternalId),
+                item.DueAt is null ? null : DateTimeOffset.FromUnixTimeMilliseconds(item.DueAt.Value), item.DueAt < now && item.ClosedAt is null, (int)item.Version,
+                DateTimeOffset.FromUnixTimeMilliseconds(item.CreatedAt), DateTimeOffset.FromUnixTimeMilliseconds(item.UpdatedAt),
+                DateTimeOffset.FromUnixTimeMilliseconds(item.StateEnteredAt), actions, requests[item.Id].Select(r => r.ToDto()).ToList(), transitions));
+        }
+        return result;
+    }
+
+    private async Task<TemplateDefinition> DefinitionAsync(WorkItemRow item, CancellationToken ct, (DbConnection, DbTransaction)? tx = null) =>
+        (await templates.DefinitionAsync(item.TemplateId, (int)item.TemplateVersion, ct, tx))!;
+}
