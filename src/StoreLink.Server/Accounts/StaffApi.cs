@@ -93,7 +93,7 @@ public sealed class StaffActions(Db db, Access access, Realtime.IEventBus bus, D
                 VALUES (@Id, @OrgId, @Login, @Name, @PasswordHash, @CreatedAt) ON CONFLICT (login) DO NOTHING
                 """, row, t);
             if (inserted == 0)
-                throw ApiException.Conflict($"The login '{login}' is taken.");
+                throw ApiException.Conflict(Texts.Get(user.Language, "login_taken", ("login", login)));
             await InsertRolesAsync(c, t, row.Id, roles);
         }, ct);
         return row.ToDto(roles);

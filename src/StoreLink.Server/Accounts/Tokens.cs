@@ -70,8 +70,9 @@ public sealed class Tokens(Db db, TimeProvider clock, IOptions<AuthOptions> opti
             var roles = (await connection.QueryAsync<RoleDto>(new CommandDefinition(StaffRow.SelectRoles, new { staffId = row.UserId }, cancellationToken: ct))).AsList();
             return new CurrentUser(row.UserId, UserKind.Staff, row.OrgId, row.StaffName, roles, EmptySet, null, hash);
         }
-        return new CurrentUser(row.UserId, UserKind.Customer, row.OrgId, CustomerNames.Display(row.UserId, row.CustomerName),
-            [], EmptySet, row.VisitorStoreId, hash) { Language = Texts.LanguageOf(row.CustomerAttributes) };
+        var language = Texts.LanguageOf(row.CustomerAttributes);
+        return new CurrentUser(row.UserId, UserKind.Customer, row.OrgId, CustomerNames.Display(row.UserId, row.CustomerName, language),
+            [], EmptySet, row.VisitorStoreId, hash) { Language = language };
     }
 
     private async Task<CurrentUser?> ApiClientAsync(string hash, CancellationToken ct)

@@ -61,7 +61,7 @@ public sealed class Csat(Db db, Access access, Router router, IEventBus bus, Tim
         var (state, resolvedAt, assigneeId, storeId) = await db.QuerySingleOrDefaultAsync<(string, long?, string?, string)>(
             "SELECT state, resolved_at, assignee_id, store_id FROM conversations WHERE id = @conversationId", new { conversationId }, ct);
         if (state != "resolved" || resolvedAt is null)
-            throw ApiException.Conflict("The conversation is not resolved; it can be rated once it is.");
+            throw ApiException.Conflict(Texts.Get(user.Language, "csat_not_resolved"));
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var args = new { conversationId, resolvedAt, storeId, assigneeId, rating = body.Rating, comment, now };
         // One row per resolution; a double tap or a second device inserts nothing and updates the same row.

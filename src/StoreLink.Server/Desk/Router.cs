@@ -288,11 +288,14 @@ public sealed class Router(Db db, IEventBus bus, MessageWriter writer, TimeProvi
 
     /// <summary>A system or card message written by the server; it never reopens the conversation.</summary>
     /// <paramref name="clientMsgId"/> makes a post idempotent: posting again with it stores nothing new.
-    /// Group conversations pass their members' <paramref name="audience"/>.
-    public async Task<MessageDto> PostAsync(ConversationFacts facts, string kind, object body, CancellationToken ct, string? clientMsgId = null, Audience? audience = null)
+    /// Group conversations pass their members' <paramref name="audience"/>. The sender's name is in the customer's
+    /// language (a conversation without a customer: the <paramref name="language"/> given, else the default).
+    public async Task<MessageDto> PostAsync(ConversationFacts facts, string kind, object body, CancellationToken ct, string? clientMsgId = null, Audience? audience = null,
+        string? language = null)
     {
         var json = JsonSerializer.Serialize(body, ProtocolJson.Options);
-        var sent = await writer.SendAsync(new NewMessage(Ids.New("msg", clock), facts, audience ?? facts.Audience(null), SystemSender, "system", "系统消息",
+        var sender = Texts.Get(facts.CustomerId is null ? language ?? Texts.DefaultLanguage : await LanguageAsync(facts, ct), "system_sender");
+        var sent = await writer.SendAsync(new NewMessage(Ids.New("msg", clock), facts, audience ?? facts.Audience(null), SystemSender, "system", sender,
             clientMsgId, kind, json, null, Now, Reopen: false, null), ct);
         return sent.Message;
     }

@@ -423,7 +423,7 @@ public sealed class CommandDispatcher : BackgroundService
         v.ThrowIfAny();
         if (command.Status is "done" or "refused")
             return command.Status == body.Status ? await _commands.DtoAsync(command.Id, ct)
-                : throw ApiException.Conflict($"The command is {command.Status} already; its outcome does not change.");
+                : throw ApiException.Conflict(Texts.Get(user.Language, "command_settled", ("status", command.Status)));
         var connector = (await ConnectorOfAsync(command, ct))!;
         command.Result = body.Result is { ValueKind: not JsonValueKind.Null } result ? result.GetRawText() : null;
         if (body.Status == "done")

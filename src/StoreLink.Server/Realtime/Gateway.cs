@@ -415,8 +415,9 @@ public sealed class Gateway
         {
             case ApiException api:
                 return Frames.Error(rid, api.Code, api.Errors is null ? api.Message : $"{api.Message} {string.Join(" ", api.Errors.Select(x => $"{x.Key}: {string.Join(" ", x.Value)}"))}");
-            case DatabaseUnavailableException:
-                return Frames.Error(rid, ErrorCodes.Unavailable, "The database is not reachable; try again shortly.");
+            case Exception when ProblemExceptionHandler.DatabaseTrouble(e) is { } trouble:
+                _logger.LogWarning(e, "Database unavailable for a frame on connection {Connection}", connection.Id);
+                return Frames.Error(rid, ErrorCodes.Unavailable, Texts.Get(connection.User.Language, trouble));
             default:
                 _logger.LogError(e, "Frame failed on connection {Connection}", connection.Id);
                 return Frames.Error(rid, ErrorCodes.Internal, "Something went wrong on the server.");

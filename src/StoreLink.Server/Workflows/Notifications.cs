@@ -194,7 +194,7 @@ public sealed partial class Notifications(Db db, Access access, Notifier notifie
             if (variables.TryGetValue(name, out var value) && value.ValueKind is JsonValueKind.String or JsonValueKind.Number)
                 return value.ValueKind == JsonValueKind.String ? value.GetString()! : value.GetRawText();
             if (name == "customer.name")
-                return CustomerNames.Display(customer.Id, customer.Name);
+                return CustomerNames.Display(customer.Id, customer.Name, Texts.LanguageOf(customer.Attributes));
             if (name == "store.name")
                 return store.Name;
             missing.Add(name);

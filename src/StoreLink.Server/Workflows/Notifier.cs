@@ -148,7 +148,7 @@ public sealed partial class Notifier(Db db, Templates templates, Router router, 
             if (definition.State(state)?.Reminder is { } reminder)
             {
                 var conversation = await ConversationAsync(item, ct);
-                var text = reminder.TextIn(await router.LanguageAsync(conversation, ct))!.Replace("{number}", item.Number).Replace("{title}", item.Title);
+                var text = reminder.TextIn(await router.LanguageAsync(conversation, ct))!.Replace("{number}", item.CustomerNumber).Replace("{title}", item.Title);
                 await router.PostAsync(conversation, MessageKinds.System, new { text }, ct, clientMsgId: reminderId);
                 sent = true;
             }
@@ -179,8 +179,7 @@ public sealed partial class Notifier(Db db, Templates templates, Router router, 
             fields.Add(new { label = Text("card_pending"), value = request.Display });
         return new
         {
-            // The customer knows an order from the store's system by that system's number (on their receipt), not ours.
-            title = $"{templateName} {item.ExternalId ?? item.Number}",
+            title = $"{templateName} {item.CustomerNumber}",
             fields,
             actions = CustomerActions(state, pending, language).Select(a => new { id = a.Id, label = a.Label }).ToList(),
             @ref = new { type = "work_item", id = item.Id },
@@ -254,9 +253,14 @@ public sealed partial class Notifier(Db db, Templates templates, Router router, 
     public async Task PostAsAsync(ConversationFacts conversation, string senderId, string senderKind, string kind, string attachmentId, string clientMsgId, CancellationToken ct)
     {
         var attachment = await db.QuerySingleOrDefaultAsync<AttachmentRow>($"SELECT {AttachmentRow.Columns} FROM attachments WHERE id = @attachmentId", new { attachmentId }, ct);
-        var name = senderKind == "staff"
-            ? await db.QuerySingleOrDefaultAsync<string>("SELECT name FROM staff WHERE id = @senderId", new { senderId }, ct)
-            : CustomerNames.Display(senderId, await db.QuerySingleOrDefaultAsync<string>("SELECT name FROM customers WHERE id = @senderId", new { senderId }, ct));
+        string? name;
+        if (senderKind == "staff")
+            name = await db.QuerySingleOrDefaultAsync<string>("SELECT name FROM staff WHERE id = @senderId", new { senderId }, ct);
+        else
+        {
+            var customer = await db.QuerySingleOrDefaultAsync<(string? Name, string? Attributes)>("SELECT name, attributes FROM customers WHERE id = @senderId", new { senderId }, ct);
+            name = CustomerNames.Display(senderId, customer.Name, Texts.LanguageOf(customer.Attributes));
+        }
         if (attachment is null)
             return;
         var body = JsonSerializer.Serialize(new { attachment_id = attachment.Id, name = attachment.Name, content_type = attachment.ContentType, size = attachment.Size });

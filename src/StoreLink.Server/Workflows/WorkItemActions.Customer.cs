@@ -55,7 +55,7 @@ public sealed partial class WorkItemActions
             if (request.Status == (key == "approve" ? "approved" : "declined"))
                 return await GetAsync(user, item.Id, ct); // a late double tap: answered that way already
             if (request.Status != "pending")
-                throw ApiException.Conflict($"This request is already {request.Status}.");
+                throw ApiException.Conflict(Texts.Get(user.Language, "request_decided", ("status", Texts.Get(user.Language, $"request_status_{request.Status}"))));
             var approved = key == "approve";
             var to = definition.State((approved ? state.OnRequestApproved : state.OnRequestDeclined) ?? "");
             var data = new { action, request_id = request.Id, title = request.Title, price = request.Price, note, from = item.State, to = to?.Key };
@@ -83,9 +83,8 @@ public sealed partial class WorkItemActions
             if (offered is null && await LastCustomerActionAsync(item.Id, ct) == key)
                 return await GetAsync(user, item.Id, ct); // a late double tap of the action that moved the item on
             if (offered is null)
-                throw ApiException.Conflict(key == "change_address"
-                    ? $"The address can no longer be changed: the order is {state.CustomerText()}."
-                    : $"This action is not available now (the item is {state.CustomerText()}).");
+                throw ApiException.Conflict(Texts.Get(user.Language, key == "change_address" ? "action_address_closed" : "action_unavailable",
+                    ("state", state.CustomerText(user.Language))));
             string? address = null;
             if (offered.Needs == "note" && note is null)
                 throw new ApiException(ErrorCodes.InvalidRequest, "The request is not valid.", new Dictionary<string, string[]> { ["note"] = ["Required: tell us what is wrong."] });

@@ -3,7 +3,6 @@ using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
 using StoreLink.Server.Accounts;
-using StoreLink.Server.Http;
 
 namespace StoreLink.Server.Web.Console;
 
@@ -25,7 +24,7 @@ public sealed class ConsoleSessionHandler(
     {
         if (!Request.Cookies.TryGetValue(CookieName, out var token) || string.IsNullOrEmpty(token))
             return AuthenticateResult.NoResult();
-        var user = await tokens.AuthenticateAsync(token, Texts.LanguageOf(Request), Context.RequestAborted);
+        var user = await tokens.AuthenticateAsync(token, ConsoleStrings.LanguageOf(Context), Context.RequestAborted);
         if (user is not { IsStaff: true })
         {
             Response.Cookies.Delete(CookieName, CookieOptions(Request, null));
