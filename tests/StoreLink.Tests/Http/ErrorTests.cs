@@ -148,6 +148,32 @@ public sealed class ErrorTests
 
     public static TheoryData<string> Databases => TestDatabases.Both;
 
+    [Fact]
+    public async Task A_refusal_is_worded_in_the_callers_language_the_console_cookie_first_then_accept_language()
+    {
+        await using var app = await StoreLinkApp.CreateAsync(TestDatabases.Sqlite);
+        var admin = await app.LoginAsync("admin@demo.local");
+        async Task<string?> TitleAsync(string? acceptLanguage, string? cookie)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/v1/stores")
+            {
+                Content = new StringContent("{\"store_key\":\"demo-digital\",\"name\":\"again\"}", Encoding.UTF8, "application/json"),
+            };
+            if (acceptLanguage is not null)
+                request.Headers.TryAddWithoutValidation("Accept-Language", acceptLanguage);
+            if (cookie is not null)
+                request.Headers.Add("Cookie", $"storelink_lang={cookie}");
+            var answer = await admin.SendJsonAsync(request);
+            Assert.Equal((409, "conflict"), (answer.Status, answer.Code));
+            return answer.Json.GetProperty("title").GetString();
+        }
+
+        Assert.Equal("门店标识「demo-digital」已被占用。", await TitleAsync(null, null));
+        Assert.Equal("The store key 'demo-digital' is taken.", await TitleAsync("en-GB,en;q=0.9", null));
+        Assert.Equal("门店标识「demo-digital」已被占用。", await TitleAsync("fr-FR, en;q=0.5, zh-CN;q=0.8", null));
+        Assert.Equal("The store key 'demo-digital' is taken.", await TitleAsync("zh-CN", "en"));
+    }
+
     [Theory, MemberData(nameof(Databases))]
     public async Task Json_the_server_cannot_read_from_its_own_data_is_an_internal_error_logged_not_the_callers_fault(string db)
     {
