@@ -159,7 +159,7 @@ public sealed class AuthActions(
     private async Task<TokenResponse> IssueAsync(UserKind kind, string userId, string orgId, CancellationToken ct)
     {
         var (token, expiresAt) = await tokens.IssueAsync(kind, userId, orgId, ct);
-        var user = await tokens.AuthenticateAsync(token, ct)
+        var user = await tokens.AuthenticateAsync(token, Texts.DefaultLanguage, ct)
             ?? throw new InvalidOperationException("A token just issued did not authenticate.");
         return new TokenResponse(token, expiresAt, user.ToDto());
     }

@@ -26,7 +26,7 @@ public sealed class BearerAuthenticationHandler(
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
             return AuthenticateResult.Fail("Only bearer credentials are accepted.");
 
-        var user = await tokens.AuthenticateAsync(header["Bearer ".Length..].Trim(), Context.RequestAborted);
+        var user = await tokens.AuthenticateAsync(header["Bearer ".Length..].Trim(), Texts.LanguageOf(Request), Context.RequestAborted);
         if (user is null)
             return AuthenticateResult.Fail("The credential is unknown, expired or revoked.");
 

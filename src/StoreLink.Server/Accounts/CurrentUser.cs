@@ -44,6 +44,9 @@ public sealed record CurrentUser(
     public bool IsApiClient => Kind == UserKind.ApiClient;
     public bool IsOrgAdmin => IsStaff && Roles.Any(r => r.Role == Protocol.Roles.OrgAdmin);
 
+    /// <summary>The language texts for this caller are written in (<see cref="Texts"/>): a customer's stored one, else the request's.</summary>
+    public string Language { get; init; } = Texts.DefaultLanguage;
+
     /// <summary>Staff with one of <paramref name="roles"/> (any role if none given) in the store, or the org admin.</summary>
     public bool HasStoreRole(string storeId, params string[] roles) =>
         IsOrgAdmin || (IsStaff && Roles.Any(r => r.StoreId == storeId && (roles.Length == 0 || roles.Contains(r.Role))));

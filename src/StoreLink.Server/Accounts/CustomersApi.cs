@@ -33,8 +33,9 @@ public sealed class CustomerRow
 
 public static class CustomerNames
 {
-    /// <summary>What staff see for a customer without a name: 访客 and the end of the id.</summary>
-    public static string Display(string id, string? name) => string.IsNullOrWhiteSpace(name) ? $"访客 {id[^4..]}" : name;
+    /// <summary>A customer's name; one without a name is a visitor with the end of the id (访客 1a2b, Visitor 1a2b).</summary>
+    public static string Display(string id, string? name, string language) =>
+        string.IsNullOrWhiteSpace(name) ? Texts.Get(language, "visitor_name", ("suffix", id[^4..])) : name;
 }
 
 public static class CustomersApi
@@ -89,10 +90,10 @@ public sealed class CustomerActions(Db db, TimeProvider clock)
     {
         if (!user.IsCustomer)
             throw ApiException.Forbidden("Customers set their language here; the console keeps its own.");
-        var normalized = Desk.DeskTexts.Normalize(language);
+        var normalized = Texts.Normalize(language);
         if (normalized is null)
             throw new ApiException(ErrorCodes.InvalidRequest, "The request is not valid.",
-                new Dictionary<string, string[]> { ["language"] = [$"One of {string.Join(", ", Desk.DeskTexts.Languages)}."] });
+                new Dictionary<string, string[]> { ["language"] = [$"One of {string.Join(", ", Texts.Languages)}."] });
         await db.InTransactionAsync(async (c, t) =>
         {
             var attributes = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(

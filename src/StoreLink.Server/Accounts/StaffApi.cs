@@ -105,7 +105,7 @@ public sealed class StaffActions(
                 VALUES (@Id, @OrgId, @Login, @Name, @PasswordHash, @CreatedAt) ON CONFLICT (login) DO NOTHING
                 """, row, t);
             if (inserted == 0)
-                throw ApiException.Conflict($"The login '{login}' is taken.");
+                throw ApiException.Conflict(Texts.Get(user.Language, "login_taken", ("login", login)));
             await InsertRolesAsync(c, t, row.Id, roles);
             await audit.RecordAsync(c, t, user, AuditActions.StaffCreated, "staff", row.Id, new { login, roles });
         }, ct);

@@ -61,7 +61,7 @@ public sealed class StoreActions(Db db, Access access, Desk.DeskSignals signals,
             ON CONFLICT (store_key) DO NOTHING
             """, row, ct);
         if (inserted == 0)
-            throw ApiException.Conflict($"The store key '{key}' is taken.");
+            throw ApiException.Conflict(Texts.Get(user.Language, "store_key_taken", ("key", key)));
         return row.ToDto();
     }
 

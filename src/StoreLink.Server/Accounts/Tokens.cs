@@ -3,6 +3,7 @@ using Dapper;
 using Microsoft.Extensions.Options;
 using StoreLink.Protocol;
 using StoreLink.Server.Data;
+using StoreLink.Server.Http;
 
 namespace StoreLink.Server.Accounts;
 
@@ -16,7 +17,7 @@ public sealed class Tokens(Db db, TimeProvider clock, IOptions<AuthOptions> opti
 
     private const string TokenSql = """
         SELECT t.user_kind, t.user_id, t.org_id, t.expires_at, t.revoked_at,
-               s.name AS staff_name, s.disabled_at, c.name AS customer_name, c.visitor_store_id
+               s.name AS staff_name, s.disabled_at, c.name AS customer_name, c.visitor_store_id, c.attributes AS customer_attributes
         FROM access_tokens t
         LEFT JOIN staff s ON t.user_kind = 'staff' AND s.id = t.user_id
         LEFT JOIN customers c ON t.user_kind = 'customer' AND c.id = t.user_id
@@ -41,15 +42,19 @@ public sealed class Tokens(Db db, TimeProvider clock, IOptions<AuthOptions> opti
         return (token, DateTimeOffset.FromUnixTimeMilliseconds(expires.ToUnixTimeMilliseconds()));
     }
 
-    /// <summary>The caller behind a bearer credential, or null when it is unknown, expired, revoked or disabled.</summary>
-    public async Task<CurrentUser?> AuthenticateAsync(string credential, CancellationToken ct)
+    /// <summary>
+    /// The caller behind a bearer credential, or null when it is unknown, expired, revoked or disabled. Staff and API
+    /// clients read texts in the <paramref name="requestLanguage"/>, customers in their own (<see cref="Texts"/>).
+    /// </summary>
+    public async Task<CurrentUser?> AuthenticateAsync(string credential, string requestLanguage, CancellationToken ct)
     {
         if (credential.Length is < 8 or > 256)
             return null;
         var hash = Secrets.Hash(credential);
-        return credential.StartsWith(Secrets.ApiKeyPrefix, StringComparison.Ordinal)
+        var user = credential.StartsWith(Secrets.ApiKeyPrefix, StringComparison.Ordinal)
             ? await ApiClientAsync(hash, ct)
             : await AccessTokenAsync(hash, ct);
+        return user is null or { IsCustomer: true } ? user : user with { Language = requestLanguage };
     }
 
     private async Task<CurrentUser?> AccessTokenAsync(string hash, CancellationToken ct)
@@ -65,8 +70,9 @@ public sealed class Tokens(Db db, TimeProvider clock, IOptions<AuthOptions> opti
             var roles = (await connection.QueryAsync<RoleDto>(new CommandDefinition(StaffRow.SelectRoles, new { staffId = row.UserId }, cancellationToken: ct))).AsList();
             return new CurrentUser(row.UserId, UserKind.Staff, row.OrgId, row.StaffName, roles, EmptySet, null, hash) { ExpiresAt = Time(row.ExpiresAt) };
         }
-        return new CurrentUser(row.UserId, UserKind.Customer, row.OrgId, CustomerNames.Display(row.UserId, row.CustomerName),
-            [], EmptySet, row.VisitorStoreId, hash) { ExpiresAt = Time(row.ExpiresAt) };
+        var language = Texts.LanguageOf(row.CustomerAttributes);
+        return new CurrentUser(row.UserId, UserKind.Customer, row.OrgId, CustomerNames.Display(row.UserId, row.CustomerName, language),
+            [], EmptySet, row.VisitorStoreId, hash) { Language = language, ExpiresAt = Time(row.ExpiresAt) };
     }
 
     private async Task<CurrentUser?> ApiClientAsync(string hash, CancellationToken ct)
@@ -102,5 +108,6 @@ public sealed class Tokens(Db db, TimeProvider clock, IOptions<AuthOptions> opti
         public long? DisabledAt { get; set; }
         public string? CustomerName { get; set; }
         public string? VisitorStoreId { get; set; }
+        public string? CustomerAttributes { get; set; }
     }
 }

@@ -62,7 +62,7 @@ public static class AttachmentsApi
     {
         if (user.IsApiClient)
             throw ApiException.Forbidden("API keys do not upload attachments yet.");
-        var language = DeskTexts.ForRequest(http.Request);
+        var language = user.Language;
         var storeId = UploadLimits.StoreOf(user);
         // A caller already at a limit is refused before a byte of the body is read.
         await store.CheckLimitsAsync(user, storeId, language, ct);

@@ -3,6 +3,7 @@ using Dapper;
 using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
 using StoreLink.Server.Data;
+using StoreLink.Server.Http;
 using StoreLink.Server.Realtime;
 
 namespace StoreLink.Server.Conversations;
@@ -18,7 +19,6 @@ namespace StoreLink.Server.Conversations;
 public sealed class SystemPosts(Db db, MessageWriter writer, ConversationDirectory directory, TimeProvider clock)
 {
     private const string SystemSender = "system";
-    private const string SystemName = "系统消息";
 
     private const string FindUnresolved = """
         SELECT id FROM conversations WHERE kind = 'service' AND customer_id = @customerId AND store_id = @storeId AND state <> 'resolved'
@@ -29,16 +29,21 @@ public sealed class SystemPosts(Db db, MessageWriter writer, ConversationDirecto
         ORDER BY CASE WHEN state = 'resolved' THEN 1 ELSE 0 END, updated_at DESC, id LIMIT 1
         """;
 
-    /// <summary>The language of the conversation's customer (<see cref="Desk.DeskTexts"/>).</summary>
+    /// <summary>The language of the conversation's customer (<see cref="Texts"/>).</summary>
     public async Task<string> LanguageAsync(ConversationFacts facts, CancellationToken ct) =>
-        Desk.DeskTexts.LanguageOf(facts.CustomerId is null ? null
+        Texts.LanguageOf(facts.CustomerId is null ? null
             : await db.QuerySingleOrDefaultAsync<string>("SELECT attributes FROM customers WHERE id = @id", new { id = facts.CustomerId }, ct));
 
-    /// <summary>A system or card message. Group conversations pass their members' <paramref name="audience"/>.</summary>
-    public async Task<MessageDto> PostAsync(ConversationFacts facts, string kind, object body, CancellationToken ct, string? clientMsgId = null, Audience? audience = null)
+    /// <summary>
+    /// A system or card message. Group conversations pass their members' <paramref name="audience"/>. The sender's name
+    /// is in the customer's language (a conversation without a customer: the <paramref name="language"/> given, else the default).
+    /// </summary>
+    public async Task<MessageDto> PostAsync(ConversationFacts facts, string kind, object body, CancellationToken ct, string? clientMsgId = null, Audience? audience = null,
+        string? language = null)
     {
         var json = JsonSerializer.Serialize(body, ProtocolJson.Options);
-        var sent = await writer.SendAsync(new NewMessage(Ids.New("msg", clock), facts, audience ?? facts.Audience(null), SystemSender, "system", SystemName,
+        var sender = Texts.Get(facts.CustomerId is null ? language ?? Texts.DefaultLanguage : await LanguageAsync(facts, ct), "system_sender");
+        var sent = await writer.SendAsync(new NewMessage(Ids.New("msg", clock), facts, audience ?? facts.Audience(null), SystemSender, "system", sender,
             clientMsgId, kind, json, null, clock.GetUtcNow().ToUnixTimeMilliseconds(), Reopen: false, null), ct);
         return sent.Message;
     }
@@ -56,9 +61,15 @@ public sealed class SystemPosts(Db db, MessageWriter writer, ConversationDirecto
         var attachment = await db.QuerySingleOrDefaultAsync<AttachmentRow>($"SELECT {AttachmentRow.Columns} FROM attachments WHERE id = @attachmentId", new { attachmentId }, ct);
         if (attachment is null)
             return;
-        var name = senderKind == "staff"
-            ? await db.QuerySingleOrDefaultAsync<string>("SELECT name FROM staff WHERE id = @senderId", new { senderId }, ct)
-            : CustomerNames.Display(senderId, await db.QuerySingleOrDefaultAsync<string>("SELECT name FROM customers WHERE id = @senderId", new { senderId }, ct));
+        string? name;
+        if (senderKind == "staff")
+            name = await db.QuerySingleOrDefaultAsync<string>("SELECT name FROM staff WHERE id = @senderId", new { senderId }, ct);
+        else
+        {
+            var customer = await db.QuerySingleOrDefaultAsync<(string? Name, string? Attributes)>(
+                "SELECT name, attributes FROM customers WHERE id = @senderId", new { senderId }, ct);
+            name = CustomerNames.Display(senderId, customer.Name, Texts.LanguageOf(customer.Attributes));
+        }
         var body = JsonSerializer.Serialize(new { attachment_id = attachment.Id, name = attachment.Name, content_type = attachment.ContentType, size = attachment.Size });
         await writer.SendAsync(new NewMessage(Ids.New("msg", clock), facts, facts.Audience(null), senderId, senderKind, name ?? "",
             clientMsgId, kind, body, attachment.Id, clock.GetUtcNow().ToUnixTimeMilliseconds(), Reopen: false, null), ct);

@@ -64,7 +64,7 @@ public sealed class UploadLimits(TimeProvider clock, IOptions<UploadOptions> opt
             await CheckWindowAsync(c, t, "store_id", storeId, o.PerStoreCount, o.PerStoreBytes, size, now, language, ct);
         if (o.OrgQuotaBytes > 0 && await c.ExecuteScalarAsync<long>(new CommandDefinition(
                 "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM attachments WHERE org_id = @orgId", new { orgId }, t, cancellationToken: ct)) + size > o.OrgQuotaBytes)
-            throw new ApiException(ErrorCodes.QuotaExceeded, DeskTexts.Get(language, "upload_quota_full"));
+            throw new ApiException(ErrorCodes.QuotaExceeded, Texts.Get(language, "upload_quota_full"));
     }
 
     private async Task CheckWindowAsync(DbConnection c, DbTransaction? t, string column, string key, int maxCount, long maxBytes, long size, long now,
@@ -87,7 +87,7 @@ public sealed class UploadLimits(TimeProvider clock, IOptions<UploadOptions> opt
             WHERE n >= @countOver AND b >= @bytesOver
             """, new { key, from, countOver, bytesOver }, t, cancellationToken: ct)) ?? now;
         var seconds = (int)Math.Max(1, Math.Ceiling((frees + window - now) / 1000.0));
-        throw new ApiException(ErrorCodes.RateLimited, DeskTexts.Get(language, "upload_rate_limited", ("minutes", ((seconds + 59) / 60).ToString(System.Globalization.CultureInfo.InvariantCulture))))
+        throw new ApiException(ErrorCodes.RateLimited, Texts.Get(language, "upload_rate_limited", ("minutes", ((seconds + 59) / 60).ToString(System.Globalization.CultureInfo.InvariantCulture))))
         {
             RetryAfterSeconds = seconds,
         };

@@ -73,11 +73,11 @@ public sealed partial class CannedReplies(Db db, Access access, TimeProvider clo
             throw ApiException.Invalid("Canned replies belong to the conversations of a store.");
         var customerId = conversation.Facts.CustomerId
             ?? await db.QuerySingleOrDefaultAsync<string>("SELECT customer_id FROM conversations WHERE id = @parentId", new { parentId = conversation.Facts.ParentId }, ct);
-        var customer = await db.QuerySingleOrDefaultAsync<string>("SELECT name FROM customers WHERE id = @customerId", new { customerId }, ct);
+        var customer = await db.QuerySingleOrDefaultAsync<(string? Name, string? Attributes)>("SELECT name, attributes FROM customers WHERE id = @customerId", new { customerId }, ct);
         var store = await db.QuerySingleOrDefaultAsync<string>("SELECT name FROM stores WHERE id = @storeId", new { storeId }, ct) ?? "";
         var values = new Dictionary<string, string>
         {
-            ["{customer.name}"] = customerId is null ? "" : CustomerNames.Display(customerId, customer),
+            ["{customer.name}"] = customerId is null ? "" : CustomerNames.Display(customerId, customer.Name, Texts.LanguageOf(customer.Attributes)), // the reply is for the customer,
             ["{store.name}"] = store,
             ["{agent.name}"] = user.Name,
         };
@@ -96,8 +96,8 @@ public sealed partial class CannedReplies(Db db, Access access, TimeProvider clo
         Apply(row, body, creating: true);
         var count = await db.QuerySingleOrDefaultAsync<long>("SELECT COUNT(*) FROM canned_replies WHERE store_id = @storeId", new { storeId = store.Id }, ct);
         if (count >= MaxPerStore)
-            throw ApiException.Conflict($"A store has at most {MaxPerStore} canned replies.");
-        await WriteAsync($"INSERT INTO canned_replies ({CannedReplyRow.Columns}) VALUES (@Id, @StoreId, @Shortcut, @Title, @Body, @CreatedAt, @UpdatedAt)", row, ct);
+            throw ApiException.Conflict(Texts.Get(user.Language, "canned_limit", ("max", $"{MaxPerStore}")));
+        await WriteAsync(user, $"INSERT INTO canned_replies ({CannedReplyRow.Columns}) VALUES (@Id, @StoreId, @Shortcut, @Title, @Body, @CreatedAt, @UpdatedAt)", row, ct);
         return row.ToDto();
     }
 
@@ -107,7 +107,7 @@ public sealed partial class CannedReplies(Db db, Access access, TimeProvider clo
         RequireManager(user, row.StoreId);
         Apply(row, body, creating: false);
         row.UpdatedAt = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        await WriteAsync("UPDATE canned_replies SET shortcut = @Shortcut, title = @Title, body = @Body, updated_at = @UpdatedAt WHERE id = @Id", row, ct);
+        await WriteAsync(user, "UPDATE canned_replies SET shortcut = @Shortcut, title = @Title, body = @Body, updated_at = @UpdatedAt WHERE id = @Id", row, ct);
         return row.ToDto();
     }
 
@@ -141,7 +141,7 @@ public sealed partial class CannedReplies(Db db, Access access, TimeProvider clo
         return row;
     }
 
-    private async Task WriteAsync(string sql, CannedReplyRow row, CancellationToken ct)
+    private async Task WriteAsync(CurrentUser user, string sql, CannedReplyRow row, CancellationToken ct)
     {
         try
         {
@@ -149,7 +149,7 @@ public sealed partial class CannedReplies(Db db, Access access, TimeProvider clo
         }
         catch (Exception e) when (SqlDialect.IsUniqueViolation(e))
         {
-            throw ApiException.Conflict($"The store already has a canned reply with the shortcut \"{row.Shortcut}\".");
+            throw ApiException.Conflict(Texts.Get(user.Language, "canned_shortcut_taken", ("shortcut", row.Shortcut)));
         }
     }
 

@@ -40,8 +40,8 @@ public sealed class Csat(Db db, Access access, SystemPosts posts, Integrations.O
         var language = await posts.LanguageAsync(facts, ct);
         await posts.PostAsync(facts, MessageKinds.Card, new
         {
-            title = DeskTexts.Get(language, "csat_title"),
-            fields = agent is null ? Array.Empty<object>() : [new { label = DeskTexts.Get(language, "csat_agent"), value = agent }],
+            title = Texts.Get(language, "csat_title"),
+            fields = agent is null ? Array.Empty<object>() : [new { label = Texts.Get(language, "csat_agent"), value = agent }],
             actions = Enumerable.Range(1, 5).Select(n => new { id = $"csat:{n}", label = $"{n}" }).ToArray(),
             @ref = new { type = CardType, id = facts.Id },
         }, ct);
@@ -61,7 +61,7 @@ public sealed class Csat(Db db, Access access, SystemPosts posts, Integrations.O
         var (state, resolvedAt, assigneeId, storeId) = await db.QuerySingleOrDefaultAsync<(string, long?, string?, string)>(
             "SELECT state, resolved_at, assignee_id, store_id FROM conversations WHERE id = @conversationId", new { conversationId }, ct);
         if (state != "resolved" || resolvedAt is null)
-            throw ApiException.Conflict("The conversation is not resolved; it can be rated once it is.");
+            throw ApiException.Conflict(Texts.Get(user.Language, "csat_not_resolved"));
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var args = new { conversationId, resolvedAt, storeId, assigneeId, rating = body.Rating, comment, now };
         // One row per resolution; a double tap or a second device inserts nothing and updates the same row.
@@ -83,7 +83,7 @@ public sealed class Csat(Db db, Access access, SystemPosts posts, Integrations.O
             return first;
         }, ct);
         if (first)
-            await posts.PostSystemAsync(conversation.Facts, language => DeskTexts.Get(language, "csat_thanks"), ct);
+            await posts.PostSystemAsync(conversation.Facts, language => Texts.Get(language, "csat_thanks"), ct);
         // The agent and the store's managers see the rating arrive.
         await bus.PublishAsync(new RealtimeEvent(RealtimeEventKind.Push,
             new Audience(assigneeId is null ? [] : [assigneeId], ManagersOf: storeId, OrgAdminsOf: conversation.Facts.OrgId),

@@ -55,9 +55,9 @@ public sealed class DeskActions(
         {
             var agent = await AgentOfStoreAsync(user, storeId, body.AgentId, ct);
             if (await presence.StatusAsync(agent.Id, ct) != "online")
-                throw ApiException.Conflict($"{agent.Name} is not online; transfer to someone online or to a queue.");
+                throw ApiException.Conflict(Texts.Get(user.Language, "agent_offline", ("name", agent.Name)));
             await AssignToAsync(conversation.Facts, conversationId, agent.Id, ct);
-            transfer = DeskTexts.Get(DeskTexts.DefaultLanguage, "transfer_to_agent", ("target", agent.Name));
+            transfer = Texts.Get(user.Language, "transfer_to_agent", ("target", agent.Name));
             servedBy = agent.Id == conversation.AssigneeId ? null : agent.Name;
         }
         else
@@ -68,13 +68,13 @@ public sealed class DeskActions(
                 UPDATE conversations SET queue_id = @queueId, assignee_id = NULL, assigned_at = NULL, waiting_since = @now, transferred_from = @from
                 WHERE id = @conversationId
                 """, new { queueId = queue.Id, now = Now, from = conversation.AssigneeId, conversationId }, ct);
-            transfer = DeskTexts.Get(DeskTexts.DefaultLanguage, "transfer_to_queue", ("target", queue.Name));
+            transfer = Texts.Get(user.Language, "transfer_to_queue", ("target", queue.Name));
         }
         var notesId = await db.QuerySingleOrDefaultAsync<string>("SELECT id FROM conversations WHERE parent_id = @conversationId", new { conversationId }, ct);
         await messages.SendAsync(user, notesId!, new SendMessageRequest(Ids.New("transfer", clock), MessageKinds.Text,
             JsonSerializer.SerializeToElement(new
             {
-                text = string.IsNullOrEmpty(note) ? transfer : DeskTexts.Get(DeskTexts.DefaultLanguage, "transfer_note", ("transfer", transfer), ("note", note)),
+                text = string.IsNullOrEmpty(note) ? transfer : Texts.Get(user.Language, "transfer_note", ("transfer", transfer), ("note", note)),
             })), null, ct);
         await router.PublishConversationAsync(conversationId, conversation.Facts, ct, assignment: true);
         if (servedBy is not null && conversation.State != "resolved")
@@ -188,7 +188,7 @@ public sealed class DeskActions(
             """, new { me = user.Id, storeId = store.Id, queueId, state, take = Math.Clamp(limit ?? 100, 1, 500) }, ct);
         var hours = BusinessClock.Of(store);
         var now = clock.GetUtcNow();
-        return rows.Select(r => new InboxItemDto(r.ToDto(null, null), CustomerNames.Display(r.CustomerId!, r.CustomerName), r.VipLevel,
+        return rows.Select(r => new InboxItemDto(r.ToDto(null, null), CustomerNames.Display(r.CustomerId!, r.CustomerName, user.Language), r.VipLevel,
             r.LastId is null ? null : new MessageRow
             {
                 Id = r.LastId, ConversationId = r.Id, Seq = r.LastMessageSeq, SenderId = r.LastSenderId!, SenderKind = r.LastSenderKind!,

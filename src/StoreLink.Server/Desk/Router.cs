@@ -4,6 +4,7 @@ using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
 using StoreLink.Server.Conversations;
 using StoreLink.Server.Data;
+using StoreLink.Server.Http;
 using StoreLink.Server.Realtime;
 
 namespace StoreLink.Server.Desk;

@@ -2,6 +2,7 @@ using Dapper;
 using Microsoft.AspNetCore.Identity;
 using StoreLink.Server.Accounts;
 using StoreLink.Server.Data;
+using StoreLink.Server.Http;
 
 namespace StoreLink.Server.Host;
 
@@ -38,7 +39,7 @@ public static class AdminCommand
         var hasher = app.Services.GetRequiredService<IPasswordHasher<StaffRow>>();
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var orgId = Ids.New("org", clock);
-        var admin = new StaffRow { Id = Ids.New("stf", clock), OrgId = orgId, Login = login, Name = options.GetValueOrDefault("admin-name") ?? "管理员" };
+        var admin = new StaffRow { Id = Ids.New("stf", clock), OrgId = orgId, Login = login, Name = options.GetValueOrDefault("admin-name") ?? Texts.Get(Texts.DefaultLanguage, "admin_name") };
         admin.PasswordHash = hasher.HashPassword(admin, password);
         var secret = Secrets.NewIdentitySecret();
         var created = await db.InTransactionAsync(async (c, t) =>

@@ -97,7 +97,11 @@ internal static class JsonCharset
     }
 }
 
-/// <summary>Maps exceptions to problem documents; nothing but <c>internal</c> ever reaches a client as 500.</summary>
+/// <summary>
+/// Maps exceptions to problem documents; nothing but <c>internal</c> ever reaches a client as 500. Only the request's
+/// own JSON is the caller's fault (400): JSON the server fails to read from its own data is a 500, logged. The
+/// database's state is a 503 worded as it is: not reachable, or busy with conflicting changes (both retried later).
+/// </summary>
 internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, ILogger<ProblemExceptionHandler> logger) : IExceptionHandler
 {
     public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken ct)
@@ -105,15 +109,15 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, I
         if (exception is OperationCanceledException && context.RequestAborted.IsCancellationRequested)
             return true;
 
+        var language = context.Items.TryGetValue(Accounts.CurrentUser.ItemKey, out var caller) && caller is Accounts.CurrentUser user
+            ? user.Language : Texts.LanguageOf(context.Request);
         var (code, title, errors, retryAfter) = exception switch
         {
             ApiException e => (e.Code, e.Message, e.Errors, e.RetryAfterSeconds),
             BadHttpRequestException when IsTooLarge(exception) => (ErrorCodes.TooLarge, "The request body is too large.", null, null),
             BadHttpRequestException { InnerException: JsonException j } => (ErrorCodes.InvalidRequest, JsonMessage(j), null, (int?)null),
             BadHttpRequestException e => (ErrorCodes.ForStatus(e.StatusCode), e.Message, null, null),
-            JsonException j => (ErrorCodes.InvalidRequest, JsonMessage(j), null, null),
-            DatabaseUnavailableException => (ErrorCodes.Unavailable, "The database is not reachable; try again shortly.", null, null),
-            DbException e when IsUnavailable(e) => (ErrorCodes.Unavailable, "The database is not reachable; try again shortly.", null, null),
+            _ when DatabaseTrouble(exception) is { } trouble => (ErrorCodes.Unavailable, Texts.Get(language, trouble), null, trouble == "database_busy" ? 1 : 5),
             _ => (ErrorCodes.Internal, "Something went wrong on the server.", null, null),
         };
         if (code == ErrorCodes.Internal)
@@ -136,10 +140,25 @@ internal sealed class ProblemExceptionHandler(IProblemDetailsService problems, I
     private static string JsonMessage(JsonException e) =>
         e.Path is { Length: > 0 } path ? $"The request body is not valid JSON for this call at {path}." : "The request body is not valid JSON.";
 
-    /// <summary>A dropped connection or a busy database mid-request is the database's state, not the request's fault.</summary>
+    /// <summary>The text key of a failure that is the database's state, not the request's fault (503); null for any other.</summary>
+    internal static string? DatabaseTrouble(Exception e) => e switch
+    {
+        DbException db when IsBusy(db) => "database_busy",
+        DatabaseUnavailableException => "database_unavailable",
+        DbException db when IsUnavailable(db) => "database_unavailable",
+        _ => null,
+    };
+
+    /// <summary>
+    /// Concurrent changes that could not all commit (PostgreSQL's serialization failure or deadlock once its retries
+    /// ran out, SQLite's busy or locked database): the database is there, and a later try goes through.
+    /// </summary>
+    private static bool IsBusy(DbException e) =>
+        e is Npgsql.PostgresException { SqlState: "40001" or "40P01" } or Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 5 or 6 };
+
+    /// <summary>A dropped connection mid-request is the database's state, not the request's fault.</summary>
     private static bool IsUnavailable(DbException e) =>
-        e is Npgsql.NpgsqlException { IsTransient: true } or Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 5 or 6 } ||
-        e.InnerException is System.Net.Sockets.SocketException or TimeoutException;
+        e is Npgsql.NpgsqlException { IsTransient: true } || e.InnerException is System.Net.Sockets.SocketException or TimeoutException;
 
     /// <summary>Kestrel's body limit surfaces as a 413 somewhere in the chain, also when it hits during JSON binding.</summary>
     private static bool IsTooLarge(Exception? e)

@@ -75,8 +75,7 @@ public sealed class IdempotencyFilter(Db db, TimeProvider clock, ILogger<Idempot
                 continue;
             }
             if (row.RequestHash != hash)
-                throw new ApiException(ErrorCodes.Unprocessable,
-                    "This Idempotency-Key was used with a different request; use a new key for a new request.");
+                throw new ApiException(ErrorCodes.Unprocessable, Texts.Get(user.Language, "idempotency_key_reused"));
             if (row.CompletedAt is not null)
             {
                 if (row.Location is not null)
@@ -89,7 +88,7 @@ public sealed class IdempotencyFilter(Db db, TimeProvider clock, ILogger<Idempot
                     """, new { args.callerId, key, now, startedAt = row.StartedAt }, http.RequestAborted) == 1)
                 return await RunAsync(context, next, args.callerId, key, now);
             if (waited.Elapsed > MaxWait)
-                throw ApiException.Conflict("A request with this Idempotency-Key is still in progress; try again shortly.");
+                throw ApiException.Conflict(Texts.Get(user.Language, "idempotency_in_progress"));
             await Task.Delay(TimeSpan.FromMilliseconds(50), http.RequestAborted);
         }
     }

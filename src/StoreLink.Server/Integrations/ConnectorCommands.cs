@@ -48,7 +48,7 @@ public sealed class CommandRow
     public CustomerActionRequest Request => JsonSerializer.Deserialize<CustomerActionRequest>(Action, ProtocolJson.Options)!;
 
     public string Label(string language) => (JsonSerializer.Deserialize<Dictionary<string, string>>(Labels) ?? []) is var labels
-        && (labels.GetValueOrDefault(language) ?? labels.GetValueOrDefault(Desk.DeskTexts.DefaultLanguage)) is { } label ? label : CommandType;
+        && (labels.GetValueOrDefault(language) ?? labels.GetValueOrDefault(Texts.DefaultLanguage)) is { } label ? label : CommandType;
 
     public ConnectorCommandDto ToDto(IReadOnlyList<ConnectorCommandAttemptDto> attempts) => new(Id, ConnectorId, CommandType, WorkItemId, Status, (int)Attempts,
         Applied != 0, Message, Result is null ? null : JsonDocument.Parse(Result).RootElement.Clone(), JsonDocument.Parse(Payload).RootElement.Clone(),
@@ -423,7 +423,7 @@ public sealed class CommandDispatcher : BackgroundService
         v.ThrowIfAny();
         if (command.Status is "done" or "refused")
             return command.Status == body.Status ? await _commands.DtoAsync(command.Id, ct)
-                : throw ApiException.Conflict($"The command is {command.Status} already; its outcome does not change.");
+                : throw ApiException.Conflict(Texts.Get(user.Language, "command_settled", ("status", command.Status)));
         var connector = (await ConnectorOfAsync(command, ct))!;
         command.Result = body.Result is { ValueKind: not JsonValueKind.Null } result ? result.GetRawText() : null;
         if (body.Status == "done")
@@ -468,14 +468,14 @@ public sealed class CommandDispatcher : BackgroundService
             ("refused", _, { }) => "command_refused_reason",
             _ => "command_" + outcome,
         };
-        await _posts.PostSystemAsync(await _notifier.ConversationAsync(item, ct), language => Desk.DeskTexts.Get(language, key,
+        await _posts.PostSystemAsync(await _notifier.ConversationAsync(item, ct), language => Texts.Get(language, key,
             ("system", connector.Name), ("action", command.Label(language)), ("address", address ?? ""), ("reason", message ?? "")), ct, clientMsgId: $"{command.Id}:{outcome}");
     }
 
     /// <summary>Staff following the item (its assignee and the store's managers too) see the command's trouble on its timeline, pushed live.</summary>
     private async Task AlertAsync(CommandRow command, ConnectorRow connector, string kind, string? reason, CancellationToken ct) =>
         await _items.NoteAsync(connector.Principal(), command.WorkItemId, kind,
-            new { command_id = command.Id, type = command.CommandType, action = command.Label(Desk.DeskTexts.DefaultLanguage), system = connector.Name, reason, alert = true }, ct);
+            new { command_id = command.Id, type = command.CommandType, action = command.Label(Texts.DefaultLanguage), system = connector.Name, reason, alert = true }, ct);
 
     public override void Dispose()
     {

@@ -122,7 +122,7 @@ public sealed partial class ConnectorActions(
         await ApplyAsync(user, row, body with { Key = null }, v, ct);
         var count = await db.QuerySingleOrDefaultAsync<long>("SELECT COUNT(*) FROM connectors WHERE org_id = @orgId", new { orgId = user.OrgId }, ct);
         if (count >= options.CurrentValue.MaxConnectors)
-            throw ApiException.Conflict($"An organization has at most {options.CurrentValue.MaxConnectors} connectors.");
+            throw ApiException.Conflict(Texts.Get(user.Language, "connector_limit", ("max", $"{options.CurrentValue.MaxConnectors}")));
         try
         {
             await db.InTransactionAsync(async (c, t) =>
@@ -137,7 +137,7 @@ public sealed partial class ConnectorActions(
         }
         catch (Exception e) when (SqlDialect.IsUniqueViolation(e))
         {
-            throw ApiException.Conflict($"The organization has a connector with the key {row.ConnectorKey} already.");
+            throw ApiException.Conflict(Texts.Get(user.Language, "connector_key_taken", ("key", row.ConnectorKey)));
         }
         return new CreatedConnector(row.ToDto(), row.Secret);
     }

@@ -107,7 +107,7 @@ public sealed class WebhookActions(
         v.ThrowIfAny();
         var count = await db.QuerySingleOrDefaultAsync<long>("SELECT COUNT(*) FROM webhook_subscriptions WHERE org_id = @orgId", new { orgId = user.OrgId }, ct);
         if (count >= options.CurrentValue.MaxSubscriptions)
-            throw ApiException.Conflict($"An organization has at most {options.CurrentValue.MaxSubscriptions} webhook subscriptions.");
+            throw ApiException.Conflict(Texts.Get(user.Language, "webhook_limit", ("max", $"{options.CurrentValue.MaxSubscriptions}")));
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var row = new WebhookSubscriptionRow
         {

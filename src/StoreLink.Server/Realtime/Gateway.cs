@@ -86,7 +86,7 @@ public sealed class Gateway
             KeepAliveTimeout = TimeSpan.FromSeconds(_options.HeartbeatSeconds),
         });
         using var buffer = new FrameBuffer(_options.MaxFrameBytes);
-        await RunAsync(socket, buffer, http.RequestAborted);
+        await RunAsync(socket, buffer, Texts.LanguageOf(http.Request), http.RequestAborted);
         if (socket.State == WebSocketState.Aborted)
             await LingerAsync(http.RequestAborted);
     }
@@ -120,9 +120,9 @@ public sealed class Gateway
             string.Equals(uri.Authority, http.Request.Host.Value, StringComparison.OrdinalIgnoreCase);
     }
 
-    private async Task RunAsync(WebSocket socket, FrameBuffer buffer, CancellationToken aborted)
+    private async Task RunAsync(WebSocket socket, FrameBuffer buffer, string requestLanguage, CancellationToken aborted)
     {
-        var user = await AuthenticateAsync(socket, buffer, aborted);
+        var user = await AuthenticateAsync(socket, buffer, requestLanguage, aborted);
         if (user is null)
             return;
         using var connection = new Connection(Ids.New("con"), user, socket, _options.SendQueueFrames, _options.TypingPerSecond);
@@ -150,7 +150,7 @@ public sealed class Gateway
         }
     }
 
-    private async Task<CurrentUser?> AuthenticateAsync(WebSocket socket, FrameBuffer buffer, CancellationToken aborted)
+    private async Task<CurrentUser?> AuthenticateAsync(WebSocket socket, FrameBuffer buffer, string requestLanguage, CancellationToken aborted)
     {
         // Cancelling a pending receive would abort the socket without a close frame; race it against the deadline instead.
         var receive = ReceiveAsync(socket, buffer, aborted);
@@ -179,7 +179,7 @@ public sealed class Gateway
             catch (JsonException)
             {
             }
-            var user = token is null ? null : await _tokens.AuthenticateAsync(token, aborted);
+            var user = token is null ? null : await _tokens.AuthenticateAsync(token, requestLanguage, aborted);
             if (user is null or { IsApiClient: true })
             {
                 await CloseAsync(socket, CloseCodes.Unauthorized, "the first frame must be {\"type\":\"auth\",\"token\":…} with a valid access token");
@@ -364,7 +364,7 @@ public sealed class Gateway
     private async Task<CurrentUser> RenewAsync(Connection connection, string? token, CancellationToken ct)
     {
         var current = connection.User;
-        var renewed = string.IsNullOrEmpty(token) ? null : await _tokens.AuthenticateAsync(token, ct);
+        var renewed = string.IsNullOrEmpty(token) ? null : await _tokens.AuthenticateAsync(token, current.Language, ct);
         if (renewed is null or { IsApiClient: true })
             throw ApiException.Unauthorized("The token is unknown, expired or revoked; the connection keeps the token it holds.");
         if (renewed.Id != current.Id || renewed.Kind != current.Kind)
@@ -435,8 +435,9 @@ public sealed class Gateway
         {
             case ApiException api:
                 return Frames.Error(rid, api.Code, api.Errors is null ? api.Message : $"{api.Message} {string.Join(" ", api.Errors.Select(x => $"{x.Key}: {string.Join(" ", x.Value)}"))}");
-            case DatabaseUnavailableException:
-                return Frames.Error(rid, ErrorCodes.Unavailable, "The database is not reachable; try again shortly.");
+            case Exception when ProblemExceptionHandler.DatabaseTrouble(e) is { } trouble:
+                _logger.LogWarning(e, "Database unavailable for a frame on connection {Connection}", connection.Id);
+                return Frames.Error(rid, ErrorCodes.Unavailable, Texts.Get(connection.User.Language, trouble));
             default:
                 _logger.LogError(e, "Frame failed on connection {Connection}", connection.Id);
                 return Frames.Error(rid, ErrorCodes.Internal, "Something went wrong on the server.");

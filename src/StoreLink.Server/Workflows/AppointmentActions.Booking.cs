@@ -41,7 +41,7 @@ public sealed partial class AppointmentActions
         if (key is not null && await ByKeyAsync(user, key, "book", null, ct) is { } earlier)
             return (await GetAsync(user, earlier, ct), false);
 
-        var schedule = await ScheduleAsync(store.Id, ct) ?? throw ApiException.Conflict("该门店暂未开放预约。/ This store does not take appointments.");
+        var schedule = await ScheduleAsync(store.Id, ct) ?? throw Refused(user, "appointment_no_schedule");
         if (schedule.Service(body.Service) is null)
             v.Add("service", "One of the store's services: " + string.Join(", ", (schedule.Services ?? []).Select(s => s.Key)) + ".");
         if (body.StartsAt is null)
@@ -79,8 +79,8 @@ public sealed partial class AppointmentActions
                 """, appointment, t);
             if (held is { } h)
                 return h.Service == appointment.Service ? (h.Id, false)
-                    : throw ApiException.Conflict("您在该时段已有预约。/ You already have an appointment in this slot.");
-            (appointment.TechnicianId, appointment.Place) = await TakePlaceAsync(c, t, appointment, technicians) ?? throw ApiException.Conflict(Full);
+                    : throw Refused(user, "appointment_yours_already");
+            (appointment.TechnicianId, appointment.Place) = await TakePlaceAsync(c, t, appointment, technicians) ?? throw Refused(user, "appointment_full");
             await c.ExecuteAsync($"""
                 INSERT INTO appointments ({AppointmentRow.Columns}) VALUES (@Id, @OrgId, @StoreId, @CustomerId, @Service, @StartsAt, @EndsAt, @TechnicianId,
                     @Place, @Status, @WorkItemId, @Note, @ConversationId, @Version, @CreatedBy, @CreatedAt, @UpdatedAt)
@@ -116,11 +116,11 @@ public sealed partial class AppointmentActions
         var target = body.StartsAt!.Value.ToUnixTimeMilliseconds();
         if (Done(appointment, target, body.TechnicianId))
             return await GetAsync(user, appointment.Id, ct); // a double tap: moved there already
-        RequireBooked(appointment, "改约 / moved");
+        RequireBooked(user, appointment, "move");
         var store = (await db.QuerySingleOrDefaultAsync<StoreRow>(StoreRow.SelectById, new { id = appointment.StoreId }, ct))!;
-        var schedule = await ScheduleAsync(store.Id, ct) ?? throw ApiException.Conflict("该门店暂未开放预约。/ This store does not take appointments.");
+        var schedule = await ScheduleAsync(store.Id, ct) ?? throw Refused(user, "appointment_no_schedule");
         if (user.IsCustomer && !Notifier.AppointmentActions(appointment, schedule, clock.GetUtcNow()).Contains("reschedule"))
-            throw ApiException.Conflict($"距预约开始已不足 {Hours(schedule.ChangeCutoff)}，无法在线改约，请联系门店。/ Too close to the appointment to move it online; please contact the store.");
+            throw Refused(user, "appointment_move_cutoff", ("time", Duration(user, schedule.ChangeCutoff)));
         var slot = AppointmentSchedule.SlotAt(schedule, store, body.StartsAt.Value)
             ?? throw ApiException.Invalid("starts_at is not the start of a slot of the store's schedule.");
         if (Bookable(user, schedule, store, slot.StartsAt) is { } refusal)
@@ -135,15 +135,15 @@ public sealed partial class AppointmentActions
             var current = await CurrentAsync(c, t, appointment.Id);
             if (Done(current, target, body.TechnicianId))
                 return false;
-            RequireBooked(current, "改约 / moved");
+            RequireBooked(user, current, "move");
             if (current.Version != appointment.Version)
-                throw ApiException.Conflict("该预约刚刚有变动，请刷新后再试。/ The appointment changed meanwhile; look at it again.");
+                throw Refused(user, "appointment_changed");
             if (await c.ExecuteScalarAsync<long>("""
                     SELECT COUNT(*) FROM appointments WHERE store_id = @StoreId AND customer_id = @CustomerId AND starts_at = @target AND status = 'booked' AND id <> @Id
                     """, new { current.StoreId, current.CustomerId, target, current.Id }, t) > 0)
-                throw ApiException.Conflict("您在该时段已有预约。/ You already have an appointment in this slot.");
+                throw Refused(user, "appointment_yours_already");
             var into = new AppointmentRow { Id = current.Id, StoreId = current.StoreId, StartsAt = target, TechnicianId = current.TechnicianId };
-            var (technicianId, place) = await TakePlaceAsync(c, t, into, technicians) ?? throw ApiException.Conflict(Full);
+            var (technicianId, place) = await TakePlaceAsync(c, t, into, technicians) ?? throw Refused(user, "appointment_full");
             await c.ExecuteAsync("""
                 UPDATE appointments SET starts_at = @target, ends_at = @ends, technician_id = @technicianId, place = @place, version = version + 1, updated_at = @now
                 WHERE id = @id AND version = @version
@@ -174,9 +174,9 @@ public sealed partial class AppointmentActions
         v.ThrowIfAny();
         if ((key is not null && await ByKeyAsync(user, key, "cancel", appointment.Id, ct) is not null) || appointment.Status == AppointmentStatuses.Cancelled)
             return await GetAsync(user, appointment.Id, ct);
-        RequireBooked(appointment, "取消 / cancelled");
+        RequireBooked(user, appointment, "cancel");
         if (user.IsCustomer && clock.GetUtcNow().ToUnixTimeMilliseconds() >= appointment.StartsAt)
-            throw ApiException.Conflict("预约时间已到，无法在线取消，请联系门店。/ The appointment has begun; please contact the store.");
+            throw Refused(user, "appointment_begun");
         var store = (await db.QuerySingleOrDefaultAsync<StoreRow>(StoreRow.SelectById, new { id = appointment.StoreId }, ct))!;
         var cancelled = await RetryAsync(() => db.InTransactionAsync(async (c, t) =>
         {
@@ -185,7 +185,7 @@ public sealed partial class AppointmentActions
             var current = await CurrentAsync(c, t, appointment.Id);
             if (current.Status == AppointmentStatuses.Cancelled)
                 return false;
-            RequireBooked(current, "取消 / cancelled");
+            RequireBooked(user, current, "cancel");
             await c.ExecuteAsync("UPDATE appointments SET status = 'cancelled', version = version + 1, updated_at = @now WHERE id = @id AND status = 'booked'",
                 new { id = current.Id, now = clock.GetUtcNow().ToUnixTimeMilliseconds() }, t);
             await Timeline.Appointments.AppendAsync(c, t, current.Id, Actor.Of(user), "cancelled", new { reason }, clock.GetUtcNow());
@@ -211,7 +211,7 @@ public sealed partial class AppointmentActions
                 new Dictionary<string, string[]> { ["status"] = ["completed or no_show."] });
         if (appointment.Status == body.Status)
             return await GetAsync(user, appointment.Id, ct);
-        RequireBooked(appointment, "关闭 / closed");
+        RequireBooked(user, appointment, "close");
         var changed = await db.InTransactionAsync(async (c, t) =>
         {
             if (await c.ExecuteAsync("UPDATE appointments SET status = @status, version = version + 1, updated_at = @now WHERE id = @id AND status = 'booked'",
@@ -224,7 +224,7 @@ public sealed partial class AppointmentActions
         if (changed)
             await AfterChangeAsync(appointment.Id, null, ct);
         else if ((await GetAsync(user, appointment.Id, ct)).Status != body.Status)
-            throw ApiException.Conflict("该预约刚刚有变动，请刷新后再试。/ The appointment changed meanwhile; look at it again.");
+            throw Refused(user, "appointment_changed");
         return await GetAsync(user, appointment.Id, ct);
     }
 }

@@ -15,7 +15,6 @@ namespace StoreLink.Server.Workflows;
 public sealed partial class AppointmentActions
 {
     private const int MaxAttempts = 6;
-    private const string Full = "该时段已约满，请选择其他时段。/ This slot is fully booked; choose another.";
 
     /// <summary>
     /// Takes the first free place of the slot: the technician asked for (or the one the appointment had), else the least
@@ -83,18 +82,17 @@ public sealed partial class AppointmentActions
     /// another action or another appointment is refused (422) rather than answered with an unrelated appointment.
     /// </summary>
     private async Task<string?> ByKeyAsync(CurrentUser user, string key, string action, string? appointmentId, CancellationToken ct) =>
-        Matching(await db.QuerySingleOrDefaultAsync<(string AppointmentId, string Action)?>(ByKeySql, new { id = user.Id, key }, ct), action, appointmentId);
+        Matching(await db.QuerySingleOrDefaultAsync<(string AppointmentId, string Action)?>(ByKeySql, new { id = user.Id, key }, ct), user, action, appointmentId);
 
     private static async Task<string?> ByKeyAsync(DbConnection c, DbTransaction t, CurrentUser user, string key, string action, string? appointmentId) =>
-        Matching(await c.QuerySingleOrDefaultAsync<(string AppointmentId, string Action)?>(ByKeySql, new { id = user.Id, key }, t), action, appointmentId);
+        Matching(await c.QuerySingleOrDefaultAsync<(string AppointmentId, string Action)?>(ByKeySql, new { id = user.Id, key }, t), user, action, appointmentId);
 
     private const string ByKeySql = "SELECT appointment_id, action FROM appointment_actions WHERE actor_id = @id AND action_id = @key";
 
-    private static string? Matching((string AppointmentId, string Action)? used, string action, string? appointmentId) =>
+    private static string? Matching((string AppointmentId, string Action)? used, CurrentUser user, string action, string? appointmentId) =>
         used is not { } u ? null
         : u.Action == action && (appointmentId is null || u.AppointmentId == appointmentId) ? u.AppointmentId
-        : throw new ApiException(ErrorCodes.Unprocessable,
-            "This key was used with another appointment or action; use a new key for a new request.");
+        : throw new ApiException(ErrorCodes.Unprocessable, Texts.Get(user.Language, "appointment_key_reused"));
 
     private async Task RecordKeyAsync(DbConnection c, DbTransaction t, CurrentUser user, string key, string appointmentId, string action) =>
         await c.ExecuteAsync("INSERT INTO appointment_actions (actor_id, action_id, appointment_id, action, created_at) VALUES (@actor, @key, @appointmentId, @action, @now)",

@@ -73,13 +73,14 @@ public sealed partial class AppointmentActions
         foreach (var storeId in rows.Select(r => r.StoreId).Distinct())
             schedules[storeId] = await ScheduleAsync(storeId, ct) ?? new ScheduleDefinition(null, null, null, null, null, null, null, null, null);
         var now = clock.GetUtcNow();
+        var language = user?.Language ?? Texts.DefaultLanguage;
         return rows.Select(r =>
         {
             var schedule = schedules[r.StoreId];
             IReadOnlyList<string> actions = user is { IsCustomer: true } ? Notifier.AppointmentActions(r, schedule, now)
                 : r.Status == AppointmentStatuses.Booked ? ["reschedule", "cancel", AppointmentStatuses.Completed, AppointmentStatuses.NoShow] : [];
-            return new AppointmentDto(r.Id, r.StoreId, r.CustomerId, CustomerNames.Display(r.CustomerId, customers.GetValueOrDefault(r.CustomerId)), r.Service,
-                schedule.ServiceLabel(r.Service), DateTimeOffset.FromUnixTimeMilliseconds(r.StartsAt), DateTimeOffset.FromUnixTimeMilliseconds(r.EndsAt),
+            return new AppointmentDto(r.Id, r.StoreId, r.CustomerId, CustomerNames.Display(r.CustomerId, customers.GetValueOrDefault(r.CustomerId), language), r.Service,
+                schedule.ServiceLabel(r.Service, language), DateTimeOffset.FromUnixTimeMilliseconds(r.StartsAt), DateTimeOffset.FromUnixTimeMilliseconds(r.EndsAt),
                 r.TechnicianId, staff.GetValueOrDefault(r.TechnicianId), r.Status, r.WorkItemId, r.WorkItemId is null ? null : numbers.GetValueOrDefault(r.WorkItemId),
                 r.Note, r.ConversationId, (int)r.Version, DateTimeOffset.FromUnixTimeMilliseconds(r.CreatedAt), DateTimeOffset.FromUnixTimeMilliseconds(r.UpdatedAt), actions);
         }).ToList();

@@ -95,24 +95,26 @@ public sealed partial class AppointmentActions
     {
         var now = clock.GetUtcNow();
         if (startsAt <= now)
-            return "该时段已过。/ This slot has passed.";
+            return Texts.Get(user.Language, "appointment_slot_passed");
         if (!user.IsCustomer)
             return null;
         if (startsAt < now.AddMinutes(schedule.MinNotice))
-            return $"请至少提前 {Hours(schedule.MinNotice)}预约。/ Book at least {schedule.MinNotice} minutes ahead.";
+            return Texts.Get(user.Language, "appointment_min_notice", ("time", Duration(user, schedule.MinNotice)));
         if (AppointmentSchedule.LocalDate(store, startsAt) > AppointmentSchedule.LocalDate(store, now).AddDays(schedule.DaysAhead))
-            return $"只能预约 {schedule.DaysAhead} 天内的时段。/ Slots can be booked at most {schedule.DaysAhead} days ahead.";
+            return Texts.Get(user.Language, "appointment_days_ahead", ("days", schedule.DaysAhead.ToString(CultureInfo.InvariantCulture)));
         return null;
     }
 
-    private static string Hours(int minutes) => minutes % 60 == 0 ? $"{minutes / 60} 小时" : $"{minutes} 分钟";
+    private static string Duration(CurrentUser user, int minutes) => minutes % 60 == 0
+        ? Texts.Get(user.Language, "duration_hours", ("n", (minutes / 60).ToString(CultureInfo.InvariantCulture)))
+        : Texts.Get(user.Language, "duration_minutes", ("n", minutes.ToString(CultureInfo.InvariantCulture)));
 
     /// <summary>The technicians of the slot for the service who still work in the store; staff may name one of them.</summary>
     private static IReadOnlyList<TechnicianDef> TechniciansFor(CurrentUser user, AppointmentSchedule.Slot slot, string service, string? technicianId, IReadOnlySet<string> active)
     {
         var technicians = slot.For(service).Where(t => active.Contains(t.StaffId!)).ToList();
         if (technicianId is null || user.IsCustomer)
-            return technicians.Count > 0 ? technicians : throw ApiException.Conflict(Full);
+            return technicians.Count > 0 ? technicians : throw Refused(user, "appointment_full");
         return technicians.Where(t => t.StaffId == technicianId).ToList() is { Count: > 0 } chosen ? chosen
             : throw ApiException.Invalid("technician_id takes this service in this slot.");
     }

@@ -20,18 +20,24 @@ namespace StoreLink.Server.Workflows;
 /// </summary>
 public sealed partial class AppointmentActions(Db db, Access access, Notifier notifier, IEventBus bus, TimeProvider clock)
 {
-    private static void RequireBooked(AppointmentRow appointment, string what)
+    /// <summary>Refuses a change (<paramref name="action"/>: <c>move</c>, <c>cancel</c>, <c>close</c>) of an appointment that is over.</summary>
+    private static void RequireBooked(CurrentUser user, AppointmentRow appointment, string action)
     {
         var state = appointment.Status switch
         {
-            AppointmentStatuses.Cancelled => "已取消 / cancelled",
-            AppointmentStatuses.Completed => "已完成 / completed",
-            AppointmentStatuses.NoShow => "已结束 / closed",
+            AppointmentStatuses.Cancelled => "appointment_is_cancelled",
+            AppointmentStatuses.Completed => "appointment_is_completed",
+            AppointmentStatuses.NoShow => "appointment_is_closed",
             _ => null,
         };
         if (state is not null)
-            throw ApiException.Conflict($"该预约{state.Split(" / ")[0]}，不能再{what.Split(" / ")[0]}。/ The appointment is {state.Split(" / ")[1]} and cannot be {what.Split(" / ")[1]}.");
+            throw ApiException.Conflict(Texts.Get(user.Language, "appointment_not_booked",
+                ("state", Texts.Get(user.Language, state)), ("action", Texts.Get(user.Language, $"appointment_to_{action}"))));
     }
+
+    /// <summary>A refusal in the caller's language.</summary>
+    private static ApiException Refused(CurrentUser user, string key, params (string Name, string Value)[] values) =>
+        ApiException.Conflict(Texts.Get(user.Language, key, values));
 
     private async Task<AppointmentRow> WritableAsync(CurrentUser user, string appointmentId, CancellationToken ct)
     {

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using StoreLink.Protocol;
+using StoreLink.Server.Http;
 
 namespace StoreLink.Server.Workflows;
 
@@ -28,7 +29,7 @@ public sealed record ScheduleDefinition(
 
     public ServiceDef? Service(string? key) => Services?.FirstOrDefault(s => s.Key == key);
 
-    public string ServiceLabel(string key, string language = Desk.DeskTexts.DefaultLanguage) => Desk.DeskTexts.Pick(Service(key)?.Label, language) ?? key;
+    public string ServiceLabel(string key, string language = Texts.DefaultLanguage) => Texts.Pick(Service(key)?.Label, language) ?? key;
 }
 
 /// <summary>What a customer books: <c>shoe_deep_clean</c> 鞋履深度清洁, <c>device_drop_off</c> 数码送修.</summary>

@@ -23,7 +23,7 @@ public static partial class AppointmentSchedule
         if (d.SlotMinutes is < 5 or > 480)
             v.Add("slot_minutes", "5 to 480 minutes.");
         if (d.Services is not { Count: > 0 and <= 50 })
-            v.Add("services", "1 to 50 services, e.g. {\"key\":\"shoe_deep_clean\",\"label\":{\"zh-CN\":\"鞋履深度清洁\"}}.");
+            v.Add("services", "1 to 50 services, e.g. {\"key\":\"shoe_deep_clean\",\"label\":{\"zh-CN\":\"…\",\"en\":\"Shoe deep clean\"}}.");
         var keys = new HashSet<string>();
         for (var i = 0; i < (d.Services?.Count ?? 0); i++)
         {
@@ -180,6 +180,6 @@ public static partial class AppointmentSchedule
         var zone = Zone(store);
         var start = TimeZoneInfo.ConvertTime(startsAt, zone);
         var end = TimeZoneInfo.ConvertTime(endsAt, zone);
-        return $"{Desk.DeskTexts.Time(language, start, "appointment_day_format")} {start:HH:mm}–{end:HH:mm}";
+        return $"{Texts.Time(language, start, "appointment_day_format")} {start:HH:mm}–{end:HH:mm}";
     }
 }

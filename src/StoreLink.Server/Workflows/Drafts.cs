@@ -45,7 +45,7 @@ public sealed partial class Drafts(Db db, Access access, Templates templates)
         var model = device.Success ? device.Value.Trim() : null;
         var title = string.Join(" ", new[] { model, category?.Label }.OfType<string>());
         if (title.Length == 0)
-            title = texts.LastOrDefault() is { } last ? (last.Length > 60 ? last[..60] + "…" : last) : "新工单";
+            title = texts.LastOrDefault() is { } last ? (last.Length > 60 ? last[..60] + "…" : last) : Texts.Get(user.Language, "draft_title");
 
         var fields = new Dictionary<string, JsonElement>();
         if (phones.Count > 0)

@@ -135,7 +135,7 @@ public sealed partial class Notifications(Db db, Access access, Notifier notifie
         var template = await db.QuerySingleOrDefaultAsync<TemplateRow>($"{TemplateRow.Select} WHERE org_id = @orgId AND template_key = @templateKey",
             new { orgId = user.OrgId, templateKey }, ct) ?? throw ApiException.NotFound("The notification template");
 
-        var english = Desk.DeskTexts.LanguageOf(customer.Attributes) == "en" && template.TextEn is not null;
+        var english = Texts.LanguageOf(customer.Attributes) == "en" && template.TextEn is not null;
         var text = Render(english ? template.TextEn! : template.TextZh, body.Variables ?? [], customer, store);
         var now = clock.GetUtcNow();
         var urgent = body.Urgent ?? template.Urgent != 0;
@@ -180,7 +180,7 @@ public sealed partial class Notifications(Db db, Access access, Notifier notifie
             if (variables.TryGetValue(name, out var value) && value.ValueKind is JsonValueKind.String or JsonValueKind.Number)
                 return value.ValueKind == JsonValueKind.String ? value.GetString()! : value.GetRawText();
             if (name == "customer.name")
-                return CustomerNames.Display(customer.Id, customer.Name);
+                return CustomerNames.Display(customer.Id, customer.Name, Texts.LanguageOf(customer.Attributes));
             if (name == "store.name")
                 return store.Name;
             missing.Add(name);

@@ -6,6 +6,7 @@ using StoreLink.Server.Accounts;
 using StoreLink.Server.Conversations;
 using StoreLink.Server.Data;
 using StoreLink.Server.Desk;
+using StoreLink.Server.Http;
 
 namespace StoreLink.Server.Workflows;
 
@@ -98,7 +99,7 @@ public sealed partial class Notifier
     public static object AppointmentCard(AppointmentFacts facts, DateTimeOffset now, bool reminder, string language)
     {
         var a = facts.Appointment;
-        string Text(string key) => DeskTexts.Get(language, key);
+        string Text(string key) => Texts.Get(language, key);
         var starts = DateTimeOffset.FromUnixTimeMilliseconds(a.StartsAt);
         var ends = DateTimeOffset.FromUnixTimeMilliseconds(a.EndsAt);
         var state = Text(a.Status switch
@@ -128,7 +129,7 @@ public sealed partial class Notifier
             fields.Add(new { label = Text("appointment_reminder"), value = Text("appointment_reminder_text") });
         return new
         {
-            title = DeskTexts.Get(language, reminder ? "appointment_reminder_title" : "appointment_title", ("service", facts.Schedule.ServiceLabel(a.Service, language))),
+            title = Texts.Get(language, reminder ? "appointment_reminder_title" : "appointment_title", ("service", facts.Schedule.ServiceLabel(a.Service, language))),
             fields,
             actions = AppointmentActions(a, facts.Schedule, now).Select(id => new { id, label = Text("appointment_" + id) }).ToList(),
             @ref = new { type = "appointment", id = a.Id },

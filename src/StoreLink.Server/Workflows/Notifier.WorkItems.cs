@@ -4,6 +4,7 @@ using Dapper;
 using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
 using StoreLink.Server.Conversations;
+using StoreLink.Server.Http;
 using StoreLink.Server.Desk;
 
 namespace StoreLink.Server.Workflows;
@@ -71,7 +72,7 @@ public sealed partial class Notifier
             return Outcome.Void;
         var conversation = await ConversationAsync(item, ct);
         return Outcome.Posted(await posts.PostSystemAsync(conversation,
-            language => text.TextIn(language)!.Replace("{number}", item.Number).Replace("{title}", item.Title), ct, clientMsgId: notice.Id));
+            language => text.TextIn(language)!.Replace("{number}", item.CustomerNumber).Replace("{title}", item.Title), ct, clientMsgId: notice.Id));
     }
 
     /// <summary>
@@ -82,7 +83,7 @@ public sealed partial class Notifier
         string language)
     {
         var state = definition.State(item.State)!;
-        string Text(string key) => DeskTexts.Get(language, key);
+        string Text(string key) => Texts.Get(language, key);
         var fields = new List<object> { new { label = Text("card_state"), value = state.CustomerText(language) }, new { label = Text("card_item"), value = item.Title } };
         var responsible = assigneeName ?? TeamName(item.Team, language);
         if (responsible is not null)
@@ -96,8 +97,7 @@ public sealed partial class Notifier
             fields.Add(new { label = Text("card_pending"), value = request.Display });
         return new
         {
-            // The customer knows an order from the store's system by that system's number (on their receipt), not ours.
-            title = $"{templateName} {item.ExternalId ?? item.Number}",
+            title = $"{templateName} {item.CustomerNumber}",
             fields,
             actions = CustomerActions(state, pending, language).Select(a => new { id = a.Id, label = a.Label }).ToList(),
             @ref = new { type = "work_item", id = item.Id },
@@ -110,15 +110,15 @@ public sealed partial class Notifier
     public static List<CustomerActionDto> CustomerActions(StateDef state, IEnumerable<RequestRow> pending, string language) =>
         pending.SelectMany(r => new[]
         {
-            new CustomerActionDto($"approve:{r.Id}", DeskTexts.Get(language, "card_approve", ("title", r.Title)), null),
-            new CustomerActionDto($"decline:{r.Id}", DeskTexts.Get(language, "card_decline"), null),
+            new CustomerActionDto($"approve:{r.Id}", Texts.Get(language, "card_approve", ("title", r.Title)), null),
+            new CustomerActionDto($"decline:{r.Id}", Texts.Get(language, "card_decline"), null),
         }).Concat((state.Actions ?? []).Select(a => new CustomerActionDto(a.Key!, a.Text(language), a.Needs))).ToList();
 
     public static string? TeamName(string? team, string language) => team switch
     {
-        Roles.Technician => DeskTexts.Get(language, "team_technician"),
-        Roles.Agent => DeskTexts.Get(language, "team_agent"),
-        Roles.Manager => DeskTexts.Get(language, "team_manager"),
+        Roles.Technician => Texts.Get(language, "team_technician"),
+        Roles.Agent => Texts.Get(language, "team_agent"),
+        Roles.Manager => Texts.Get(language, "team_manager"),
         _ => null,
     };
 

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Dapper;
 using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
@@ -12,7 +13,7 @@ namespace StoreLink.Server.Workflows;
 public sealed record StockAlertRequest(string? Sku, string? Name, int? Quantity, int? Threshold, string? AlertId);
 
 /// <summary>
-/// Low-stock alerts from the store's system (or staff) go to an internal staff group of the store, "库存预警 · 店名",
+/// Low-stock alerts from the store's system (or staff) go to an internal staff group of the store (<c>stock_group</c>: 库存预警 · 店名),
 /// created with the first alert, with the store's managers and agents as members.
 /// </summary>
 public sealed class StockAlerts(Db db, Access access, ConversationDirectory directory, SystemPosts posts, IEventBus bus, TimeProvider clock)
@@ -37,13 +38,17 @@ public sealed class StockAlerts(Db db, Access access, ConversationDirectory dire
         var alertId = v.MaxLength("alert_id", body.AlertId, 64);
         v.ThrowIfAny();
 
-        var group = await GroupAsync(store, ct);
-        var text = $"库存预警：{name}（{sku}）剩余 {body.Quantity} 件" + (body.Threshold is { } t ? $"，低于预警线 {t} 件" : "") + "，请及时补货。";
+        // For the store's staff, in the language of whoever raised it (a staff member's console, the system's Accept-Language).
+        var group = await GroupAsync(store, user.Language, ct);
+        var quantity = body.Quantity!.Value.ToString(CultureInfo.InvariantCulture);
+        var text = body.Threshold is { } threshold
+            ? Texts.Get(user.Language, "stock_alert_threshold", ("name", name), ("sku", sku), ("quantity", quantity), ("threshold", threshold.ToString(CultureInfo.InvariantCulture)))
+            : Texts.Get(user.Language, "stock_alert", ("name", name), ("sku", sku), ("quantity", quantity));
         return await posts.PostAsync(group, MessageKinds.System, new { text }, ct, clientMsgId: alertId is null ? null : $"stock:{store.Id}:{alertId}",
-            audience: group.Audience(await directory.MembersAsync(group.Id, ct)));
+            audience: group.Audience(await directory.MembersAsync(group.Id, ct)), language: user.Language);
     }
 
-    private async Task<ConversationFacts> GroupAsync(StoreRow store, CancellationToken ct)
+    private async Task<ConversationFacts> GroupAsync(StoreRow store, string language, CancellationToken ct)
     {
         var existing = await db.QuerySingleOrDefaultAsync<string>("SELECT alert_conversation_id FROM stores WHERE id = @id", new { id = store.Id }, ct);
         if (existing is not null && await directory.FactsAsync(existing, ct) is { } facts)
@@ -59,11 +64,11 @@ public sealed class StockAlerts(Db db, Access access, ConversationDirectory dire
             // The store's row decides which of two first alerts creates the group.
             if (await c.ExecuteAsync("UPDATE stores SET alert_conversation_id = @id WHERE id = @storeId AND alert_conversation_id IS NULL", new { id, storeId = store.Id }, t) == 0)
                 return false;
-            await ConversationActions.InsertGroupAsync(c, t, id, store.OrgId, $"库存预警 · {store.Name}", null, members, now);
+            await ConversationActions.InsertGroupAsync(c, t, id, store.OrgId, Texts.Get(language, "stock_group", ("store", store.Name)), null, members, now);
             return true;
         }, ct);
         if (!created)
-            return await GroupAsync(store, ct);
+            return await GroupAsync(store, language, ct);
         var row = (await db.QuerySingleOrDefaultAsync<ConversationRow>($"SELECT {ConversationRow.Columns} FROM conversations WHERE id = @id", new { id }, ct))!;
         await bus.PublishAsync(Frames.ConversationEvent(row.ToPushDto(members), new Audience(members)), ct);
         return row.Facts;

@@ -35,9 +35,9 @@ public sealed record StateDef(
     string? Key, string? Label, Dictionary<string, string>? CustomerLabel, bool Terminal, bool Urgent, Dictionary<string, string>? NextStep,
     List<ActionDef>? Actions, string? OnRequestApproved, string? OnRequestDeclined, ReminderDef? Reminder)
 {
-    public string CustomerText(string language = DeskTexts.DefaultLanguage) => DeskTexts.Pick(CustomerLabel, language) ?? Label ?? Key!;
+    public string CustomerText(string language = Texts.DefaultLanguage) => Texts.Pick(CustomerLabel, language) ?? Label ?? Key!;
 
-    public string? NextStepText(string language) => DeskTexts.Pick(NextStep, language);
+    public string? NextStepText(string language) => Texts.Pick(NextStep, language);
 }
 
 /// <summary>
@@ -46,14 +46,14 @@ public sealed record StateDef(
 /// </summary>
 public sealed record ActionDef(string? Key, Dictionary<string, string>? Label, string? To, string? Needs, bool Urgent)
 {
-    public string Text(string language) => DeskTexts.Pick(Label, language) ?? Key!;
+    public string Text(string language) => Texts.Pick(Label, language) ?? Key!;
 }
 
 public sealed record TransitionDef(string? From, string? To, List<string>? Roles);
 
 public sealed record ReminderDef(int AfterMinutes, Dictionary<string, string>? Text)
 {
-    public string? TextIn(string language) => DeskTexts.Pick(Text, language);
+    public string? TextIn(string language) => Texts.Pick(Text, language);
 }
 
 public sealed record TemplateDto(

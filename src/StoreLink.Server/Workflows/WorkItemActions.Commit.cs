@@ -30,8 +30,7 @@ public sealed partial class WorkItemActions
         Func<DbConnection, DbTransaction, Task<bool>>? before = null, string kind = "state_changed")
     {
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        var decides = target.OnRequestApproved is not null || target.OnRequestDeclined is not null;
-        return CommitAsync(user, item, new Change(kind, data, Card: !decides, Urgent: target.Urgent), async (c, t) =>
+        return CommitAsync(user, item, new Change(kind, data, Card: !Decides(target), Urgent: target.Urgent), async (c, t) =>
         {
             if (before is not null && !await before(c, t))
                 return false;
@@ -40,14 +39,27 @@ public sealed partial class WorkItemActions
                 """, new { to = target.Key, now, closedAt = target.Terminal ? now : (long?)null, id = item.Id, from = item.State }, t);
             if (moved == 0)
                 return false;
-            await notifier.ScheduleReminderAsync(c, t, item.Id, target, now);
-            if (decides && await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM work_item_requests WHERE work_item_id = @id AND status = 'pending'",
-                    new { id = item.Id }, t) > 0)
-                await notifier.ScheduleCardAsync(c, t, item.Id, (await c.QuerySingleAsync<StoreRow>(StoreRow.SelectById, new { id = item.StoreId }, t)), target.Urgent);
-            else if (decides) // a card still waiting (quiet hours) would show this state without its request: the request's card replaces it
-                await notifier.VoidAsync(c, t, NoticeSubjects.WorkItem, item.Id, NoticeKinds.Card);
+            await EnteredAsync(c, t, item, target, now);
             return true;
         }, ct);
+    }
+
+    /// <summary>A state that waits for the customer's decision on a request; its card comes from <see cref="EnteredAsync"/>, not the change.</summary>
+    private static bool Decides(StateDef state) => state.OnRequestApproved is not null || state.OnRequestDeclined is not null;
+
+    /// <summary>
+    /// What entering <paramref name="target"/> schedules, in the change's transaction, whoever moved the item (staff or
+    /// the store's system): its reminder, and for a state that <see cref="Decides"/> the card only with a pending request.
+    /// </summary>
+    private async Task EnteredAsync(DbConnection c, DbTransaction t, WorkItemRow item, StateDef target, long now)
+    {
+        await notifier.ScheduleReminderAsync(c, t, item.Id, target, now);
+        if (!Decides(target))
+            return;
+        if (await c.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM work_item_requests WHERE work_item_id = @id AND status = 'pending'", new { id = item.Id }, t) > 0)
+            await notifier.ScheduleCardAsync(c, t, item.Id, await c.QuerySingleAsync<StoreRow>(StoreRow.SelectById, new { id = item.StoreId }, t), target.Urgent);
+        else // a card still waiting (quiet hours) would show this state without its request: the request's card replaces it
+            await notifier.VoidAsync(c, t, NoticeSubjects.WorkItem, item.Id, NoticeKinds.Card);
     }
 
     /// <summary>One change: applied, versioned, on the timeline, the card scheduled; pushed after commit.</summary>
@@ -77,7 +89,7 @@ public sealed partial class WorkItemActions
         if (!applied)
         {
             var current = await db.QuerySingleOrDefaultAsync<string>("SELECT state FROM work_items WHERE id = @id", new { id = item.Id }, ct);
-            throw ApiException.Conflict(current != item.State ? "The work item changed meanwhile; look at it again." : "This was already done.");
+            throw ApiException.Conflict(Texts.Get(user.Language, current != item.State ? "item_changed" : "item_done_already"));
         }
         await AfterChangeAsync(item.Id, ct);
     }

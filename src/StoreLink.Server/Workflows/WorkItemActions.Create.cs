@@ -136,7 +136,7 @@ public sealed partial class WorkItemActions
             {
                 if (item.ExternalId is not null && await db.QuerySingleOrDefaultAsync<string>(
                         "SELECT id FROM work_items WHERE org_id = @OrgId AND external_system = @ExternalSystem AND external_id = @ExternalId", item, ct) is not null)
-                    throw ApiException.Conflict($"A work item with the external reference {item.ExternalSystem}/{item.ExternalId} exists.");
+                    throw ApiException.Conflict(Texts.Get(user.Language, "item_external_ref_taken", ("ref", $"{item.ExternalSystem}/{item.ExternalId}")));
                 // Otherwise two items took the same number at once: take the next one.
             }
         }

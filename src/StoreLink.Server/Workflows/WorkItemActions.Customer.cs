@@ -55,13 +55,13 @@ public sealed partial class WorkItemActions
             if (request.Status == (key == "approve" ? "approved" : "declined"))
                 return await GetAsync(user, item.Id, ct); // a late double tap: answered that way already
             if (request.Status != "pending")
-                throw ApiException.Conflict($"This request is already {request.Status}.");
+                throw ApiException.Conflict(Texts.Get(user.Language, "request_decided", ("status", Texts.Get(user.Language, $"request_status_{request.Status}"))));
             var approved = key == "approve";
             var to = definition.State((approved ? state.OnRequestApproved : state.OnRequestDeclined) ?? "");
             var data = new { action, request_id = request.Id, title = request.Title, price = request.Price, note, from = item.State, to = to?.Key };
             if (command is null && approved && await commands.SubmitAsync(user, item, actionId, "approve",
                     new { request_id = request.Id, title = request.Title, price = request.Price, currency = request.Currency, note }, body,
-                    DeskTexts.Languages.ToDictionary(l => l, l => DeskTexts.Get(l, "command_approve",
+                    Texts.Languages.ToDictionary(l => l, l => Texts.Get(l, "command_approve",
                         ("request", request.Display), ("title", request.Title), ("currency", request.Currency), ("price", request.Price))), ct))
                 return await GetAsync(user, item.Id, ct);
             if (!await ActCommitAsync(user, item, actionId, action, to is null ? new Change("customer_action", data, Card: true, Urgent: true) : null, to, definition, data,
@@ -71,8 +71,8 @@ public sealed partial class WorkItemActions
             if (command is null)
                 await AnswerAsync(item, language =>
                 {
-                    var decision = DeskTexts.Get(language, approved ? "card_approved" : "card_declined", ("request", request.Display));
-                    return note is null ? decision : DeskTexts.Get(language, "card_decided_note", ("decision", decision), ("note", note));
+                    var decision = Texts.Get(language, approved ? "card_approved" : "card_declined", ("request", request.Display));
+                    return note is null ? decision : Texts.Get(language, "card_decided_note", ("decision", decision), ("note", note));
                 }, ct);
         }
         else
@@ -83,9 +83,8 @@ public sealed partial class WorkItemActions
             if (offered is null && await LastCustomerActionAsync(item.Id, ct) == key)
                 return await GetAsync(user, item.Id, ct); // a late double tap of the action that moved the item on
             if (offered is null)
-                throw ApiException.Conflict(key == "change_address"
-                    ? $"The address can no longer be changed: the order is {state.CustomerText()}."
-                    : $"This action is not available now (the item is {state.CustomerText()}).");
+                throw ApiException.Conflict(Texts.Get(user.Language, key == "change_address" ? "action_address_closed" : "action_unavailable",
+                    ("state", state.CustomerText(user.Language))));
             string? address = null;
             if (offered.Needs == "note" && note is null)
                 throw new ApiException(ErrorCodes.InvalidRequest, "The request is not valid.", new Dictionary<string, string[]> { ["note"] = ["Required: tell us what is wrong."] });
@@ -94,7 +93,7 @@ public sealed partial class WorkItemActions
             var to = offered.To is null ? null : definition.State(offered.To);
             var data = new { action = key, note, address, attachment_ids = photos, from = item.State, to = to?.Key };
             if (command is null && address is not null && await commands.SubmitAsync(user, item, actionId, key, new { address, note }, body,
-                    DeskTexts.Languages.ToDictionary(l => l, offered.Text), ct))
+                    Texts.Languages.ToDictionary(l => l, offered.Text), ct))
                 return await GetAsync(user, item.Id, ct);
             if (!await ActCommitAsync(user, item, actionId, key, to is null ? new Change("customer_action", data, Card: address is not null, Urgent: offered.Urgent) : null, to, definition, data,
                 Closing(async (c, t) =>
@@ -113,9 +112,9 @@ public sealed partial class WorkItemActions
             for (var i = 0; i < photos.Count; i++)
                 await posts.PostAsAsync(conversation, user.Id, "customer", MessageKinds.Image, photos[i], $"{actionId}:{i}", ct);
             if (command is null)
-                await AnswerAsync(item, language => DeskTexts.Get(language, "card_received", ("action", offered.Text(language)))
-                    + (address is null ? "" : DeskTexts.Get(language, "card_received_address", ("address", address)))
-                    + (note is null ? "" : DeskTexts.Get(language, "card_received_note", ("note", note))), ct);
+                await AnswerAsync(item, language => Texts.Get(language, "card_received", ("action", offered.Text(language)))
+                    + (address is null ? "" : Texts.Get(language, "card_received_address", ("address", address)))
+                    + (note is null ? "" : Texts.Get(language, "card_received_note", ("note", note))), ct);
         }
         return await GetAsync(user, item.Id, ct);
     }

@@ -77,11 +77,10 @@ public sealed partial class WorkItemActions
         var names = (await ReadAsync<(string Id, string Name)>($"SELECT id, name FROM staff WHERE {db.Dialect.In("id", "@staffIds")}", new { staffIds }))
             .ToDictionary(s => s.Id, s => s.Name);
         var customerIds = items.Select(i => i.CustomerId).Distinct().ToList();
-        var customers = (await ReadAsync<(string Id, string? Name, string? Attributes)>($"SELECT id, name, attributes FROM customers WHERE {db.Dialect.In("id", "@customerIds")}",
+        var customers = (await ReadAsync<(string Id, string? Name)>($"SELECT id, name FROM customers WHERE {db.Dialect.In("id", "@customerIds")}",
             new { customerIds })).ToDictionary(s => s.Id);
-        // A customer reads their items' states and actions in their language, as on the cards; staff in the default one.
-        string LanguageFor(WorkItemRow item) =>
-            user is { IsCustomer: true } ? DeskTexts.LanguageOf(customers.GetValueOrDefault(item.CustomerId).Attributes) : DeskTexts.DefaultLanguage;
+        // A customer reads their items' states and actions in their language, as on the cards; staff in the console's.
+        var language = user?.Language ?? Texts.DefaultLanguage;
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
         var result = new List<WorkItemDto>();
         foreach (var item in items)
@@ -89,12 +88,11 @@ public sealed partial class WorkItemActions
             var definition = await DefinitionAsync(item, ct, tx);
             var state = definition.State(item.State)!;
             var pending = requests[item.Id].Where(r => r.Status == "pending").ToList();
-            var language = LanguageFor(item);
             var actions = Notifier.CustomerActions(state, pending, language);
             IReadOnlyList<string>? transitions = user is { IsCustomer: true } ? null
                 : definition.States!.Where(s => definition.RolesFor(item.State, s.Key!) is { Count: > 0 } roles
                     && (user is null || !user.IsStaff || user.IsOrgAdmin || roles.Any(r => user.HasStoreRole(item.StoreId, r)))).Select(s => s.Key!).ToList();
-            result.Add(new WorkItemDto(item.Id, item.StoreId, item.CustomerId, CustomerNames.Display(item.CustomerId, customers.GetValueOrDefault(item.CustomerId).Name), item.Kind, item.Number, item.TemplateId, (int)item.TemplateVersion,
+            result.Add(new WorkItemDto(item.Id, item.StoreId, item.CustomerId, CustomerNames.Display(item.CustomerId, customers.GetValueOrDefault(item.CustomerId).Name, language), item.Kind, item.Number, item.TemplateId, (int)item.TemplateVersion,
                 item.State, state.Label!, state.CustomerText(language), state.Terminal, item.Title, item.Category,
                 definition.Categories?.FirstOrDefault(c => c.Key == item.Category)?.Label, item.Priority,
                 item.AssigneeId, item.AssigneeId is null ? null : names.GetValueOrDefault(item.AssigneeId), item.Team, item.FieldMap, item.AttachmentList,

@@ -99,7 +99,7 @@ public sealed partial class WorkItemActions
         var target = definition.State(body.To ?? "") ?? throw ApiException.Invalid($"to is one of the template's states: {string.Join(", ", definition.States!.Select(s => s.Key))}.");
         var roles = definition.RolesFor(item.State, target.Key!);
         if (roles.Count == 0)
-            throw ApiException.Conflict($"A work item in {definition.State(item.State)!.Label} cannot move to {target.Label}.");
+            throw ApiException.Conflict(Texts.Get(user.Language, "item_cannot_move", ("from", definition.State(item.State)!.Label!), ("to", target.Label!)));
         if (user.IsStaff && !user.IsOrgAdmin && !roles.Any(r => user.HasStoreRole(item.StoreId, r)))
             throw ApiException.Forbidden($"Moving to {target.Label} is for: {string.Join(", ", roles)}.");
         var request = body.Request is null ? null : await NewRequestAsync(user, item, body.Request, ct);
@@ -124,7 +124,7 @@ public sealed partial class WorkItemActions
         user.RequirePermission(Permissions.WorkItemsWrite);
         var definition = await DefinitionAsync(item, ct);
         var target = state is null || state == item.State ? null
-            : definition.State(state) ?? throw new ApiException(ErrorCodes.Unprocessable, $"The state {state} is not one of the item's template.");
+            : definition.State(state) ?? throw new ApiException(ErrorCodes.Unprocessable, Texts.Get(user.Language, "item_state_unknown", ("state", state)));
         var v = new Validation();
         var newTitle = title is null ? null : v.Required("title", title, 200);
         var before = item.FieldMap;
@@ -143,7 +143,7 @@ public sealed partial class WorkItemActions
             return;
         }
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        await CommitAsync(user, item, new Change(target is null ? "updated" : "state_changed", changes, Card: target is not null, Urgent: target?.Urgent ?? false),
+        await CommitAsync(user, item, new Change(target is null ? "updated" : "state_changed", changes, Card: target is not null && !Decides(target), Urgent: target?.Urgent ?? false),
             async (c, t) =>
             {
                 await gate(c, t);
@@ -160,7 +160,7 @@ public sealed partial class WorkItemActions
                 changes["from"] = item.State = current.State;
                 await c.ExecuteAsync("UPDATE work_items SET state = @to, state_entered_at = @now, closed_at = @closedAt WHERE id = @id",
                     new { to = target.Key, now, closedAt = target.Terminal ? now : (long?)null, id = item.Id }, t);
-                await notifier.ScheduleReminderAsync(c, t, item.Id, target, now);
+                await EnteredAsync(c, t, item, target, now);
                 return true;
             }, ct);
     }
@@ -195,7 +195,7 @@ public sealed partial class WorkItemActions
         if (target is null)
             throw ApiException.Invalid("version: an existing version of the item's template.");
         if (target.State(item.State) is null)
-            throw ApiException.Conflict($"Version {body.Version} has no state {item.State}; move the item to a state both versions share first.");
+            throw ApiException.Conflict(Texts.Get(user.Language, "item_version_lacks_state", ("version", $"{body.Version}"), ("state", item.State)));
         await CommitAsync(user, item, new Change("migrated", new { from_version = item.TemplateVersion, to_version = body.Version }, Card: false, Urgent: false), async (c, t) =>
         {
             await c.ExecuteAsync("UPDATE work_items SET template_version = @version WHERE id = @id", new { version = body.Version, id = item.Id }, t);

@@ -31,6 +31,10 @@ public sealed class WorkItemRow
     public long? TranscriptTo { get; set; }
     public string? ExternalSystem { get; set; }
     public string? ExternalId { get; set; }
+
+    /// <summary>The number the customer knows the item by: the store system's (on their receipt) for an item from one, else ours.</summary>
+    public string CustomerNumber => ExternalId ?? Number;
+
     public long? DueAt { get; set; }
     public long Version { get; set; }
     public string CreatedBy { get; set; } = "";

@@ -1,5 +1,7 @@
 using System.Net.Http.Headers;
 using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using StoreLink.Server.Data;
 using StoreLink.Tests.Infrastructure;
 
 namespace StoreLink.Tests.Http;
@@ -142,5 +144,72 @@ public sealed class ErrorTests
         await TestDatabases.AdminExecuteAsync($"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true");
         Assert.Equal("ready", (await client.GetJsonAsync("/readyz")).Str("status"));
         Assert.Equal(200, (await client.PostJsonAsync("/v1/auth/login", new { login = "admin@demo.local", password = "demo1234" })).Status);
+    }
+
+    public static TheoryData<string> Databases => TestDatabases.Both;
+
+    [Fact]
+    public async Task A_refusal_is_worded_in_the_callers_language_the_console_cookie_first_then_accept_language()
+    {
+        await using var app = await StoreLinkApp.CreateAsync(TestDatabases.Sqlite);
+        var admin = await app.LoginAsync("admin@demo.local");
+        async Task<string?> TitleAsync(string? acceptLanguage, string? cookie)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, "/v1/stores")
+            {
+                Content = new StringContent("{\"store_key\":\"demo-digital\",\"name\":\"again\"}", Encoding.UTF8, "application/json"),
+            };
+            if (acceptLanguage is not null)
+                request.Headers.TryAddWithoutValidation("Accept-Language", acceptLanguage);
+            if (cookie is not null)
+                request.Headers.Add("Cookie", $"storelink_lang={cookie}");
+            var answer = await admin.SendJsonAsync(request);
+            Assert.Equal((409, "conflict"), (answer.Status, answer.Code));
+            return answer.Json.GetProperty("title").GetString();
+        }
+
+        Assert.Equal("门店标识「demo-digital」已被占用。", await TitleAsync(null, null));
+        Assert.Equal("The store key 'demo-digital' is taken.", await TitleAsync("en-GB,en;q=0.9", null));
+        Assert.Equal("门店标识「demo-digital」已被占用。", await TitleAsync("fr-FR, en;q=0.5, zh-CN;q=0.8", null));
+        Assert.Equal("The store key 'demo-digital' is taken.", await TitleAsync("zh-CN", "en"));
+    }
+
+    [Theory, MemberData(nameof(Databases))]
+    public async Task Json_the_server_cannot_read_from_its_own_data_is_an_internal_error_logged_not_the_callers_fault(string db)
+    {
+        await using var app = await StoreLinkApp.CreateAsync(db);
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        var visitor = await app.VisitorAsync("demo-digital");
+        var id = (await visitor.GetJsonAsync("/v1/me")).Str("id");
+        Assert.Equal(200, (await agent.GetJsonAsync($"/v1/customers/{id}")).Status);
+
+        // A stored row broken behind the server's back (a bad manual edit, an old bug): the request itself is fine.
+        await app.Services.GetRequiredService<Db>().ExecuteAsync("UPDATE customers SET attributes = '{\"language\":' WHERE id = @id", new { id });
+        var broken = await agent.GetJsonAsync($"/v1/customers/{id}");
+        Assert.Equal((500, "internal"), (broken.Status, broken.Code));
+        Assert.DoesNotContain("   at ", broken.Body);
+        Assert.DoesNotContain("JSON", broken.Body);
+        Assert.Contains(app.Log.Errors, e => e.Contains("JsonException", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_serialization_failure_that_outlasts_the_retries_is_unavailable_and_says_the_database_is_busy()
+    {
+        await using var app = await StoreLinkApp.CreateAsync(TestDatabases.Postgres);
+        var customer = await app.VisitorAsync("demo-digital");
+        Assert.Equal(200, (await customer.PutJsonAsync("/v1/me/language", new { language = "en" })).Status);
+        // Every change of a customer now fails as a lost race between concurrent transactions does, however often tried.
+        var db = app.Services.GetRequiredService<Db>();
+        await db.ExecuteAsync("""
+            CREATE FUNCTION always_conflicts() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'could not serialize access due to concurrent update' USING ERRCODE = '40001'; END $$
+            """);
+        await db.ExecuteAsync("CREATE TRIGGER customers_conflict BEFORE UPDATE ON customers FOR EACH ROW EXECUTE FUNCTION always_conflicts()");
+
+        var busy = await customer.PutJsonAsync("/v1/me/language", new { language = "zh-CN" });
+        Assert.Equal((503, "unavailable"), (busy.Status, busy.Code));
+        Assert.Equal("The database is busy with conflicting changes; try again shortly.", busy.Json.GetProperty("title").GetString());
+        Assert.NotNull(busy.Headers.RetryAfter);
+        Assert.Empty(app.Log.Errors);
     }
 }

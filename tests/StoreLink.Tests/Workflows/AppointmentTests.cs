@@ -352,7 +352,7 @@ public sealed class AppointmentTests
             Assert.Equal(capacity, answers.Count(a => a.Status == 201));
             var refused = answers.Where(a => a.Status != 201).ToList();
             Assert.All(refused, a => Assert.Equal((409, "conflict"), (a.Status, a.Code)));
-            Assert.All(refused, a => Assert.Equal("该时段已约满，请选择其他时段。/ This slot is fully booked; choose another.", a.Json.GetProperty("title").GetString()));
+            Assert.All(refused, a => Assert.Equal("该时段已约满，请选择其他时段。", a.Json.GetProperty("title").GetString()));
             var day = DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(start, Shanghai).DateTime);
             var slot = Assert.Single(await SlotsAsync(shoes.Agent, day, day, null, shoes.StoreId));
             Assert.Equal((capacity, 0), (slot.GetProperty("capacity").GetInt32(), slot.GetProperty("remaining").GetInt32()));

@@ -157,6 +157,32 @@ public sealed class CardLanguageTests
 
     private static string? Label(JsonElement card, int i) => card.GetProperty("fields")[i].GetProperty("label").GetString();
 
+    [Theory, MemberData(nameof(Databases))]
+    public async Task A_shipped_order_refuses_a_new_address_in_the_customers_language_with_the_state_in_it_too(string db)
+    {
+        await using var app = await StoreLinkApp.CreateAsync(db);
+        app.Clock.AdvanceToLocal(new TimeOnly(10, 0));
+        var agent = await app.LoginAsync("agent.bags@demo.local");
+        var store = await StoreIdAsync(agent, "demo-bags");
+        var (english, _) = await CustomerAsync(app, "C1002", "demo-bags");
+        Assert.Equal(200, (await english.PutJsonAsync("/v1/me/language", new { language = "en" })).Status);
+        var (chinese, _) = await CustomerAsync(app, "C1001", "demo-bags");
+
+        foreach (var (customer, refusal) in new[] { (chinese, "地址已无法修改：订单已发货。"), (english, "The address can no longer be changed: the order is Shipped.") })
+        {
+            var created = await agent.PostJsonAsync("/v1/work-items", new
+            {
+                store_id = store, kind = "order", customer_id = (await customer.GetJsonAsync("/v1/me")).Str("id"), title = "商务双肩包 × 20",
+                fields = new { address = "上海市黄浦区南京东路 1 号" },
+            });
+            Assert.Equal(201, created.Status);
+            foreach (var to in new[] { "paid", "picking", "shipped" })
+                Assert.Equal(200, (await agent.PostJsonAsync($"/v1/work-items/{created.Str("id")}/transition", new { to })).Status);
+            var refused = await customer.PostJsonAsync($"/v1/work-items/{created.Str("id")}/actions", new { action = "change_address", address = "北京市朝阳区建国路 1 号" });
+            Assert.Equal((409, "conflict", refusal), (refused.Status, refused.Code, refused.Json.GetProperty("title").GetString()));
+        }
+    }
+
     private static string? Value(JsonElement card, int i) => card.GetProperty("fields")[i].GetProperty("value").GetString();
 
     private static List<string?> Labels(JsonElement card) => card.GetProperty("fields").EnumerateArray().Select(f => f.GetProperty("label").GetString()).ToList();

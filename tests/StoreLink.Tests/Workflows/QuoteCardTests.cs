@@ -75,6 +75,38 @@ public sealed class QuoteCardTests
         Assert.Equal("repairing", (await customer.PostJsonAsync($"/v1/work-items/{id}/actions", new { action = $"approve:{request.GetProperty("id").GetString()}" })).Str("state"));
     }
 
+    [Theory, MemberData(nameof(Databases))]
+    public async Task A_quote_after_the_store_system_moved_the_item_to_awaiting_approval_is_one_card(string db)
+    {
+        await using var app = await StoreLinkApp.CreateAsync(db);
+        app.Clock.AdvanceToLocal(new TimeOnly(10, 0));
+        var admin = await app.LoginAsync("admin@demo.local");
+        var tech = await app.LoginAsync("tech.digital@demo.local");
+        var notifier = app.Services.GetRequiredService<Notifier>();
+        var (customer, conversationId) = await CustomerAsync(app, "C1001", "demo-digital");
+        var (connector, secret) = await Integrations.Hooks.ConnectorAsync(admin, new
+        {
+            kind = "ticket", store_id = await StoreIdAsync(admin, "demo-digital"),
+            status_map = new Dictionary<string, string> { ["RECEIVED"] = "received", ["QUOTED"] = "awaiting_approval" },
+        });
+        var created = await Integrations.Hooks.SendAsync(app, connector, secret, Integrations.Hooks.Event("rma-1", "ticket.upserted",
+            Integrations.Hooks.Order("RMA-1", "RECEIVED", customer: "C1001", title: "iPhone 16 Pro 屏幕"), version: 1));
+        Assert.Equal("applied", created.Str("result"));
+        var id = created.Str("work_item_id");
+        await CardAsync(customer, conversationId, id, "已受理");
+
+        // The repair system says the quote is out; its quote comes as a request (what the technician posts).
+        Assert.Equal("applied", (await Integrations.Hooks.SendAsync(app, connector, secret, Integrations.Hooks.Event("rma-2", "ticket.upserted",
+            Integrations.Hooks.Order("RMA-1", "QUOTED", customer: "C1001", title: "iPhone 16 Pro 屏幕"), version: 2))).Str("result"));
+        await notifier.DeliverDueAsync(default);
+        var quote = await tech.PostJsonAsync($"/v1/work-items/{id}/requests", new { title = "更换原装屏幕", price = "899" });
+        Assert.Equal(201, quote.Status);
+        await CardAsync(customer, conversationId, id, "待您确认报价", c => c.GetProperty("actions").GetArrayLength() == 2);
+        await notifier.DeliverDueAsync(default);
+        var card = Assert.Single(await CardsAsync(customer, conversationId, id), c => State(c) == "待您确认报价");
+        Assert.Equal([$"approve:{quote.Str("id")}", $"decline:{quote.Str("id")}"], card.GetProperty("actions").EnumerateArray().Select(a => a.GetProperty("id").GetString()));
+    }
+
     private static string? State(JsonElement card) => card.GetProperty("fields")[0].GetProperty("value").GetString();
 
     /// <summary>C1001's screen repair at demo-digital, moved to 检测中 by the technician, its cards so far delivered.</summary>

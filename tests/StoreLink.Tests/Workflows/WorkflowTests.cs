@@ -282,6 +282,30 @@ public sealed class WorkflowTests
     }
 
     [Theory, MemberData(nameof(Databases))]
+    public async Task An_unpaid_order_from_the_store_system_is_reminded_by_the_number_on_the_customers_receipt(string db)
+    {
+        await using var app = await StoreLinkApp.CreateAsync(db);
+        app.Clock.AdvanceToLocal(Morning);
+        var (customer, conversationId) = await CustomerAsync(app, "C1002", "demo-bags");
+        var agent = await app.LoginAsync("agent.bags@demo.local");
+        var created = await agent.PostJsonAsync("/v1/work-items", new
+        {
+            store_id = await StoreIdAsync(agent, "demo-bags"), kind = "order", customer_id = (await customer.GetJsonAsync("/v1/me")).Str("id"),
+            title = "旅行箱 × 2", external_ref = new { system = "erp", id = "SO-20261207-0042" },
+        });
+        Assert.Equal(201, created.Status);
+        // The card already names the order by the system's number; the reminder says the same number.
+        Assert.Equal("箱包订单 SO-20261207-0042", (await CardAsync(customer, conversationId, created.Str("id"), "待支付")).GetProperty("title").GetString());
+
+        app.Clock.Advance(TimeSpan.FromMinutes(31));
+        await app.Services.GetRequiredService<Notifier>().DeliverDueAsync(default);
+        var reminder = Assert.Single((await Messages(customer, conversationId)).Where(m => m.GetProperty("kind").GetString() == "system")
+            .Select(m => m.GetProperty("body").GetProperty("text").GetString()!), t => t.Contains("还未支付"));
+        Assert.Equal("您的订单 SO-20261207-0042 还未支付，请尽快完成支付，以免影响发货。", reminder);
+        Assert.DoesNotContain(created.Str("number"), reminder);
+    }
+
+    [Theory, MemberData(nameof(Databases))]
     public async Task A_changed_template_is_a_new_version_and_items_in_flight_keep_theirs_until_migrated(string db)
     {
         await using var app = await StoreLinkApp.CreateAsync(db);

@@ -24,7 +24,7 @@ public sealed class ConsoleSessionHandler(
     {
         if (!Request.Cookies.TryGetValue(CookieName, out var token) || string.IsNullOrEmpty(token))
             return AuthenticateResult.NoResult();
-        var user = await tokens.AuthenticateAsync(token, Context.RequestAborted);
+        var user = await tokens.AuthenticateAsync(token, ConsoleStrings.LanguageOf(Context), Context.RequestAborted);
         if (user is not { IsStaff: true })
         {
             Response.Cookies.Delete(CookieName, CookieOptions(Request, null));

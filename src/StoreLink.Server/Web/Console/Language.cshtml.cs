@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Mvc;
+using StoreLink.Server.Http;
 
 namespace StoreLink.Server.Web.Console;
 
@@ -8,8 +9,8 @@ public sealed class LanguageModel(ConsoleStrings strings) : ConsolePage(strings)
 {
     public IActionResult OnGet(string? to, string? return_url)
     {
-        var language = ConsoleStrings.Languages.Contains(to) ? to! : ConsoleStrings.DefaultLanguage;
-        Response.Cookies.Append(ConsoleStrings.LanguageCookie, language, new CookieOptions
+        var language = Texts.Languages.Contains(to) ? to! : Texts.DefaultLanguage;
+        Response.Cookies.Append(Texts.LanguageCookie, language, new CookieOptions
         {
             Path = "/console", SameSite = SameSiteMode.Lax, Secure = Request.IsHttps, Expires = DateTimeOffset.UtcNow.AddYears(1), IsEssential = true,
         });

@@ -40,10 +40,8 @@ export function slotText(slot) {
   return `${dayText(slot.date)} ${slot.time}`;
 }
 
-// The server's refusals read "中文。/ English."; the customer gets the half in their language.
+// The server writes its refusals in the customer's language (the one the widget stored with PUT /v1/me/language).
 export function plainReason(e) {
-  const text = e?.message ?? "";
   if (e instanceof ApiError && e.network) return t("error_network");
-  const halves = text.split(/\s*\/\s/); // "中文。/ English." (no space before the slash)
-  return halves.length === 2 ? halves[lang === "en" ? 1 : 0].trim() : text || t("error_generic");
+  return e?.message || t("error_generic");
 }

@@ -35,7 +35,8 @@ document.querySelector('form.logout')?.addEventListener('submit', () => { sessio
 
 /** `options.idempotencyKey`: sent as Idempotency-Key, so a retried create is done once by the server. */
 export async function api(method, path, body, options = {}) {
-  const init = { method, headers: { authorization: `Bearer ${token}` } };
+  // The server writes its own texts (refusals) in the console's language too.
+  const init = { method, headers: { authorization: `Bearer ${token}`, 'accept-language': document.documentElement.lang } };
   if (options.idempotencyKey) init.headers['idempotency-key'] = options.idempotencyKey;
   if (body instanceof FormData) init.body = body;
   else if (body !== undefined) {
@@ -54,7 +55,7 @@ export async function api(method, path, body, options = {}) {
   return json;
 }
 
-/** The message of an API error in the UI language (the stable code decides; the server's title is English). */
+/** The message of an API error in the UI language (the stable code decides; the server's title follows it when it can). */
 export function errorText(error) {
   if (error instanceof ApiError) {
     const known = strings['error.' + error.code];

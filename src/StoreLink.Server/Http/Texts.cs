@@ -1,20 +1,25 @@
 using System.Globalization;
 using System.Text.Json;
+using Microsoft.Net.Http.Headers;
 
-namespace StoreLink.Server.Desk;
+namespace StoreLink.Server.Http;
 
 /// <summary>
-/// What the desk writes into conversations itself (the assignment notice, the out-of-hours reply, the rating card,
-/// the transfer note): one JSON file per language in <c>Desk/Strings</c>, embedded in the assembly. Customer-facing
-/// texts follow the customer's language (<c>attributes.language</c>, which the widget sets); Simplified Chinese is the
-/// default, and a key missing in a language falls back to it. The workflows' cards and answers to a customer (work
-/// items, quotes, appointments) take theirs from here too, beside the template's own labels per language. The transfer
-/// note is for staff, whose language the server does not know: it is written in the default language.
+/// Every text the server writes for a person to read — what the desk and the workflows post into conversations
+/// (assignment notices, the out-of-hours reply, cards, answers to a tap), the system sender's name, refusals in
+/// problem documents — comes from one string table per language: <c>Http/Strings/{language}.json</c>, embedded in the
+/// assembly. The language is the reader's: a customer's stored one (<c>attributes.language</c>, which the widget sets),
+/// a staff member's console language (the <c>storelink_lang</c> cookie), an API caller's <c>Accept-Language</c>
+/// (<see cref="Accounts.CurrentUser.Language"/>). Simplified Chinese is the default, and a key missing in a language
+/// falls back to it. Texts a store wrote itself (a template's labels per language) are picked with <see cref="Pick"/>.
 /// </summary>
-public static class DeskTexts
+public static class Texts
 {
     public const string DefaultLanguage = "zh-CN";
     public static readonly string[] Languages = [DefaultLanguage, "en"];
+
+    /// <summary>The cookie the console keeps its language in; the console's calls to the API carry it too.</summary>
+    public const string LanguageCookie = "storelink_lang";
 
     private static readonly Dictionary<string, IReadOnlyDictionary<string, string>> Tables = Languages.ToDictionary(l => l, Load);
 
@@ -30,11 +35,6 @@ public static class DeskTexts
         : tag.StartsWith("en", StringComparison.OrdinalIgnoreCase) ? "en"
         : null;
 
-    /// <summary>The language an API caller asks for in <c>Accept-Language</c> (best quality first), the default when none of ours.</summary>
-    public static string ForRequest(HttpRequest request) =>
-        request.GetTypedHeaders().AcceptLanguage.OrderByDescending(l => l.Quality ?? 1)
-            .Select(l => Normalize(l.Value.Value)).FirstOrDefault(l => l is not null) ?? DefaultLanguage;
-
     /// <summary>The language of a customer from their attributes (JSON), the default when they name none.</summary>
     public static string LanguageOf(string? attributes)
     {
@@ -46,11 +46,26 @@ public static class DeskTexts
             : DefaultLanguage;
     }
 
+    /// <summary>
+    /// The language of a request by staff or an API caller: the console's cookie when it names a known language, else
+    /// the first language of <c>Accept-Language</c> (by quality) that the server has, else the default.
+    /// </summary>
+    public static string LanguageOf(HttpRequest request)
+    {
+        if (request.Cookies.TryGetValue(LanguageCookie, out var cookie) && Languages.Contains(cookie))
+            return cookie!;
+        if (StringWithQualityHeaderValue.TryParseList(request.Headers.AcceptLanguage, out var accepted))
+            foreach (var tag in accepted.Where(a => a.Quality is not 0).OrderByDescending(a => a.Quality ?? 1))
+                if (Normalize(tag.Value.Value) is { } language)
+                    return language;
+        return DefaultLanguage;
+    }
+
     /// <summary>The text of <paramref name="key"/> with its <c>{name}</c> placeholders filled in.</summary>
     public static string Get(string language, string key, params (string Name, string Value)[] values)
     {
         var text = Tables.GetValueOrDefault(language)?.GetValueOrDefault(key) ?? Tables[DefaultLanguage].GetValueOrDefault(key)
-            ?? throw new KeyNotFoundException($"No desk text '{key}'.");
+            ?? throw new KeyNotFoundException($"No text '{key}'.");
         foreach (var (name, value) in values)
             text = text.Replace("{" + name + "}", value, StringComparison.Ordinal);
         return text;
@@ -69,8 +84,8 @@ public static class DeskTexts
 
     private static IReadOnlyDictionary<string, string> Load(string language)
     {
-        using var stream = typeof(DeskTexts).Assembly.GetManifestResourceStream($"desk-strings/{language}.json")
-            ?? throw new InvalidOperationException($"The desk texts of {language} are not embedded.");
+        using var stream = typeof(Texts).Assembly.GetManifestResourceStream($"strings/{language}.json")
+            ?? throw new InvalidOperationException($"The texts of {language} are not embedded.");
         return JsonSerializer.Deserialize<Dictionary<string, string>>(stream)!;
     }
 }
