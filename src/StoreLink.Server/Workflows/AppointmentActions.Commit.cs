@@ -1,10 +1,8 @@
 using System.Data.Common;
-using System.Globalization;
 using System.Text.Json;
 using Dapper;
 using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
-using StoreLink.Server.Conversations;
 using StoreLink.Server.Data;
 using StoreLink.Server.Http;
 using StoreLink.Server.Realtime;

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using StoreLink.Protocol;
 using StoreLink.Server.Http;
 

@@ -1,11 +1,9 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using Dapper;
 using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
 using StoreLink.Server.Data;
 using StoreLink.Server.Http;
-using StoreLink.Server.Integrations;
 
 namespace StoreLink.Server.Workflows;
 

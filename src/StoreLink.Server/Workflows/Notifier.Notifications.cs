@@ -1,4 +1,3 @@
-using Dapper;
 using StoreLink.Protocol;
 
 namespace StoreLink.Server.Workflows;

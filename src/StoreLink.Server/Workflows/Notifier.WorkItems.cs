@@ -1,11 +1,9 @@
 using System.Data.Common;
 using System.Text.Json;
-using Dapper;
 using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
 using StoreLink.Server.Conversations;
 using StoreLink.Server.Http;
-using StoreLink.Server.Desk;
 
 namespace StoreLink.Server.Workflows;
 

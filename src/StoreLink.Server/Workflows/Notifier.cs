@@ -6,7 +6,6 @@ using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
 using StoreLink.Server.Conversations;
 using StoreLink.Server.Data;
-using StoreLink.Server.Desk;
 using StoreLink.Server.Http;
 
 namespace StoreLink.Server.Workflows;

@@ -4,7 +4,6 @@ using Dapper;
 using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
 using StoreLink.Server.Data;
-using StoreLink.Server.Desk;
 using StoreLink.Server.Http;
 
 namespace StoreLink.Server.Workflows;

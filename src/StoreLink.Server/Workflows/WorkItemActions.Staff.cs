@@ -3,11 +3,9 @@ using System.Text.Json;
 using Dapper;
 using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
-using StoreLink.Server.Conversations;
 using StoreLink.Server.Data;
 using StoreLink.Server.Desk;
 using StoreLink.Server.Http;
-using StoreLink.Server.Realtime;
 
 namespace StoreLink.Server.Workflows;
 

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using StoreLink.Protocol;
 
 namespace StoreLink.Server.Workflows;
 
