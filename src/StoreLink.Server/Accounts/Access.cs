@@ -45,6 +45,27 @@ public sealed class Access(Db db, ConversationDirectory conversations)
         return [];
     }
 
+    /// <summary>
+    /// The rows of a store's table (work items, appointments) a caller may list, as conditions over <c>org_id</c>,
+    /// <c>customer_id</c> and <c>store_id</c> with the parameters <c>@orgId</c>, <c>@me</c>, <c>@storeId</c> and
+    /// <c>@stores</c> (<see cref="VisibleStores"/>): a customer's own; one store the caller may see
+    /// (<paramref name="storeId"/>, checked); else the visible stores, in the query itself, so a limit counts visible rows.
+    /// </summary>
+    public async Task<List<string>> ListScopeAsync(CurrentUser user, string? storeId, CancellationToken ct)
+    {
+        var where = new List<string> { "org_id = @orgId" };
+        if (user.IsCustomer)
+            where.Add("customer_id = @me");
+        else if (storeId is not null)
+        {
+            await StoreAsync(user, storeId, ct);
+            where.Add("store_id = @storeId");
+        }
+        else if (VisibleStores(user) is not null)
+            where.Add(db.Dialect.In("store_id", "@stores"));
+        return where;
+    }
+
     /// <summary>Whether a store of the caller's organization is one of <see cref="VisibleStores"/>.</summary>
     public static bool SeesStore(CurrentUser user, string? storeId) =>
         VisibleStores(user) is not { } stores || (storeId is not null && stores.Contains(storeId));

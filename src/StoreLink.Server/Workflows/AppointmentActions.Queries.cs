@@ -19,16 +19,8 @@ public sealed partial class AppointmentActions
         string? customerId, string? technicianId, string? workItemId, int? limit, CancellationToken ct)
     {
         user.RequirePermission(Permissions.WorkItemsRead);
-        if (!user.IsCustomer && storeId is not null)
-            await access.StoreAsync(user, storeId, ct);
-        var where = new List<string> { "org_id = @orgId" };
+        var where = await access.ListScopeAsync(user, storeId, ct);
         var stores = Access.VisibleStores(user);
-        if (user.IsCustomer)
-            where.Add("customer_id = @me");
-        else if (storeId is not null)
-            where.Add("store_id = @storeId");
-        else if (stores is not null)
-            where.Add(db.Dialect.In("store_id", "@stores"));
         if (from is not null)
             where.Add("starts_at >= @fromMs");
         if (to is not null)

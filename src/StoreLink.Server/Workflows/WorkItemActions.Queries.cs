@@ -19,17 +19,8 @@ public sealed partial class WorkItemActions
         string? customerId, bool? overdue, bool? open, int? limit, CancellationToken ct)
     {
         user.RequirePermission(Permissions.WorkItemsRead);
-        var where = new List<string> { "org_id = @orgId" };
+        var where = await access.ListScopeAsync(user, storeId, ct);
         var stores = Access.VisibleStores(user);
-        if (user.IsCustomer)
-            where.Add("customer_id = @me");
-        else if (storeId is not null)
-            where.Add("store_id = @storeId");
-        // Without a store: only the stores the caller may see, in the query itself, so the limit counts visible items.
-        else if (stores is not null)
-            where.Add(db.Dialect.In("store_id", "@stores"));
-        if (!user.IsCustomer && storeId is not null)
-            await access.StoreAsync(user, storeId, ct);
         if (state is not null)
             where.Add("state = @state");
         if (category is not null)
