@@ -134,10 +134,13 @@ public sealed class Gateway
             expires_at = user.ExpiresAt,
         }), CancellationToken.None);
         _registry.Add(connection);
-        var writer = connection.RunWriterAsync();
+        Task? writer = null;
         try
         {
+            // The connection counts for presence before ready leaves: a client holding ready is online for everyone
+            // (a transfer or a routing decision right after connecting sees it). Pushes meanwhile queue behind ready.
             await Safe(() => _presence.ConnectedAsync(user, CancellationToken.None));
+            writer = connection.RunWriterAsync();
             await ReadLoopAsync(connection, socket, buffer, aborted);
         }
         finally
@@ -145,7 +148,8 @@ public sealed class Gateway
             _registry.Remove(connection);
             connection.Close((int)WebSocketCloseStatus.NormalClosure, "");
             await connection.AnswersSent; // sends still committing end here (their answers go nowhere now)
-            await writer;
+            if (writer is not null)
+                await writer;
             await Safe(() => _presence.DisconnectedAsync(user, CancellationToken.None));
         }
     }
