@@ -1,4 +1,5 @@
 using StoreLink.Server.Accounts;
+using StoreLink.Server.Calls;
 using StoreLink.Server.Conversations;
 using StoreLink.Server.Data;
 using StoreLink.Server.Desk;
@@ -28,6 +29,7 @@ builder.AddRealtime();
 builder.AddDesk();
 builder.AddWorkflows();
 builder.AddIntegrations();
+builder.AddCalls();
 builder.AddConsole();
 builder.Services.AddOpenApi();
 
@@ -53,6 +55,7 @@ app.MapRealtime();
 app.MapDesk();
 app.MapWorkflows();
 app.MapIntegrations();
+app.MapCalls();
 app.MapConsole();
 app.MapWidget();
 app.MapSharedAssets();
