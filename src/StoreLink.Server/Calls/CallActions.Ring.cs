@@ -120,6 +120,12 @@ public sealed partial class CallActions
     private static ParticipantRow Participant(CallRecord call, CurrentUser user) =>
         call.Of(user.Id) ?? throw ApiException.Forbidden("You are not a participant of this call.");
 
+    private static void RequireJoinedStaff(CallRecord call, CurrentUser user, string message)
+    {
+        if (!user.IsStaff || !Participant(call, user).Joined)
+            throw ApiException.Forbidden(message);
+    }
+
     /// <summary>Joins a call that rings the caller; the call becomes active. Again from the same device: nothing changes.</summary>
     public async Task<CallDto> AcceptAsync(CurrentUser user, string callId, AcceptCallRequest body, CancellationToken ct)
     {
@@ -217,6 +223,7 @@ public sealed partial class CallActions
     public async Task<CallDto> InviteAsync(CurrentUser user, string callId, InviteToCallRequest body, CancellationToken ct)
     {
         var (call, conversation) = await access.CallAsync(user, callId, ct);
+        RequireJoinedStaff((await ReadAsync(db, null, call.Id))!, user, "Staff who joined the call invite colleagues to it.");
         if (string.IsNullOrWhiteSpace(body.UserId))
             throw Invalid("user_id", "Required: the colleague to ring.");
         var colleague = await access.StaffAsync(user, body.UserId, ct);
@@ -225,9 +232,7 @@ public sealed partial class CallActions
         var person = (await PeopleAsync([colleague.Id], ct)).Single();
         var changed = await ChangeAsync(call.Id, async (c, t, before, now) =>
         {
-            var me = Participant(before, user);
-            if (!user.IsStaff || !me.Joined)
-                throw ApiException.Forbidden("Staff who joined the call invite colleagues to it.");
+            RequireJoinedStaff(before, user, "Staff who joined the call invite colleagues to it.");
             if (before.Of(colleague.Id) is { State: CallParticipantStates.Ringing or CallParticipantStates.Joined })
                 return false;
             var busy = await InCallAsync(c, t, colleague.Id, except: call.Id) is not null;
