@@ -55,8 +55,7 @@ public sealed partial class CallActions
                 if (ringing.Count == 0)
                 {
                     await EndAsync(c, t, id, targets.Count > 0 ? CallEndReasons.Busy : CallEndReasons.Missed, now);
-                    var ended = (await ReadAsync(db, (c, t), id))!;
-                    await outbox.EnqueueAsync(c, t, WebhookEventTypes.CallEnded, ended.Call.OrgId, ended.Call.StoreId, new { call = ended.ToDto(null, null, now) }, now);
+                    await OutboxAsync(c, t, null, (await ReadAsync(db, (c, t), id))!, now);
                 }
             }, ct);
         }
