@@ -96,8 +96,7 @@ public sealed partial class CallActions
     /// </summary>
     public async Task<CallSnapshotDto> SnapshotAsync(CurrentUser user, string callId, CallSnapshotRequest body, CancellationToken ct)
     {
-        var (call, conversation) = await access.CallAsync(user, callId, ct);
-        RequireJoinedStaff((await ReadAsync(db, null, call.Id))!, user, "Staff who joined the call take snapshots of it.");
+        var (call, conversation) = await JoinedStaffAsync(user, callId, "Staff who joined the call take snapshots of it.", ct);
         if (string.IsNullOrWhiteSpace(body.AttachmentId))
             throw Invalid("attachment_id", "Required: the still, uploaded first (POST /v1/attachments).");
         var attachment = await access.AttachmentAsync(user, body.AttachmentId, ct);
@@ -117,8 +116,7 @@ public sealed partial class CallActions
     /// <summary>Recording goes through Janus; without it there is none (the calls-media work makes it record).</summary>
     public async Task<CallDto> RecordingAsync(CurrentUser user, string callId, CallRecordingRequest body, CancellationToken ct)
     {
-        var (call, _) = await access.CallAsync(user, callId, ct);
-        RequireJoinedStaff((await ReadAsync(db, null, call.Id))!, user, "Staff who joined the call turn its recording on and off.");
+        var (call, _) = await JoinedStaffAsync(user, callId, "Staff who joined the call turn its recording on and off.", ct);
         if (body.On is null)
             throw Invalid("on", "Required: true to record, false to stop.");
         if (call.Ended)
