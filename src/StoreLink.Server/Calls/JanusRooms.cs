@@ -62,11 +62,17 @@ public sealed class JanusRooms(HttpClient http, IOptions<CallsOptions> options)
         return new JanusRoom(created.GetProperty("room").GetInt64(), callId, secret, pin, record);
     }
 
-    /// <summary>Destroys the room (Janus hangs up everyone in it and closes its recordings); a room already gone is fine.</summary>
+    /// <summary>
+    /// Destroys the room (Janus hangs up everyone in it); a room already gone is fine. A recorded room first stops
+    /// recording: Janus closes its files within that request, whereas destroying closes them later, on the hang-ups, so
+    /// that files read right after a destroy would lack their end.
+    /// </summary>
     public async Task DestroyAsync(JanusRoom room, CancellationToken ct)
     {
         try
         {
+            if (room.Recording)
+                await SetRecordingAsync(room, false, ct);
             await VideoRoomAsync(new Dictionary<string, object?> { ["request"] = "destroy", ["room"] = room.Id, ["secret"] = room.Secret, ["permanent"] = false }, ct);
         }
         catch (JanusException e) when (e.Code == NoSuchRoom)

@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Microsoft.Playwright;
 using StoreLink.Tests.Infrastructure;
 using StoreLink.Tests.Web;
 
@@ -92,13 +91,13 @@ public sealed class IceServersTests
               window.call = { a, b };
             }
             """, token);
-        await page.WaitForFunctionAsync("""
+        await page.UntilAsync("""
             async () => {
               if (call.b.connectionState !== 'connected') return false;
               const stats = [...(await call.b.getStats()).values()];
               return stats.some(s => s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded > 0);
             }
-            """, null, new PageWaitForFunctionOptions { Timeout = 30_000, PollingInterval = 100 });
+            """, "video frames decoded through the relay");
 
         var pair = await page.EvaluateAsync<JsonElement>("""
             async () => {
