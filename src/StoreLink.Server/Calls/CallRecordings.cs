@@ -3,7 +3,9 @@ using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using StoreLink.Server.Accounts;
+using StoreLink.Protocol;
 using StoreLink.Server.Conversations;
+using StoreLink.Server.Http;
 
 namespace StoreLink.Server.Calls;
 
@@ -19,8 +21,8 @@ public sealed class CallRecordings(IOptions<CallsOptions> options, AttachmentSto
     /// <summary>
     /// After <paramref name="room"/> was destroyed: one attachment per recorded track (Opus audio as Ogg, VP8/VP9 video
     /// as WebM, H.264 as MP4), uploaded as <paramref name="owner"/> (whose limits apply) in <paramref name="storeId"/>,
-    /// in the order of the tracks' files. A track that cannot be converted is logged and left in place; the call
-    /// directory goes once every track was stored. No recording: an empty list.
+    /// in the order of the tracks' files. A track that cannot be converted or is over an upload limit is logged and left
+    /// in place; the call directory goes once every track was stored. No recording: an empty list.
     /// </summary>
     public async Task<IReadOnlyList<string>> CollectAsync(JanusRoom room, CurrentUser owner, string? storeId, CancellationToken ct)
     {
@@ -44,14 +46,23 @@ public sealed class CallRecordings(IOptions<CallsOptions> options, AttachmentSto
                 left++;
                 continue;
             }
-            await using (var file = File.OpenRead(output))
+            try
             {
+                await using var file = File.OpenRead(output);
                 var name = $"{room.CallId}-{index}-{track.Value.Kind}.{track.Value.Extension}";
-                var attachment = await attachments.SaveAsync(owner, storeId, file, name, track.Value.ContentType, owner.Language, ct);
-                stored.Add(attachment.Id);
+                stored.Add((await attachments.SaveAsync(owner, storeId, file, name, track.Value.ContentType, owner.Language, ct)).Id);
+                File.Delete(recording);
             }
-            File.Delete(output);
-            File.Delete(recording);
+            catch (ApiException e) when (e.Code is ErrorCodes.TooLarge or ErrorCodes.QuotaExceeded or ErrorCodes.RateLimited)
+            {
+                // Over Messages:MaxAttachmentBytes or an upload limit: the other tracks are still worth keeping.
+                logger.LogWarning("The recording {Recording} of call {CallId} was not stored: {Reason}; left in place", recording, room.CallId, e.Message);
+                left++;
+            }
+            finally
+            {
+                File.Delete(output);
+            }
         }
         if (left == 0)
             Directory.Delete(directory, recursive: true);
