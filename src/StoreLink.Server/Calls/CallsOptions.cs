@@ -66,6 +66,9 @@ public sealed class JanusOptions
 
     public bool Configured => !string.IsNullOrEmpty(Url);
 
+    /// <summary>What a call's <c>sfu.url</c> says: <see cref="PublicUrl"/>, else <see cref="Url"/>.</summary>
+    public string? BrowserUrl => string.IsNullOrEmpty(PublicUrl) ? Url : PublicUrl;
+
     public bool CanRecord => Configured && !string.IsNullOrEmpty(RecordingsDirectory);
 
     /// <summary>Where Janus records the call <paramref name="callId"/>: a directory of its own, so its files are found and removed together.</summary>
