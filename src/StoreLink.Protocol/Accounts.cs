@@ -21,6 +21,9 @@ public sealed record StoreDto(
 
     /// <summary>The kinds of work item (<c>ticket</c>, <c>order</c>, <c>care_job</c>) customers may start from the widget (报修).</summary>
     public IReadOnlyList<string> CustomerWorkKinds { get; init; } = [];
+
+    /// <summary>Whether staff may record calls in this store (the customer is told first); off unless the manager turns it on.</summary>
+    public bool CallsRecording { get; init; }
 }
 
 /// <summary>Quiet hours, local <c>HH:mm</c>; <c>start</c> after <c>end</c> spans midnight (21:00–08:30).</summary>
@@ -34,7 +37,8 @@ public sealed record CreateStoreRequest(
 /// <summary><c>PATCH /v1/stores/{id}</c>: members left out stay as they are.</summary>
 public sealed record UpdateStoreRequest(
     string? Name, string? Kind, string? TimeZone, Dictionary<string, List<HoursRange>>? BusinessHours,
-    int? SlaFirstResponseMinutes = null, int? SlaResolutionMinutes = null, QuietHoursDto? QuietHours = null, List<string>? CustomerWorkKinds = null);
+    int? SlaFirstResponseMinutes = null, int? SlaResolutionMinutes = null, QuietHoursDto? QuietHours = null, List<string>? CustomerWorkKinds = null,
+    bool? CallsRecording = null);
 
 /// <summary>A staff member.</summary>
 public sealed record StaffDto(

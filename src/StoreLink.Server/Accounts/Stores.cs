@@ -7,7 +7,7 @@ namespace StoreLink.Server.Accounts;
 
 public sealed class StoreRow
 {
-    private const string Columns = "id, org_id, store_key, name, kind, time_zone, business_hours, created_at, sla_first_response_minutes, sla_resolution_minutes, quiet_start, quiet_end, customer_work_kinds";
+    private const string Columns = "id, org_id, store_key, name, kind, time_zone, business_hours, created_at, sla_first_response_minutes, sla_resolution_minutes, quiet_start, quiet_end, customer_work_kinds, calls_recording";
     public const string SelectById = $"SELECT {Columns} FROM stores WHERE id = @id";
     public const string SelectByKey = $"SELECT {Columns} FROM stores WHERE store_key = @key";
     public const string SelectByOrg = $"SELECT {Columns} FROM stores WHERE org_id = @orgId ORDER BY created_at, id";
@@ -25,6 +25,7 @@ public sealed class StoreRow
     public string? QuietStart { get; set; }
     public string? QuietEnd { get; set; }
     public string CustomerWorkKinds { get; set; } = "[]";
+    public long CallsRecording { get; set; }
 
     public IReadOnlyList<string> CustomerWorkKindList => JsonSerializer.Deserialize<List<string>>(CustomerWorkKinds) ?? [];
 
@@ -35,6 +36,7 @@ public sealed class StoreRow
         SlaResolutionMinutes = SlaResolutionMinutes,
         QuietHours = QuietStart is null || QuietEnd is null ? null : new QuietHoursDto(QuietStart, QuietEnd),
         CustomerWorkKinds = CustomerWorkKindList,
+        CallsRecording = CallsRecording != 0,
     };
 }
 

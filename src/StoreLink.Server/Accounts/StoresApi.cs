@@ -110,11 +110,14 @@ public sealed class StoreActions(Db db, Access access, Desk.DeskSignals signals,
                 v.Add("customer_work_kinds", "Kinds of work item: ticket, order, care_job.");
             store.CustomerWorkKinds = System.Text.Json.JsonSerializer.Serialize(kinds.Distinct().ToList());
         }
+        if (body.CallsRecording is { } recording)
+            store.CallsRecording = recording ? 1 : 0;
         v.ThrowIfAny();
         await db.ExecuteAsync("""
             UPDATE stores SET name = @Name, kind = @Kind, time_zone = @TimeZone, business_hours = @BusinessHours,
                 sla_first_response_minutes = @SlaFirstResponseMinutes, sla_resolution_minutes = @SlaResolutionMinutes,
-                quiet_start = @QuietStart, quiet_end = @QuietEnd, customer_work_kinds = @CustomerWorkKinds
+                quiet_start = @QuietStart, quiet_end = @QuietEnd, customer_work_kinds = @CustomerWorkKinds,
+                calls_recording = @CallsRecording
             WHERE id = @Id
             """, store, ct);
         // New hours may open the store: waiting conversations get their chance.

@@ -21,7 +21,8 @@ public sealed class CallsOptions
 
     public bool IsValid() =>
         RingTimeout > TimeSpan.Zero && LostAfter > TimeSpan.Zero && MaxMeshParticipants is >= 2 and <= 8 &&
-        Turn.CredentialLifetime > TimeSpan.Zero && (Turn.Urls.Count == 0 || !string.IsNullOrEmpty(Turn.Secret));
+        Turn.CredentialLifetime > TimeSpan.Zero && (Turn.Urls.Count == 0 || !string.IsNullOrEmpty(Turn.Secret)) &&
+        (!Turn.ForceRelay || Turn.Urls.Count > 0) && Janus.Bitrate > 0 && Janus.MaxPublishers is >= 2 and <= 64;
 }
 
 /// <summary><c>Calls:Turn:*</c> — coturn with <c>use-auth-secret</c>: StoreLink signs short-lived credentials with the shared secret.</summary>
@@ -48,11 +49,31 @@ public sealed class JanusOptions
     /// <summary>Janus's HTTP API as browsers reach it (through the operator's reverse proxy); defaults to <see cref="Url"/>.</summary>
     public string? PublicUrl { get; set; }
 
-    /// <summary>Janus's <c>admin_key</c>/API secret if it requires one to create rooms.</summary>
+    /// <summary>
+    /// The VideoRoom plugin's <c>admin_key</c> (<c>janus.plugin.videoroom.jcfg</c>), which creating a room requires when
+    /// set. Not Janus's global <c>api_secret</c>: browsers talk to Janus too, and could not keep that secret.
+    /// </summary>
     public string? ApiSecret { get; set; }
 
     /// <summary>Where Janus writes recordings (<c>.mjr</c>) — readable by StoreLink, which post-processes them.</summary>
     public string? RecordingsDirectory { get; set; }
 
+    /// <summary>The most a publisher sends into a room, in bits per second (Janus asks browsers to stay below it).</summary>
+    public int Bitrate { get; set; } = 512_000;
+
+    /// <summary>Publishers a room admits: the participants of a call, with room for a rejoin on another device.</summary>
+    public int MaxPublishers { get; set; } = 8;
+
     public bool Configured => !string.IsNullOrEmpty(Url);
+
+    /// <summary>What a call's <c>sfu.url</c> says: <see cref="PublicUrl"/>, else <see cref="Url"/>.</summary>
+    public string? BrowserUrl => string.IsNullOrEmpty(PublicUrl) ? Url : PublicUrl;
+
+    public bool CanRecord => Configured && !string.IsNullOrEmpty(RecordingsDirectory);
+
+    /// <summary>Where Janus records the call <paramref name="callId"/>: a directory of its own, so its files are found and removed together.</summary>
+    public string RecordingDirectoryOf(string callId) =>
+        callId.Length is > 0 and <= 64 && callId.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-')
+            ? Path.Combine(Path.GetFullPath(RecordingsDirectory!), callId)
+            : throw new ArgumentException($"Not a call id: '{callId}'.", nameof(callId));
 }
