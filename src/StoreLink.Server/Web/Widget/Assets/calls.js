@@ -107,7 +107,6 @@ function render() {
   }
   const onScreen = ["outgoing", "connecting", "active", "ended"].includes(phase);
   ui.callScreen.hidden = !onScreen;
-  ui.root.classList.toggle("sl-in-call", onScreen);
   for (const button of [ui.callVoice, ui.callVideo]) button.disabled = calls.busy;
   if (!onScreen) return clearTiles();
 

@@ -90,7 +90,6 @@ class CallView {
     this.renderRinging(phase === 'incoming' ? call : null);
     const onScreen = ['outgoing', 'connecting', 'active', 'ended'].includes(phase);
     this.root.hidden = !onScreen;
-    document.body.classList.toggle('in-call', onScreen);
     for (const b of document.querySelectorAll('[data-call-media]')) b.disabled = this.calls.busy;
     if (!onScreen) return this.clearTiles();
     const video = call?.media === 'video';
