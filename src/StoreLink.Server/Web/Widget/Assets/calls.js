@@ -4,6 +4,7 @@
 import { el, icon } from "/assets/shared/dom.js";
 import { CallEngine } from "/assets/shared/calls/engine.js";
 import { callClock } from "/assets/shared/calls/text.js";
+import { RemoteTiles } from "/assets/shared/calls/tiles.js";
 import { api, realtime, state, t } from "./context.js";
 import { ui, toast, Icons } from "./layout.js";
 import { ensureConversation } from "./session.js";
@@ -12,8 +13,6 @@ import { plainReason } from "./sheets.js";
 export const calls = new CallEngine({ socket: realtime, request: (method, path, body) => api.request(method, path, body), userId: () => state.me?.id });
 
 const ENDED_SHOWN_MS = 6000;
-const tiles = new Map(); // user id → {root, video, note}
-let volume = 1;
 
 ui.callVoice.addEventListener("click", () => startCall("voice"));
 ui.callVideo.addEventListener("click", () => startCall("video"));
@@ -74,10 +73,31 @@ const screen = {
   volume: el("input", { type: "range", min: 0, max: 1, step: 0.05, value: 1, "aria-label": t("call_volume"), "data-testid": "call-volume" }),
 };
 screen.close.addEventListener("click", () => calls.dismiss());
-screen.volume.addEventListener("input", () => {
-  volume = Number(screen.volume.value);
-  for (const tile of tiles.values()) tile.video.volume = volume;
+const tiles = new RemoteTiles(screen.remotes, {
+  make: (remote) => {
+    const video = el("video", { class: "sl-call-remote-video", autoplay: true, playsInline: true, "data-testid": "call-remote-video" });
+    const note = el("div", { class: "sl-call-remote-note", "data-testid": "call-remote-note" });
+    return { root: el("div", { class: "sl-call-tile" }, video, el("div", { class: "sl-call-name" }, remote.name ?? ""), note), video, note };
+  },
+  notes: remoteNotes,
+  offClass: "sl-camera-off",
+  blocked: (video) => {
+    const unmute = el("button", { class: "sl-call-unmute", type: "button" }, t("call_tap_sound"));
+    unmute.addEventListener("click", () => {
+      video.muted = false;
+      unmute.remove();
+    });
+    video.parentElement?.append(unmute);
+  },
 });
+screen.volume.addEventListener("input", () => tiles.setVolume(Number(screen.volume.value)));
+
+function remoteNotes(remote) {
+  const notes = [];
+  if (calls.call.media === "video" && !remote.video) notes.push(t("call_remote_camera_off"));
+  if (!remote.audio) notes.push(t("call_remote_muted"));
+  return notes;
+}
 const controls = el("div", { class: "sl-call-controls" }, screen.mute, screen.camera, screen.flip, screen.hangup);
 ui.callScreen.append(screen.remotes, screen.local,
   el("div", { class: "sl-call-top" }, screen.status, screen.clock), screen.network, screen.ended,
@@ -108,7 +128,11 @@ function render() {
   const onScreen = ["outgoing", "connecting", "active", "ended"].includes(phase);
   ui.callScreen.hidden = !onScreen;
   for (const button of [ui.callVoice, ui.callVideo]) button.disabled = calls.busy;
-  if (!onScreen) return clearTiles();
+  if (!onScreen) {
+    tiles.clear();
+    screen.local.srcObject = null;
+    return;
+  }
 
   const video = call?.media === "video";
   ui.callScreen.classList.toggle("sl-call-voice", !video);
@@ -127,7 +151,7 @@ function render() {
   screen.flip.hidden ||= phase === "outgoing";
   screen.hangup.querySelector(".sl-call-btn-label").textContent = phase === "outgoing" ? t("call_cancel") : t("call_hangup");
   screen.close.hidden = phase !== "ended";
-  renderTiles(phase === "ended" ? [] : calls.remotes);
+  tiles.render(phase === "ended" ? [] : calls.remotes);
   renderClock();
   clearTimeout(render.dismiss);
   if (phase === "ended") render.dismiss = setTimeout(() => calls.dismiss(), ENDED_SHOWN_MS);
@@ -135,58 +159,4 @@ function render() {
 
 function renderClock() {
   screen.clock.textContent = calls.activeSince && calls.phase === "active" ? callClock(performance.now() - calls.activeSince) : "";
-}
-
-// One tile per remote participant; the video elements stay while the call lasts, so playback never restarts.
-function renderTiles(remotes) {
-  for (const [id, tile] of tiles)
-    if (!remotes.some((r) => r.user_id === id)) {
-      tile.root.remove();
-      tiles.delete(id);
-    }
-  for (const remote of remotes) {
-    let tile = tiles.get(remote.user_id);
-    if (!tile) {
-      const video = el("video", { class: "sl-call-remote-video", autoplay: true, playsInline: true, "data-testid": "call-remote-video" });
-      video.volume = volume;
-      const note = el("div", { class: "sl-call-remote-note", "data-testid": "call-remote-note" });
-      tile = { root: el("div", { class: "sl-call-tile" }, video, el("div", { class: "sl-call-name" }, remote.name ?? ""), note), video, note };
-      tiles.set(remote.user_id, tile);
-      screen.remotes.append(tile.root);
-    }
-    // Tracks arrive one by one: the element is given the stream again when it has more.
-    const tracks = remote.stream?.getTracks().length ?? 0;
-    if (remote.stream && (tile.video.srcObject !== remote.stream || tile.tracks !== tracks)) {
-      tile.tracks = tracks;
-      tile.video.srcObject = remote.stream;
-      play(tile.video);
-    }
-    const notes = [];
-    if (calls.call.media === "video" && !remote.video) notes.push(t("call_remote_camera_off"));
-    if (!remote.audio) notes.push(t("call_remote_muted"));
-    tile.note.textContent = notes.join(" · ");
-    tile.note.hidden = notes.length === 0;
-    tile.root.classList.toggle("sl-camera-off", !remote.video);
-  }
-  screen.remotes.dataset.count = String(remotes.length);
-}
-
-// Sound needs a tap on pages the browser has not seen one on (a reload mid-call): play muted and offer the tap.
-function play(video) {
-  video.play().catch(() => {
-    video.muted = true;
-    video.play().catch(() => {});
-    const unmute = el("button", { class: "sl-call-unmute", type: "button" }, t("call_tap_sound"));
-    unmute.addEventListener("click", () => {
-      video.muted = false;
-      unmute.remove();
-    });
-    video.parentElement?.append(unmute);
-  });
-}
-
-function clearTiles() {
-  for (const tile of tiles.values()) tile.root.remove();
-  tiles.clear();
-  screen.local.srcObject = null;
 }

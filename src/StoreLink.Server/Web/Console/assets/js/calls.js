@@ -5,6 +5,7 @@
 import { api, t, el, toast, errorText } from './lib.js';
 import { CallEngine } from '/assets/shared/calls/engine.js';
 import { callClock } from '/assets/shared/calls/text.js';
+import { RemoteTiles } from '/assets/shared/calls/tiles.js';
 
 const ENDED_SHOWN_MS = 6000;
 const NOTIFY_ASKED = 'storelink.notify_asked';
@@ -32,8 +33,6 @@ function askForNotificationsOnce() {
 }
 
 class CallView {
-  tiles = new Map(); // user id → {root, video, note}
-  volume = 1;
   big = true;
 
   constructor(calls, store) {
@@ -63,7 +62,19 @@ class CallView {
     this.hangup = button('call-hangup', t('call.hangup'), () => calls.hangup(), '.danger');
     this.close = button('call-close', t('common.close'), () => calls.dismiss());
     this.volumeInput = el('input', { type: 'range', min: 0, max: 1, step: 0.05, value: 1, 'aria-label': t('call.volume'), 'data-testid': 'call-volume',
-      oninput: e => { this.volume = Number(e.target.value); for (const tile of this.tiles.values()) tile.video.volume = this.volume; } });
+      oninput: e => this.tiles.setVolume(Number(e.target.value)) });
+    this.tiles = new RemoteTiles(this.remotes, {
+      make: remote => {
+        const video = el('video.call-remote-video', { autoplay: true, playsInline: true, 'data-testid': 'call-remote-video' });
+        const note = el('div.call-remote-note', { 'data-testid': 'call-remote-note' });
+        return { root: el('div.call-tile', video, el('span.call-name', remote.name ?? ''), note), video, note };
+      },
+      notes: remote => [
+        ...(this.calls.call.media === 'video' && !remote.video ? [t('call.remote_camera_off')] : []),
+        ...(!remote.audio ? [t('call.remote_muted')] : []),
+      ],
+      offClass: 'camera-off',
+    });
     this.invitePicker = el('select', { 'aria-label': t('call.invite'), 'data-testid': 'call-invite-select' });
     this.inviteBox = el('div.call-invite', { hidden: true }, this.invitePicker,
       button('call-invite-send', t('call.invite_send'), () => this.invite(), '.primary'));
@@ -91,7 +102,11 @@ class CallView {
     const onScreen = ['outgoing', 'connecting', 'active', 'ended'].includes(phase);
     this.root.hidden = !onScreen;
     for (const b of document.querySelectorAll('[data-call-media]')) b.disabled = this.calls.busy;
-    if (!onScreen) return this.clearTiles();
+    if (!onScreen) {
+      this.tiles.clear();
+      this.local.srcObject = null;
+      return;
+    }
     const video = call?.media === 'video';
     this.root.classList.toggle('big', this.big);
     this.root.classList.toggle('voice', !video);
@@ -117,7 +132,7 @@ class CallView {
     this.hangup.textContent = phase === 'outgoing' ? t('common.cancel') : t('call.hangup');
     this.close.hidden = phase !== 'ended';
     if (!live) this.inviteBox.hidden = true;
-    this.renderTiles(phase === 'ended' ? [] : this.calls.remotes);
+    this.tiles.render(phase === 'ended' ? [] : this.calls.remotes);
     this.renderClock();
     clearTimeout(this.dismissTimer);
     if (phase === 'ended') this.dismissTimer = setTimeout(() => this.calls.dismiss(), ENDED_SHOWN_MS);
@@ -176,47 +191,6 @@ class CallView {
     this.clock.textContent = this.calls.activeSince && this.calls.phase === 'active' ? callClock(performance.now() - this.calls.activeSince) : '';
   }
 
-  renderTiles(remotes) {
-    for (const [id, tile] of this.tiles)
-      if (!remotes.some(r => r.user_id === id)) {
-        tile.root.remove();
-        this.tiles.delete(id);
-      }
-    for (const remote of remotes) {
-      let tile = this.tiles.get(remote.user_id);
-      if (!tile) {
-        const video = el('video.call-remote-video', { autoplay: true, playsInline: true, 'data-testid': 'call-remote-video', dataset: { kind: remote.kind } });
-        video.volume = this.volume;
-        const note = el('div.call-remote-note', { 'data-testid': 'call-remote-note' });
-        tile = { root: el('div.call-tile', { dataset: { kind: remote.kind } }, video, el('span.call-name', remote.name ?? ''), note), video, note };
-        this.tiles.set(remote.user_id, tile);
-        // The customer first: the big picture.
-        if (remote.kind === 'customer') this.remotes.prepend(tile.root);
-        else this.remotes.append(tile.root);
-      }
-      // Tracks arrive one by one: the element is given the stream again when it has more.
-      const tracks = remote.stream?.getTracks().length ?? 0;
-      if (remote.stream && (tile.video.srcObject !== remote.stream || tile.tracks !== tracks)) {
-        tile.tracks = tracks;
-        tile.video.srcObject = remote.stream;
-        tile.video.play().catch(() => { tile.video.muted = true; tile.video.play().catch(() => {}); });
-      }
-      const notes = [];
-      if (this.calls.call.media === 'video' && !remote.video) notes.push(t('call.remote_camera_off'));
-      if (!remote.audio) notes.push(t('call.remote_muted'));
-      tile.note.textContent = notes.join(' · ');
-      tile.note.hidden = notes.length === 0;
-      tile.root.classList.toggle('camera-off', !remote.video);
-    }
-    this.remotes.dataset.count = String(remotes.length);
-  }
-
-  clearTiles() {
-    for (const tile of this.tiles.values()) tile.root.remove();
-    this.tiles.clear();
-    this.local.srcObject = null;
-  }
-
   // Colleagues of the store who may see the conversation (the server checks); those in the call already are left out.
   async openInvite() {
     if (!this.inviteBox.hidden) return (this.inviteBox.hidden = true);
@@ -246,8 +220,7 @@ class CallView {
 
   // A still of the customer's picture (else the first remote one) as a JPEG attachment, posted into the conversation.
   async snapshot() {
-    const tile = [...this.tiles.values()].find(x => x.root.dataset.kind === 'customer') ?? [...this.tiles.values()][0];
-    const video = tile?.video;
+    const video = this.tiles.main()?.video;
     if (!video?.videoWidth) return toast(t('call.snapshot_no_video'), { error: true });
     const canvas = el('canvas', { width: video.videoWidth, height: video.videoHeight });
     canvas.getContext('2d').drawImage(video, 0, 0);
