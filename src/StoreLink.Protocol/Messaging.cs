@@ -85,4 +85,6 @@ public static class MessageKinds
     public const string Card = "card";
     /// <summary>Written by the server only.</summary>
     public const string System = "system";
+    /// <summary>A call's summary, written by the server only when the call ends: <c>{"call_id","media","result","duration_ms","started_at","participant_ids"}</c>.</summary>
+    public const string Call = "call";
 }

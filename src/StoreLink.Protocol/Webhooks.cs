@@ -19,12 +19,16 @@ public static class WebhookEventTypes
     public const string CustomerActionTaken = "customer_action.taken";
     /// <summary>A customer rated a resolved conversation.</summary>
     public const string CsatGiven = "csat.given";
+    /// <summary>A call became active (someone besides the caller joined).</summary>
+    public const string CallStarted = "call.started";
+    /// <summary>A call ended (with its <c>end_reason</c>, <c>duration_ms</c> and <c>quality</c>).</summary>
+    public const string CallEnded = "call.ended";
     /// <summary>A test event sent on request to one subscription only.</summary>
     public const string Ping = "webhook.ping";
 
     /// <summary>Every event a subscription may filter on.</summary>
     public static readonly IReadOnlyList<string> All =
-        [MessageCreated, ConversationAssigned, ConversationResolved, WorkItemCreated, WorkItemStateChanged, CustomerActionTaken, CsatGiven];
+        [MessageCreated, ConversationAssigned, ConversationResolved, WorkItemCreated, WorkItemStateChanged, CustomerActionTaken, CsatGiven, CallStarted, CallEnded];
 }
 
 /// <summary>The body of every webhook request: a stable event id, its type and time, where it happened, and the object.</summary>

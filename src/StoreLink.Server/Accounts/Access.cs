@@ -199,6 +199,45 @@ public sealed class Access(Db db, ConversationDirectory conversations)
     }
 
     /// <summary>
+    /// A call: whoever may see its conversation (its participants are members of it). API keys take no part in calls
+    /// (<c>forbidden</c>, which depends on the key alone and so tells nothing of the call).
+    /// </summary>
+    public async Task<(Calls.CallRow Call, ConversationAccess Conversation)> CallAsync(CurrentUser user, string callId, CancellationToken ct)
+    {
+        if (user.IsApiClient)
+            throw ApiException.Forbidden("API keys take no part in calls; webhooks (call.started, call.ended) report them.");
+        var call = callId.Length > 64 ? null
+            : await db.QuerySingleOrDefaultAsync<Calls.CallRow>($"SELECT {Calls.CallRow.Columns} FROM calls WHERE id = @callId", new { callId }, ct);
+        if (call is null)
+            throw ApiException.NotFound("The call");
+        if (call.OrgId != user.OrgId)
+            throw ApiException.NotFound("The call");
+        try
+        {
+            return (call, await ConversationAsync(user, call.ConversationId, ct));
+        }
+        catch (ApiException e) when (e.Code == ErrorCodes.NotFound)
+        {
+            throw ApiException.NotFound("The call");
+        }
+    }
+
+    /// <summary>
+    /// Whether a staff member of the caller's organization may see a conversation the caller sees: a role in its store
+    /// (org admins: every store) for a store's conversation, membership for a direct or group one.
+    /// </summary>
+    public async Task<bool> StaffSeesAsync(StaffRow staff, ConversationAccess conversation, CancellationToken ct)
+    {
+        if (staff.OrgId != conversation.Facts.OrgId)
+            return false;
+        if (!conversation.Facts.IsStoreConversation)
+            return (conversation.Members ?? await conversations.MembersAsync(conversation.Facts.Id, ct)).Contains(staff.Id);
+        return await db.QuerySingleOrDefaultAsync<long>(
+            "SELECT COUNT(*) FROM staff_roles WHERE staff_id = @staffId AND (store_id = @storeId OR role = 'org_admin')",
+            new { staffId = staff.Id, storeId = conversation.Facts.StoreId }, ct) > 0;
+    }
+
+    /// <summary>
     /// An attachment is served to its uploader until a message references it, then to whoever may see a
     /// message that references it and is not recalled.
     /// </summary>

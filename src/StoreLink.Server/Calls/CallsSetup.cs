@@ -6,11 +6,14 @@ public static class CallsSetup
     {
         builder.Services.AddOptions<CallsOptions>().BindConfiguration("Calls")
             .Validate(o => o.IsValid(), "Calls: ring timeout and lost-after above zero, mesh of 2–8, TURN URLs need Calls:Turn:Secret.").ValidateOnStart();
+        builder.Services.AddSingleton<CallActions>();
+        builder.Services.AddHostedService<CallSweeper>();
         return builder;
     }
 
     public static void MapCalls(this WebApplication app)
     {
         var calls = app.MapGroup("/v1/calls").RequireAuthorization().WithTags("Calls");
+        CallsApi.Map(app, calls);
     }
 }

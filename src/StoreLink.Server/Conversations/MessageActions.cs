@@ -191,8 +191,8 @@ public sealed class MessageActions(
     private async Task<(string Kind, string Body, string? AttachmentId)> ValidateAsync(
         CurrentUser user, string? kind, JsonElement? body, IReadOnlyList<string>? mentions, CancellationToken ct)
     {
-        if (kind is MessageKinds.Card or MessageKinds.System)
-            throw Invalid("kind", "card and system messages are written by the server only.");
+        if (kind is MessageKinds.Card or MessageKinds.System or MessageKinds.Call)
+            throw Invalid("kind", "card, system and call messages are written by the server only.");
         if (body is not { ValueKind: JsonValueKind.Object } b)
             throw Invalid("body", "Required: an object whose members depend on the kind.");
         switch (kind)

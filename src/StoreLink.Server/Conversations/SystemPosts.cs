@@ -54,13 +54,13 @@ public sealed class SystemPosts(Db db, MessageWriter writer, ConversationDirecto
 
     /// <summary>
     /// An attachment message in someone's name (a technician's photos, a customer's rework photos), stored once per
-    /// <paramref name="clientMsgId"/>; nothing when the attachment is gone.
+    /// <paramref name="clientMsgId"/> (<see cref="SendResult.Created"/> false for a repeat); nothing (null) when the attachment is gone.
     /// </summary>
-    public async Task PostAsAsync(ConversationFacts facts, string senderId, string senderKind, string kind, string attachmentId, string clientMsgId, CancellationToken ct)
+    public async Task<SendResult?> PostAsAsync(ConversationFacts facts, string senderId, string senderKind, string kind, string attachmentId, string clientMsgId, CancellationToken ct)
     {
         var attachment = await db.QuerySingleOrDefaultAsync<AttachmentRow>($"SELECT {AttachmentRow.Columns} FROM attachments WHERE id = @attachmentId", new { attachmentId }, ct);
         if (attachment is null)
-            return;
+            return null;
         string? name;
         if (senderKind == "staff")
             name = await db.QuerySingleOrDefaultAsync<string>("SELECT name FROM staff WHERE id = @senderId", new { senderId }, ct);
@@ -71,7 +71,7 @@ public sealed class SystemPosts(Db db, MessageWriter writer, ConversationDirecto
             name = CustomerNames.Display(senderId, customer.Name, Texts.LanguageOf(customer.Attributes));
         }
         var body = JsonSerializer.Serialize(new { attachment_id = attachment.Id, name = attachment.Name, content_type = attachment.ContentType, size = attachment.Size });
-        await writer.SendAsync(new NewMessage(Ids.New("msg", clock), facts, facts.Audience(null), senderId, senderKind, name ?? "",
+        return await writer.SendAsync(new NewMessage(Ids.New("msg", clock), facts, facts.Audience(null), senderId, senderKind, name ?? "",
             clientMsgId, kind, body, attachment.Id, clock.GetUtcNow().ToUnixTimeMilliseconds(), Reopen: false, null), ct);
     }
 

@@ -45,6 +45,8 @@ public sealed class Connection(string id, CurrentUser user, WebSocket socket, in
     private string _closeReason = "";
     private long _typingSecond;
     private int _typingCount;
+    private long _signalSecond;
+    private int _signalCount;
 
     /// <summary>How many of a connection's sends may wait for their commit at once (the gateway pipelines sends).</summary>
     public const int MaxSendsInFlight = 64;
@@ -95,12 +97,22 @@ public sealed class Connection(string id, CurrentUser user, WebSocket socket, in
     public void ChainAnswer(Func<Task, Task> answer) => _answers = answer(_answers);
 
     /// <summary>Whether one more typing frame fits in this second's allowance (read loop only).</summary>
-    public bool TypingAllowed()
+    public bool TypingAllowed() => WithinSecond(ref _typingSecond, ref _typingCount, typingPerSecond);
+
+    /// <summary>
+    /// Call signals accepted per second: a peer connection trickles a few dozen ICE candidates at its start, so the
+    /// budget is generous; past it a signal is refused (<c>rate_limited</c>), never silently dropped.
+    /// </summary>
+    public const int SignalsPerSecond = 100;
+
+    public bool SignalAllowed() => WithinSecond(ref _signalSecond, ref _signalCount, SignalsPerSecond);
+
+    private static bool WithinSecond(ref long windowSecond, ref int count, int limit)
     {
         var second = Environment.TickCount64 / 1000;
-        if (second != _typingSecond)
-            (_typingSecond, _typingCount) = (second, 0);
-        return ++_typingCount <= typingPerSecond;
+        if (second != windowSecond)
+            (windowSecond, count) = (second, 0);
+        return ++count <= limit;
     }
 
     /// <summary>Ends the connection with a close code; queued frames are dropped.</summary>

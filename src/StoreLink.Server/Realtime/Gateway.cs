@@ -22,12 +22,13 @@ public sealed class Gateway
     private readonly ConversationActions _conversations;
     private readonly Access _access;
     private readonly Presence _presence;
+    private readonly Calls.CallActions _calls;
     private readonly RealtimeOptions _options;
     private readonly ILogger<Gateway> _logger;
     private readonly CancellationToken _stopping;
 
     public Gateway(ConnectionRegistry registry, IEventBus bus, Tokens tokens, MessageActions messages, ConversationActions conversations,
-        Access access, Presence presence, IOptions<RealtimeOptions> options, IHostApplicationLifetime lifetime, ILogger<Gateway> logger)
+        Access access, Presence presence, Calls.CallActions calls, IOptions<RealtimeOptions> options, IHostApplicationLifetime lifetime, ILogger<Gateway> logger)
     {
         _registry = registry;
         _tokens = tokens;
@@ -35,6 +36,7 @@ public sealed class Gateway
         _conversations = conversations;
         _access = access;
         _presence = presence;
+        _calls = calls;
         _options = options.Value;
         _logger = logger;
         _stopping = lifetime.ApplicationStopping;
@@ -343,6 +345,14 @@ public sealed class Gateway
                     var presence = await _presence.SetStatusAsync(user, Str(root, "status"), ct);
                     await connection.SendAsync(Frames.Serialize(new { type = "ok", rid, status = presence.Status }), ct);
                     break;
+                case "call_signal":
+                    if (!connection.SignalAllowed())
+                        throw new ApiException(ErrorCodes.RateLimited, $"At most {Connection.SignalsPerSecond} call signals a second.");
+                    if (!root.TryGetProperty("signal", out var signal))
+                        throw ApiException.Invalid("signal is required.");
+                    await _calls.SignalAsync(user, Required(root, "call_id"), Required(root, "to"), Str(root, "to_device"), signal, ct);
+                    await connection.SendAsync(Frames.Ok(rid!), ct);
+                    break;
                 case "ping":
                     await connection.SendAsync(Frames.Ok(rid!), ct);
                     break;
@@ -351,7 +361,7 @@ public sealed class Gateway
                     await connection.SendAsync(Frames.Serialize(new { type = "ok", rid, expires_at = renewed.ExpiresAt }), ct);
                     break;
                 default:
-                    throw ApiException.Invalid("Unknown frame type: send, sync, read, delivered, recall, typing, viewing, presence, ping or auth.");
+                    throw ApiException.Invalid("Unknown frame type: send, sync, read, delivered, recall, typing, viewing, presence, call_signal, ping or auth.");
             }
         }
         catch (Exception e) when (e is not OperationCanceledException)
