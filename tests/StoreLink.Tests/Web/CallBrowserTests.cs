@@ -49,6 +49,15 @@ public sealed class CallBrowserTests
         await widget.GetByTestId("call-mute").ClickAsync();
         await Expect(agent.GetByTestId("call-remote-note")).ToBeHiddenAsync();
 
+        // The customer's socket drops and comes back (a phone between networks): the call goes on, media and all.
+        await customerBrowser.SetOfflineAsync(true);
+        await Expect(widget.GetByTestId("network-banner")).ToBeVisibleAsync();
+        await customerBrowser.SetOfflineAsync(false);
+        await Expect(widget.GetByTestId("network-banner")).ToBeHiddenAsync();
+        await ExpectMediaFlowingAsync(widget, Widget);
+        await ExpectMediaFlowingAsync(agent, ConsolePage);
+        await Expect(widget.GetByTestId("call-status")).ToHaveTextAsync("视频通话");
+
         var callId = await widget.EvaluateAsync<string>("() => window.storelinkWidget.calls.call.id");
         await agent.GetByTestId("call-hangup").ClickAsync();
         await Expect(widget.GetByTestId("call-ended")).ToHaveTextAsync("通话已结束");
