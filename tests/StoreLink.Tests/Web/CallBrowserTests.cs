@@ -112,6 +112,53 @@ public sealed class CallBrowserTests
         AssertNoPageErrors(customerBrowser);
     }
 
+    [Fact]
+    public async Task The_agent_adds_the_manager_to_a_running_call_all_three_see_each_other_and_a_snapshot_lands_in_the_chat()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        await using var agentBrowser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = ConsoleScreen });
+        await using var managerBrowser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = ConsoleScreen });
+        await using var customerBrowser = await Browser.NewSessionAsync(app.ServerUri);
+        var agent = await agentBrowser.SignInToConsoleAsync("agent.digital@demo.local");
+        var (widget, conversationId) = await CustomerWritesAndAgentOpensAsync(customerBrowser, agent);
+        var manager = await managerBrowser.SignInToConsoleAsync("manager.digital@demo.local");
+
+        await agent.ClickAsync("#call-video-button");
+        await widget.GetByTestId("call-accept-video").ClickAsync();
+        await ExpectMediaFlowingAsync(agent, ConsolePage);
+
+        // Without Janus a third participant makes a mesh: the one who joins last offers to both.
+        await agent.GetByTestId("call-invite").ClickAsync();
+        await agent.GetByTestId("call-invite-select").SelectOptionAsync(new SelectOptionValue { Label = "数码店长" });
+        await agent.GetByTestId("call-invite-send").ClickAsync();
+        await Expect(manager.GetByTestId("call-ringing")).ToBeVisibleAsync();
+        await manager.GetByTestId("call-accept-video").ClickAsync();
+        await ExpectMediaFlowingAsync(manager, ConsolePage, remotes: 2);
+        await ExpectMediaFlowingAsync(agent, ConsolePage, remotes: 2);
+        await ExpectMediaFlowingAsync(widget, Widget, remotes: 2);
+        await customerBrowser.ScreenshotAsync("call-widget-phone-three", widget);
+        await managerBrowser.ScreenshotAsync("call-console-three", manager);
+
+        // The snapshot is of the customer's picture and arrives in the chat as an image.
+        await agent.GetByTestId("call-snapshot").ClickAsync();
+        await Expect(widget.Locator(".sl-theirs img.sl-image")).ToHaveCountAsync(1);
+        await Expect(widget.Locator(".sl-theirs img.sl-image")).ToHaveJSPropertyAsync("complete", true);
+        Assert.True(await widget.Locator(".sl-theirs img.sl-image").EvaluateAsync<bool>("img => img.naturalWidth > 0"));
+
+        // The agent leaves; the customer and the manager go on; the manager hangs up and it ends for everyone.
+        await agent.GetByTestId("call-hangup").ClickAsync();
+        await ExpectMediaFlowingAsync(widget, Widget);
+        await manager.GetByTestId("call-hangup").ClickAsync();
+        await Expect(widget.GetByTestId("call-ended")).ToHaveTextAsync("通话已结束");
+        await Expect(widget.GetByTestId("call-summary")).ToHaveCountAsync(1);
+        var staff = await app.LoginAsync("manager.digital@demo.local");
+        var calls = (await staff.GetJsonAsync($"/v1/conversations/{conversationId}/calls")).Json;
+        var call = Assert.Single(calls.EnumerateArray());
+        Assert.Equal(("ended", "completed", 3), (call.GetProperty("state").GetString(), call.GetProperty("end_reason").GetString(),
+            call.GetProperty("participants").EnumerateArray().Count(p => p.GetProperty("joined_at").ValueKind != JsonValueKind.Null)));
+        AssertNoPageErrors(agentBrowser, managerBrowser, customerBrowser);
+    }
+
     private const string Widget = "window.storelinkWidget.calls";
     private const string ConsolePage = "window.storelinkConsole.calls";
 
@@ -137,32 +184,43 @@ public sealed class CallBrowserTests
         return (widget, conversationId);
     }
 
-    // The remote <video> shows frames (a size, a clock that advances) and inbound RTP of audio and of video grows.
-    private static async Task ExpectMediaFlowingAsync(IPage page, string engine)
+    // Every remote <video> shows frames (a size, a clock that advances) and every connection's inbound RTP of audio and
+    // of video grows.
+    private static async Task ExpectMediaFlowingAsync(IPage page, string engine, int remotes = 1)
     {
-        var video = page.GetByTestId("call-remote-video");
-        await Expect(video).ToHaveCountAsync(1);
-        await page.WaitForFunctionAsync("v => v.videoWidth > 0 && v.currentTime > 0", await video.ElementHandleAsync());
-        var at = await video.EvaluateAsync<double>("v => v.currentTime");
-        await page.WaitForFunctionAsync("([v, at]) => v.currentTime > at", new object[] { await video.ElementHandleAsync(), at });
-        var before = await InboundBytesAsync(page, engine, new { audio = 0.0, video = 0.0 });
-        await InboundBytesAsync(page, engine, new { audio = before.GetProperty("audio").GetDouble(), video = before.GetProperty("video").GetDouble() });
+        var videos = page.GetByTestId("call-remote-video");
+        await Expect(videos).ToHaveCountAsync(remotes);
+        for (var i = 0; i < remotes; i++)
+        {
+            var video = await videos.Nth(i).ElementHandleAsync();
+            await page.WaitForFunctionAsync("v => v.videoWidth > 0 && v.currentTime > 0", video);
+            var at = await video.EvaluateAsync<double>("v => v.currentTime");
+            await page.WaitForFunctionAsync("([v, at]) => v.currentTime > at", new object[] { video, at });
+        }
+        var before = await InboundBytesAsync(page, engine, remotes, new Dictionary<string, object>());
+        await InboundBytesAsync(page, engine, remotes, before);
     }
 
-    private static async Task<JsonElement> InboundBytesAsync(IPage page, string engine, object before)
+    private static async Task<JsonElement> InboundBytesAsync(IPage page, string engine, int remotes, object before)
     {
-        var totals = await page.WaitForFunctionAsync(InboundBytes(engine), before, new PageWaitForFunctionOptions { PollingInterval = 250 });
+        var totals = await page.WaitForFunctionAsync(InboundBytes(engine), new { remotes, before }, new PageWaitForFunctionOptions { PollingInterval = 250 });
         return await totals.JsonValueAsync<JsonElement>();
     }
 
-    // Bytes received per kind over the engine's connections, when both grew beyond `before` (else false: keep waiting).
+    // Bytes received per connection and kind, once every one of the `remotes` connections grew beyond `before` in both
+    // kinds (else false: keep waiting).
     private static string InboundBytes(string engine) => $$"""
-        async before => {
-          const totals = { audio: 0, video: 0 };
-          for (const peer of {{engine}}.peers.values())
+        async ({ remotes, before }) => {
+          const all = {};
+          for (const [key, peer] of {{engine}}.peers) {
+            const totals = { audio: 0, video: 0 };
             for (const s of (await peer.pc.getStats()).values())
               if (s.type === 'inbound-rtp') totals[s.kind] += s.bytesReceived ?? 0;
-          return totals.audio > before.audio && totals.video > before.video ? totals : false;
+            const was = before[key] ?? { audio: 0, video: 0 };
+            if (!(totals.audio > was.audio && totals.video > was.video)) return false;
+            all[key] = totals;
+          }
+          return Object.keys(all).length === remotes ? all : false;
         }
         """;
 
