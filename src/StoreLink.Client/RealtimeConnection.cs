@@ -115,6 +115,19 @@ public sealed class RealtimeConnection : IAsyncDisposable
     }
 
     /// <summary>
+    /// Relays a WebRTC signal (<c>{"type":"offer"|"answer","sdp"}</c>, <c>{"type":"candidate",…}</c>, <c>{"type":"restart"}</c>,
+    /// <c>{"type":"media","audio","video"}</c>; at most 32 KiB) to participant <paramref name="to"/> of a call this user
+    /// joined. Returns once the server handed it on; throws <see cref="StoreLinkException"/> (<c>not_found</c>,
+    /// <c>conflict</c> for an ended call, <c>rate_limited</c>) otherwise.
+    /// </summary>
+    public Task SendCallSignalAsync(string callId, string to, string? toDevice, object signal, CancellationToken ct = default) =>
+        RequestAsync(new JsonObject
+        {
+            ["type"] = "call_signal", ["call_id"] = callId, ["to"] = to, ["to_device"] = toDevice,
+            ["signal"] = JsonSerializer.SerializeToNode(signal, signal.GetType(), ProtocolJson.Options),
+        }, ct);
+
+    /// <summary>
     /// Hands the open connection a new access token of the same user before the current one runs out; the socket then
     /// lives until the new token's expiry, and later reconnects use it. Throws <see cref="StoreLinkException"/>
     /// (<c>unauthorized</c>, <c>forbidden</c>) for a token the server refuses; the connection keeps its old token then.
@@ -364,6 +377,12 @@ public sealed class RealtimeConnection : IAsyncDisposable
                 break;
             case "conversation":
                 _events.Writer.TryWrite(new ConversationChanged(frame.GetProperty("conversation").Deserialize<ConversationDto>(ProtocolJson.Options)!));
+                break;
+            case "call":
+                _events.Writer.TryWrite(new CallChanged(frame.GetProperty("call").Deserialize<CallDto>(ProtocolJson.Options)!));
+                break;
+            case "call_signal":
+                _events.Writer.TryWrite(new CallSignalReceived(frame.Deserialize<CallSignalDto>(ProtocolJson.Options)!));
                 break;
             case "presence":
                 _events.Writer.TryWrite(new PresenceChanged(new PresenceDto(frame.GetProperty("user_id").GetString()!, frame.GetProperty("status").GetString()!)));

@@ -23,6 +23,12 @@ public sealed record ConversationChanged(ConversationDto Conversation) : Realtim
 /// <summary>A colleague's presence changed.</summary>
 public sealed record PresenceChanged(PresenceDto Presence) : RealtimeEvent;
 
+/// <summary>A call was created or changed: rung, joined, declined, left, its mode, ended (media stays with the application).</summary>
+public sealed record CallChanged(CallDto Call) : RealtimeEvent;
+
+/// <summary>A WebRTC signal from another participant of a call, for <see cref="CallSignalDto.ToDevice"/> (other devices ignore it).</summary>
+public sealed record CallSignalReceived(CallSignalDto Signal) : RealtimeEvent;
+
 /// <summary>The connection's state changed; <see cref="CloseCode"/> tells why it closed.</summary>
 public sealed record ConnectionChanged(ConnectionState State, int? CloseCode, string? Reason) : RealtimeEvent;
 

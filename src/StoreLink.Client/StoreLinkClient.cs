@@ -86,6 +86,25 @@ public sealed class StoreLinkClient : IDisposable
         PostAsync<MessageDto>($"/v1/conversations/{Uri.EscapeDataString(conversationId)}/messages",
             new SendMessageRequest(clientMsgId, kind, JsonSerializer.SerializeToElement(body, body.GetType(), ProtocolJson.Options)), ct);
 
+    /// <summary>Starts a call in a conversation; it rings whom docs/protocol.md "Calls" names. <paramref name="deviceId"/> is this app instance's.</summary>
+    public Task<CallDto> StartCallAsync(string conversationId, string media, string deviceId, CancellationToken ct = default) =>
+        PostAsync<CallDto>($"/v1/conversations/{Uri.EscapeDataString(conversationId)}/calls", new StartCallRequest(media, deviceId), ct);
+
+    /// <summary>A call of a conversation the caller sees, with its participants and quality.</summary>
+    public Task<CallDto> GetCallAsync(string callId, CancellationToken ct = default) => GetAsync<CallDto>($"/v1/calls/{Uri.EscapeDataString(callId)}", ct);
+
+    /// <summary>Joins a call that rings this user, from this device.</summary>
+    public Task<CallDto> AcceptCallAsync(string callId, string deviceId, CancellationToken ct = default) =>
+        PostAsync<CallDto>($"/v1/calls/{Uri.EscapeDataString(callId)}/accept", new AcceptCallRequest(deviceId), ct);
+
+    /// <summary>Declines a call that rings this user.</summary>
+    public Task<CallDto> DeclineCallAsync(string callId, CancellationToken ct = default) =>
+        PostAsync<CallDto>($"/v1/calls/{Uri.EscapeDataString(callId)}/decline", new { }, ct);
+
+    /// <summary>Leaves (or, while it rings, cancels) a call; <paramref name="reason"/>: <c>failed</c> or <c>lost</c> when the app knows it.</summary>
+    public Task<CallDto> HangupCallAsync(string callId, string? reason = null, CancellationToken ct = default) =>
+        PostAsync<CallDto>($"/v1/calls/{Uri.EscapeDataString(callId)}/hangup", new HangupCallRequest(reason), ct);
+
     /// <summary>Uploads a file (streamed); reference its id in an image, voice, video or file message.</summary>
     public async Task<AttachmentDto> UploadAttachmentAsync(Stream content, string fileName, string contentType, CancellationToken ct = default)
     {

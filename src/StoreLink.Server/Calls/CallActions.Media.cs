@@ -97,9 +97,7 @@ public sealed partial class CallActions
     public async Task<CallSnapshotDto> SnapshotAsync(CurrentUser user, string callId, CallSnapshotRequest body, CancellationToken ct)
     {
         var (call, conversation) = await access.CallAsync(user, callId, ct);
-        var me = Participant((await ReadAsync(db, null, call.Id))!, user);
-        if (!user.IsStaff || !me.Joined)
-            throw ApiException.Forbidden("Staff who joined the call take snapshots of it.");
+        RequireJoinedStaff((await ReadAsync(db, null, call.Id))!, user, "Staff who joined the call take snapshots of it.");
         if (string.IsNullOrWhiteSpace(body.AttachmentId))
             throw Invalid("attachment_id", "Required: the still, uploaded first (POST /v1/attachments).");
         var attachment = await access.AttachmentAsync(user, body.AttachmentId, ct);
@@ -120,9 +118,7 @@ public sealed partial class CallActions
     public async Task<CallDto> RecordingAsync(CurrentUser user, string callId, CallRecordingRequest body, CancellationToken ct)
     {
         var (call, _) = await access.CallAsync(user, callId, ct);
-        var me = Participant((await ReadAsync(db, null, call.Id))!, user);
-        if (!user.IsStaff || !me.Joined)
-            throw ApiException.Forbidden("Staff who joined the call turn its recording on and off.");
+        RequireJoinedStaff((await ReadAsync(db, null, call.Id))!, user, "Staff who joined the call turn its recording on and off.");
         if (body.On is null)
             throw Invalid("on", "Required: true to record, false to stop.");
         if (call.Ended)

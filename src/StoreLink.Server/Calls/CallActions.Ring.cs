@@ -55,8 +55,7 @@ public sealed partial class CallActions
                 if (ringing.Count == 0)
                 {
                     await EndAsync(c, t, id, targets.Count > 0 ? CallEndReasons.Busy : CallEndReasons.Missed, now);
-                    var ended = (await ReadAsync(db, (c, t), id))!;
-                    await outbox.EnqueueAsync(c, t, WebhookEventTypes.CallEnded, ended.Call.OrgId, ended.Call.StoreId, new { call = ended.ToDto(null, null, now) }, now);
+                    await OutboxAsync(c, t, null, (await ReadAsync(db, (c, t), id))!, now);
                 }
             }, ct);
         }
@@ -119,6 +118,12 @@ public sealed partial class CallActions
     /// <summary>A participant of the call, or <c>forbidden</c> for someone who may see the call but is not in it.</summary>
     private static ParticipantRow Participant(CallRecord call, CurrentUser user) =>
         call.Of(user.Id) ?? throw ApiException.Forbidden("You are not a participant of this call.");
+
+    private static void RequireJoinedStaff(CallRecord call, CurrentUser user, string message)
+    {
+        if (!user.IsStaff || !Participant(call, user).Joined)
+            throw ApiException.Forbidden(message);
+    }
 
     /// <summary>Joins a call that rings the caller; the call becomes active. Again from the same device: nothing changes.</summary>
     public async Task<CallDto> AcceptAsync(CurrentUser user, string callId, AcceptCallRequest body, CancellationToken ct)
@@ -217,6 +222,7 @@ public sealed partial class CallActions
     public async Task<CallDto> InviteAsync(CurrentUser user, string callId, InviteToCallRequest body, CancellationToken ct)
     {
         var (call, conversation) = await access.CallAsync(user, callId, ct);
+        RequireJoinedStaff((await ReadAsync(db, null, call.Id))!, user, "Staff who joined the call invite colleagues to it.");
         if (string.IsNullOrWhiteSpace(body.UserId))
             throw Invalid("user_id", "Required: the colleague to ring.");
         var colleague = await access.StaffAsync(user, body.UserId, ct);
@@ -225,9 +231,7 @@ public sealed partial class CallActions
         var person = (await PeopleAsync([colleague.Id], ct)).Single();
         var changed = await ChangeAsync(call.Id, async (c, t, before, now) =>
         {
-            var me = Participant(before, user);
-            if (!user.IsStaff || !me.Joined)
-                throw ApiException.Forbidden("Staff who joined the call invite colleagues to it.");
+            RequireJoinedStaff(before, user, "Staff who joined the call invite colleagues to it.");
             if (before.Of(colleague.Id) is { State: CallParticipantStates.Ringing or CallParticipantStates.Joined })
                 return false;
             var busy = await InCallAsync(c, t, colleague.Id, except: call.Id) is not null;

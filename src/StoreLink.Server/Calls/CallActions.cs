@@ -132,11 +132,19 @@ public sealed partial class CallActions(
         return result.After;
     }
 
-    /// <summary><c>call.started</c> when the call became active, <c>call.ended</c> when it ended (the call without <c>sfu</c>).</summary>
-    private async Task OutboxAsync(DbConnection c, DbTransaction t, CallRecord before, CallRecord after, long now)
+    /// <summary>
+    /// <c>call.started</c> when the call became active, <c>call.ended</c> when it ended (the call without <c>sfu</c>);
+    /// <paramref name="before"/> null: the call was just created. Staff calls (direct, group) never leave, like staff chats.
+    /// </summary>
+    private async Task OutboxAsync(DbConnection c, DbTransaction t, CallRecord? before, CallRecord after, long now)
     {
-        var started = before.Call.State == CallStates.Ringing && after.Call.State == CallStates.Active;
-        var ended = !before.Call.Ended && after.Call.Ended;
+        var started = before?.Call.State == CallStates.Ringing && after.Call.State == CallStates.Active;
+        var ended = before?.Call.Ended != true && after.Call.Ended;
+        if (!started && !ended)
+            return;
+        var kind = await c.QuerySingleOrDefaultAsync<string>("SELECT kind FROM conversations WHERE id = @id", new { id = after.Call.ConversationId }, t);
+        if (kind != ConversationKinds.Service)
+            return;
         if (started)
             await outbox.EnqueueAsync(c, t, WebhookEventTypes.CallStarted, after.Call.OrgId, after.Call.StoreId, new { call = after.ToDto(null, null, now) }, now);
         if (ended)

@@ -32,9 +32,9 @@ public sealed class DeskScene : IAsyncDisposable
     public string StoreId { get; }
     public string ManagerId { get; }
 
-    public static async Task<DeskScene> CreateAsync(string db)
+    public static async Task<DeskScene> CreateAsync(string db, IReadOnlyDictionary<string, string?>? settings = null)
     {
-        var app = await StoreLinkApp.CreateOnKestrelAsync(db);
+        var app = await StoreLinkApp.CreateOnKestrelAsync(db, settings);
         var admin = await app.LoginAsync("admin@demo.local");
         var manager = await app.LoginAsync("manager.digital@demo.local");
         var storeId = await StoreIdAsync(admin, Store);
