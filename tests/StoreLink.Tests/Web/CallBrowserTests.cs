@@ -197,14 +197,16 @@ public sealed class CallBrowserTests
             var at = await video.EvaluateAsync<double>("v => v.currentTime");
             await page.WaitForFunctionAsync("([v, at]) => v.currentTime > at", new object[] { video, at });
         }
-        var before = await InboundBytesAsync(page, engine, remotes, new Dictionary<string, object>());
+        var before = await InboundBytesAsync(page, engine, remotes, []);
         await InboundBytesAsync(page, engine, remotes, before);
     }
 
-    private static async Task<JsonElement> InboundBytesAsync(IPage page, string engine, int remotes, object before)
+    // Per connection ("user/device") and kind, the bytes received.
+    private static async Task<Dictionary<string, Dictionary<string, double>>> InboundBytesAsync(IPage page, string engine, int remotes,
+        Dictionary<string, Dictionary<string, double>> before)
     {
         var totals = await page.WaitForFunctionAsync(InboundBytes(engine), new { remotes, before }, new PageWaitForFunctionOptions { PollingInterval = 250 });
-        return await totals.JsonValueAsync<JsonElement>();
+        return await totals.JsonValueAsync<Dictionary<string, Dictionary<string, double>>>();
     }
 
     // Bytes received per connection and kind, once every one of the `remotes` connections grew beyond `before` in both
