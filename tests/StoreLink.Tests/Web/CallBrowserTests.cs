@@ -38,6 +38,8 @@ public sealed class CallBrowserTests
         await ExpectMediaFlowingAsync(widget, Widget);
         await ExpectMediaFlowingAsync(agent, ConsolePage);
         await Expect(widget.GetByTestId("call-timer")).ToHaveTextAsync(new Regex(@"^\d\d:\d\d$"));
+        // The customer started the call with a tap, so the store's voice plays aloud (no "tap for sound").
+        Assert.False(await widget.GetByTestId("call-remote-video").EvaluateAsync<bool>("v => v.muted"));
         await customerBrowser.ScreenshotAsync("call-widget-phone-screen", widget);
         await agentBrowser.ScreenshotAsync("call-console-view", agent);
 
@@ -73,6 +75,12 @@ public sealed class CallBrowserTests
         var call = (await staff.GetJsonAsync($"/v1/calls/{callId}")).Json;
         Assert.Equal(("ended", "completed", "video"), (call.GetProperty("state").GetString(), call.GetProperty("end_reason").GetString(), call.GetProperty("media").GetString()));
         Assert.True(call.GetProperty("duration_ms").GetInt64() > 0);
+        // Both browsers reported quality: samples, the setup time from the first frames, a round trip on loopback, no TURN.
+        var quality = call.GetProperty("quality");
+        Assert.True(quality.GetProperty("samples").GetInt64() >= 2, quality.ToString());
+        Assert.Equal(JsonValueKind.Number, quality.GetProperty("setup_ms").ValueKind);
+        Assert.Equal(JsonValueKind.Number, quality.GetProperty("rtt_mean_ms").ValueKind);
+        Assert.False(quality.GetProperty("relay").GetBoolean());
         var summary = Assert.Single((await staff.GetJsonAsync($"/v1/conversations/{conversationId}/messages?after_seq=0&limit=200")).Json.EnumerateArray(),
             m => m.GetProperty("kind").GetString() == "call");
         Assert.Equal((callId, "completed"), (summary.GetProperty("body").GetProperty("call_id").GetString(), summary.GetProperty("body").GetProperty("result").GetString()));

@@ -57,8 +57,10 @@ export class RemoteTiles {
   }
 
   // A page the browser has seen no tap on (a reload mid-call) may not play sound: play muted and let the screen offer a tap.
+  // (A play() cut short by the next srcObject is an AbortError, not a refusal.)
   #play(video) {
-    video.play().catch(() => {
+    video.play().catch(e => {
+      if (e?.name !== 'NotAllowedError' || video.muted) return;
       video.muted = true;
       video.play().catch(() => {});
       this.blocked?.(video);
