@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.Playwright;
+using StoreLink.Tests.Calls;
 using StoreLink.Tests.Infrastructure;
 using static Microsoft.Playwright.Assertions;
 
@@ -205,33 +206,33 @@ public sealed class CallBrowserTests
             var at = await video.EvaluateAsync<double>("v => v.currentTime");
             await page.WaitForFunctionAsync("([v, at]) => v.currentTime > at", new object[] { video, at });
         }
-        var before = await InboundBytesAsync(page, engine, remotes, []);
-        await InboundBytesAsync(page, engine, remotes, before);
+        await page.UntilAsync(InboundGrowing(engine, remotes), $"audio and video arriving from {remotes} participant(s)");
     }
 
-    // Per connection ("user/device") and kind, the bytes received.
-    private static async Task<Dictionary<string, Dictionary<string, double>>> InboundBytesAsync(IPage page, string engine, int remotes,
-        Dictionary<string, Dictionary<string, double>> before)
-    {
-        var totals = await page.WaitForFunctionAsync(InboundBytes(engine), new { remotes, before }, new PageWaitForFunctionOptions { PollingInterval = 250 });
-        return await totals.JsonValueAsync<Dictionary<string, Dictionary<string, double>>>();
-    }
-
-    // Bytes received per connection and kind, once every one of the `remotes` connections grew beyond `before` in both
-    // kinds (else false: keep waiting).
-    private static string InboundBytes(string engine) => $$"""
-        async ({ remotes, before }) => {
-          const all = {};
-          for (const [key, peer] of {{engine}}.peers) {
-            const totals = { audio: 0, video: 0 };
-            for (const s of (await peer.pc.getStats()).values())
-              if (s.type === 'inbound-rtp') totals[s.kind] += s.bytesReceived ?? 0;
-            const was = before[key] ?? { audio: 0, video: 0 };
-            if (!(totals.audio > was.audio && totals.video > was.video)) return false;
-            all[key] = totals;
-          }
-          return Object.keys(all).length === remotes ? all : false;
-        }
+    // True once every one of the `remotes` connections received more audio and more video bytes than when first seen
+    // all together (WaitForFunctionAsync cannot wait for getStats: it takes the promise as true; PageWaits polls).
+    private static string InboundGrowing(string engine, int remotes) => $$"""
+        (() => {
+          let first = null;
+          const received = async () => {
+            const all = {};
+            for (const [key, peer] of {{engine}}.peers) {
+              all[key] = { audio: 0, video: 0 };
+              for (const s of (await peer.pc.getStats()).values())
+                if (s.type === 'inbound-rtp') all[key][s.kind] += s.bytesReceived ?? 0;
+            }
+            return all;
+          };
+          return async () => {
+            const now = await received();
+            if (Object.keys(now).length !== {{remotes}}) return false;
+            if (!first || Object.keys(now).some(key => !first[key])) {
+              first = now;
+              return false;
+            }
+            return Object.entries(now).every(([key, bytes]) => bytes.audio > first[key].audio && bytes.video > first[key].video);
+          };
+        })()
         """;
 
     private static void AssertNoPageErrors(params BrowserSession[] sessions) =>
