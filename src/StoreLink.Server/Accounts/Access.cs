@@ -204,8 +204,7 @@ public sealed class Access(Db db, ConversationDirectory conversations)
     /// </summary>
     public async Task<(Calls.CallRow Call, ConversationAccess Conversation)> CallAsync(CurrentUser user, string callId, CancellationToken ct)
     {
-        if (user.IsApiClient)
-            throw ApiException.Forbidden("API keys take no part in calls; webhooks (call.started, call.ended) report them.");
+        RequireCallParty(user);
         var call = callId.Length > 64 ? null
             : await db.QuerySingleOrDefaultAsync<Calls.CallRow>($"SELECT {Calls.CallRow.Columns} FROM calls WHERE id = @callId", new { callId }, ct);
         if (call is null)
@@ -220,6 +219,13 @@ public sealed class Access(Db db, ConversationDirectory conversations)
         {
             throw ApiException.NotFound("The call");
         }
+    }
+
+    /// <summary>Customers and staff take part in calls; API keys do not (<c>forbidden</c>).</summary>
+    public static void RequireCallParty(CurrentUser user)
+    {
+        if (user.IsApiClient)
+            throw ApiException.Forbidden("API keys take no part in calls; webhooks (call.started, call.ended) report them.");
     }
 
     /// <summary>

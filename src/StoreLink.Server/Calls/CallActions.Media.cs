@@ -73,12 +73,14 @@ public sealed partial class CallActions
         var now = Now;
         await db.InTransactionAsync(async (c, t) =>
         {
+            // One sample a second per participant is kept, whatever a client sends: the table stays bounded by the call's length.
             await c.ExecuteAsync("""
                 INSERT INTO call_samples (call_id, user_id, at, rtt_ms, loss_percent, jitter_ms, bitrate_kbps, width, height, fps, relay)
-                VALUES (@callId, @me, @now, @rtt, @loss, @jitter, @bitrate, @width, @height, @fps, @relay)
+                SELECT @callId, @me, @now, @rtt, @loss, @jitter, @bitrate, @width, @height, @fps, @relay
+                WHERE NOT EXISTS (SELECT 1 FROM call_samples WHERE call_id = @callId AND user_id = @me AND at > @since)
                 """, new
             {
-                callId = call.Id, me = user.Id, now, rtt = body.RttMs, loss = body.LossPercent, jitter = body.JitterMs, bitrate = body.BitrateKbps,
+                callId = call.Id, me = user.Id, now, since = now - 1000, rtt = body.RttMs, loss = body.LossPercent, jitter = body.JitterMs, bitrate = body.BitrateKbps,
                 width = body.Width, height = body.Height, fps = body.Fps, relay = body.Relay == true ? 1 : 0,
             }, t);
             await c.ExecuteAsync("UPDATE call_participants SET seen_at = @now WHERE call_id = @callId AND user_id = @me AND state = 'joined'",
@@ -96,8 +98,7 @@ public sealed partial class CallActions
     /// </summary>
     public async Task<CallSnapshotDto> SnapshotAsync(CurrentUser user, string callId, CallSnapshotRequest body, CancellationToken ct)
     {
-        var (call, conversation) = await access.CallAsync(user, callId, ct);
-        RequireJoinedStaff((await ReadAsync(db, null, call.Id))!, user, "Staff who joined the call take snapshots of it.");
+        var (call, conversation) = await JoinedStaffAsync(user, callId, "Staff who joined the call take snapshots of it.", ct);
         if (string.IsNullOrWhiteSpace(body.AttachmentId))
             throw Invalid("attachment_id", "Required: the still, uploaded first (POST /v1/attachments).");
         var attachment = await access.AttachmentAsync(user, body.AttachmentId, ct);
@@ -117,8 +118,7 @@ public sealed partial class CallActions
     /// <summary>Recording goes through Janus; without it there is none (the calls-media work makes it record).</summary>
     public async Task<CallDto> RecordingAsync(CurrentUser user, string callId, CallRecordingRequest body, CancellationToken ct)
     {
-        var (call, _) = await access.CallAsync(user, callId, ct);
-        RequireJoinedStaff((await ReadAsync(db, null, call.Id))!, user, "Staff who joined the call turn its recording on and off.");
+        var (call, _) = await JoinedStaffAsync(user, callId, "Staff who joined the call turn its recording on and off.", ct);
         if (body.On is null)
             throw Invalid("on", "Required: true to record, false to stop.");
         if (call.Ended)

@@ -16,7 +16,7 @@ public sealed partial class CallActions
     /// </summary>
     public async Task<CallDto> StartAsync(CurrentUser user, string conversationId, StartCallRequest body, CancellationToken ct)
     {
-        RequireParty(user);
+        Access.RequireCallParty(user);
         var conversation = await access.ConversationAsync(user, conversationId, ct);
         if (conversation.Facts.Kind == ConversationKinds.Notes)
             throw ApiException.Invalid("Calls are made from the service conversation, not from its notes thread.");
@@ -125,6 +125,14 @@ public sealed partial class CallActions
             throw ApiException.Forbidden(message);
     }
 
+    /// <summary>A call the caller sees and has joined as staff (inviting, snapshots, recording), else <c>forbidden</c> with <paramref name="message"/>.</summary>
+    private async Task<(CallRow Call, ConversationAccess Conversation)> JoinedStaffAsync(CurrentUser user, string callId, string message, CancellationToken ct)
+    {
+        var (call, conversation) = await access.CallAsync(user, callId, ct);
+        RequireJoinedStaff((await ReadAsync(db, null, call.Id))!, user, message);
+        return (call, conversation);
+    }
+
     /// <summary>Joins a call that rings the caller; the call becomes active. Again from the same device: nothing changes.</summary>
     public async Task<CallDto> AcceptAsync(CurrentUser user, string callId, AcceptCallRequest body, CancellationToken ct)
     {
@@ -221,8 +229,7 @@ public sealed partial class CallActions
     /// </summary>
     public async Task<CallDto> InviteAsync(CurrentUser user, string callId, InviteToCallRequest body, CancellationToken ct)
     {
-        var (call, conversation) = await access.CallAsync(user, callId, ct);
-        RequireJoinedStaff((await ReadAsync(db, null, call.Id))!, user, "Staff who joined the call invite colleagues to it.");
+        var (call, conversation) = await JoinedStaffAsync(user, callId, "Staff who joined the call invite colleagues to it.", ct);
         if (string.IsNullOrWhiteSpace(body.UserId))
             throw Invalid("user_id", "Required: the colleague to ring.");
         var colleague = await access.StaffAsync(user, body.UserId, ct);

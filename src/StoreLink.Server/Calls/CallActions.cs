@@ -37,7 +37,7 @@ public sealed partial class CallActions(
     /// <summary>The conversation's calls, newest first.</summary>
     public async Task<IReadOnlyList<CallDto>> ListAsync(CurrentUser user, string conversationId, int? limit, CancellationToken ct)
     {
-        RequireParty(user);
+        Access.RequireCallParty(user);
         var conversation = await access.ConversationAsync(user, conversationId, ct);
         if (limit is < 1 or > 100)
             throw Invalid("limit", "From 1 to 100.");
@@ -47,13 +47,6 @@ public sealed partial class CallActions(
         foreach (var id in ids)
             calls.Add((await ReadAsync(db, null, id))!.ToDto(user.Id, JanusUrl, Now));
         return calls;
-    }
-
-    /// <summary>Customers and staff take part in calls; API keys do not.</summary>
-    private static void RequireParty(CurrentUser user)
-    {
-        if (user.IsApiClient)
-            throw ApiException.Forbidden("API keys take no part in calls; webhooks (call.started, call.ended) report them.");
     }
 
     private static ApiException Invalid(string field, string message) =>

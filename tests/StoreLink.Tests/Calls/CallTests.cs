@@ -233,8 +233,14 @@ public sealed class CallTests
         await using var managerSocket = await scene.App.ConnectAsync(StoreLinkApp.TokenOf(scene.Manager));
         refused = await managerSocket.RequestAsync(new { type = "call_signal", call_id = callId, to = agent.Id, signal = new { type = "offer", sdp = "x" } });
         Assert.Equal("not_found", refused.GetProperty("code").GetString());
+        // A signal over 32 KiB is refused, and so is one that is not an object with a type.
+        var customerId = (await customer.Http.GetJsonAsync("/v1/me")).Str("id");
+        refused = await customer.Ws.RequestAsync(new { type = "call_signal", call_id = callId, to = agent.Id, signal = new { type = "offer", sdp = new string('a', 40_000) } });
+        Assert.Equal("too_large", refused.GetProperty("code").GetString());
+        refused = await customer.Ws.RequestAsync(new { type = "call_signal", call_id = callId, to = agent.Id, signal = "offer" });
+        Assert.Equal("invalid_request", refused.GetProperty("code").GetString());
         // The agent is rung but has not joined: not yet allowed to signal.
-        refused = await agent.Ws.RequestAsync(new { type = "call_signal", call_id = callId, to = agent.Id, signal = new { type = "answer", sdp = "x" } });
+        refused = await agent.Ws.RequestAsync(new { type = "call_signal", call_id = callId, to = customerId, signal = new { type = "answer", sdp = "x" } });
         Assert.Equal("conflict", refused.GetProperty("code").GetString());
         Assert.True(await agent.Ws.NothingAsync(f => IsType(f, "call_signal"), TimeSpan.FromMilliseconds(300)));
     }

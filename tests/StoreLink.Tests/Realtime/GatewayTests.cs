@@ -371,6 +371,25 @@ public sealed class GatewayTests
         Assert.True(first.All(type => type == "ready"), $"First frames: {string.Join(", ", first.Where(t => t != "ready"))} ({first.Count(t => t != "ready")} of {first.Count} not ready)");
     }
 
+    [Theory, MemberData(nameof(Databases))]
+    public async Task A_staff_member_is_online_for_colleagues_once_their_socket_is_ready(string db)
+    {
+        // A transfer right after the colleague connected used to find them offline: presence was recorded after ready.
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(db);
+        var manager = await app.LoginAsync("manager.digital@demo.local");
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        var agentId = (await agent.GetJsonAsync("/v1/me")).Str("id");
+        async Task<string?> StatusAsync() => (await manager.GetJsonAsync("/v1/presence")).Json.EnumerateArray()
+            .Where(p => p.GetProperty("user_id").GetString() == agentId).Select(p => p.GetProperty("status").GetString()).Single();
+        for (var i = 0; i < 10; i++)
+        {
+            var ws = await app.ConnectAsync(StoreLinkApp.TokenOf(agent));
+            Assert.Equal("online", await StatusAsync());
+            await ws.DisposeAsync();
+            await Eventually.TrueAsync(async () => await StatusAsync() == "offline");
+        }
+    }
+
     [Fact]
     public async Task Only_allowed_browser_origins_may_connect()
     {

@@ -70,7 +70,7 @@ public sealed class WidgetTests
 
         // The widget tells the store it has read the answer.
         var answerSeq = (await MessagesAsync(agent, conversationId)).Max(m => m.GetProperty("seq").GetInt64());
-        await WaitForAsync(async () =>
+        await Eventually.TrueAsync(async () =>
         {
             var receipts = (await agent.GetJsonAsync($"/v1/conversations/{conversationId}/receipts")).Json.EnumerateArray();
             return receipts.Any(r => r.GetProperty("read_seq").GetInt64() >= answerSeq && r.GetProperty("user_id").GetString() != AgentId(agent));
@@ -463,7 +463,7 @@ public sealed class WidgetTests
         await page.GotoAsync("/chat/demo-digital");
         await page.WaitForFunctionAsync("() => window.storelinkWidget.realtime.ready");
 
-        await WaitForAsync(() => Task.FromResult(Volatile.Read(ref sockets) >= 2));
+        await Eventually.TrueAsync(() => Task.FromResult(Volatile.Read(ref sockets) >= 2));
         await page.WaitForFunctionAsync("() => window.storelinkWidget.realtime.ready");
         await SendTextAsync(page, "重连之后");
         await Expect(Mine(page)).ToHaveCountAsync(1);
@@ -519,15 +519,4 @@ public sealed class WidgetTests
         (await client.GetJsonAsync($"/v1/conversations/{conversationId}/messages?after_seq=0&limit=200")).Json.EnumerateArray().ToList();
 
     private static string AgentId(HttpClient agent) => agent.GetJsonAsync("/v1/me").Result.Str("id");
-
-    private static async Task WaitForAsync(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow + Browser.Timeout;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-                throw new TimeoutException("The condition did not hold in time.");
-            await Task.Delay(100);
-        }
-    }
 }
