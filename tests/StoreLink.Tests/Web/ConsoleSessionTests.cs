@@ -221,7 +221,7 @@ public sealed partial class ConsoleSessionTests
         foreach (var file in StoreLink.Server.Web.Console.ConsoleStrings.Files)
         {
             var zh = Keys(file, "zh-CN");
-            Assert.True(zh.Count > 50, file);
+            Assert.True(zh.Count > 20, file); // the file was read (a feature's own file is smaller than the shell's)
             Assert.Empty(zh.Except(Keys(file, "en")));
             Assert.Empty(Keys(file, "en").Except(zh));
             Assert.Empty(zh.Intersect(all)); // a key lives in one file

@@ -13,7 +13,7 @@ namespace StoreLink.Server.Web.Console;
 public sealed class ConsoleStrings
 {
     /// <summary>The string files of a language: the shell's, then each feature's (a feature keeps its keys in its own file).</summary>
-    public static readonly string[] Files = ["i18n/{0}.json", "i18n/work/{0}.json"];
+    public static readonly string[] Files = ["i18n/{0}.json", "i18n/work/{0}.json", "i18n/calls/{0}.json"];
 
     private readonly Dictionary<string, (string Json, IReadOnlyDictionary<string, string> Map)> _byLanguage = [];
 

@@ -5,6 +5,7 @@ import { toast } from "./layout.js";
 import { postUnread, setVisible } from "./host.js";
 import { adoptConversation, boot } from "./session.js";
 import { flush } from "./composer.js";
+import { calls } from "./calls.js";
 import { addMessage, renderReadMarks } from "./messages.js";
 import { markRead, refreshPresence, refreshQueue, refreshReceipts, renderNetwork, renderQueue, scrollToEnd, showTyping } from "./status.js";
 
@@ -17,6 +18,8 @@ realtime.addEventListener("ready", async () => {
       Object.assign(state.conversation, fresh);
       await Promise.all([refreshReceipts(), refreshQueue()]);
       markRead();
+      // A call that rings for us (or that this page was in before a reload) is picked up.
+      calls.resume(state.conversation.id);
     }
   } catch (e) {
     console.warn("StoreLink: catch-up failed", e);

@@ -70,7 +70,7 @@
     var src = server + "/chat/" + encodeURIComponent(store) + "?embed=1" + (lang ? "&lang=" + encodeURIComponent(lang) : "");
     frame.src = src;
     frame.title = "StoreLink";
-    frame.allow = "microphone; geolocation; clipboard-write";
+    frame.allow = "microphone; camera; autoplay; geolocation; clipboard-write";
     panel.appendChild(frame);
   }
 

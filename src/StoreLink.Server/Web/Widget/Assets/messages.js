@@ -8,6 +8,7 @@ import { postUnread } from "./host.js";
 import { flush } from "./composer.js";
 import { renderCard } from "./cards.js";
 import { hideTyping, renderQueue, scrollToEnd } from "./status.js";
+import { callSummary } from "/assets/shared/calls/text.js";
 
 // Adds or replaces a message; the same id twice is one bubble, and a message of ours replaces its pending bubble.
 export function addMessage(message) {
@@ -68,6 +69,13 @@ export function renderMessage(message) {
   if (message.recalled) {
     node.classList.add("sl-system", "sl-recalled");
     node.append(el("div", { class: "sl-note" }, mine ? t("recalled_me") : t("recalled_other")));
+    return node;
+  }
+  if (message.kind === "call") {
+    // The server's summary of a call, worded here in the reader's language.
+    node.classList.add("sl-system");
+    node.append(el("div", { class: "sl-note sl-call-summary", "data-testid": "call-summary" }, icon(Icons.phone, "sl-call-summary-icon"),
+      callSummary(message.body, (key, values) => t("call_" + key, values))));
     return node;
   }
   if (system) {

@@ -20,7 +20,7 @@ export async function start() {
 
 // The composer is usable once the session and the outbox are loaded (and again after a change of customer).
 export function setBooting(booting) {
-  for (const control of [ui.input, ui.send, ui.attach, ui.mic, ui.locate]) control.disabled = booting;
+  for (const control of [ui.input, ui.send, ui.attach, ui.mic, ui.locate, ui.callVoice, ui.callVideo]) control.disabled = booting;
 }
 
 export async function boot() {

@@ -4,14 +4,16 @@
 import { api, t, $, el, fullTime, date, size, preview, toast, errorText, attachmentUrl } from './lib.js';
 import { Composer } from './composer.js';
 import { WorkDraft } from './workdraft.js';
+import { callSummary } from '/assets/shared/calls/text.js';
+import { callErrorText } from './calls.js';
 
 const VIEWING_REFRESH_MS = 20000;
 const VIEWING_FORGET_MS = 60000;
 const TYPING_SHOW_MS = 5000;
 
 export class ConversationView {
-  constructor({ store, socket, me, state, onChanged, onClose }) {
-    Object.assign(this, { store, socket, me, state, onChanged });
+  constructor({ store, socket, me, state, calls, onChanged, onClose }) {
+    Object.assign(this, { store, socket, me, state, calls, onChanged });
     this.conv = null;
     this.messages = new Map(); // id -> message (service and notes)
     this.customerReadSeq = 0;
@@ -27,6 +29,8 @@ export class ConversationView {
     $('#resolve-button').addEventListener('click', () => this.act('resolve', () => api('POST', `/v1/conversations/${this.conv.id}/resolve`)));
     $('#pending-button').addEventListener('click', () => this.act('pending', () => api('POST', `/v1/desk/conversations/${this.conv.id}/pending`)));
     $('#transfer-button').addEventListener('click', () => this.openTransfer());
+    for (const button of document.querySelectorAll('#conv [data-call-media]'))
+      button.addEventListener('click', () => this.calls.start(this.conv.id, button.dataset.callMedia).catch(error => toast(callErrorText(error), { error: true })));
     this.bindTransfer();
     // Follow the newest message while the agent is at the bottom, also when images load late and grow the list.
     this.stick = true;
@@ -241,6 +245,8 @@ export class ConversationView {
         } }, `📄 ${b.name ?? t('msg.file')} (${size(b.size ?? 0)})`);
         return link;
       }
+      case 'call':
+        return el('span.call-summary', { 'data-testid': 'call-summary' }, callSummary(b, (key, values) => t('call.' + key, values)));
       case 'location':
         return el('span', `📍 ${b.label ?? ''} ${Number(b.latitude).toFixed(5)}, ${Number(b.longitude).toFixed(5)}`);
       case 'card':

@@ -5,7 +5,7 @@ import { startShell, storeStaff } from './shell.js';
 import { ConversationView } from './conversation.js';
 
 const shell = await startShell();
-const { store, socket, me } = shell;
+const { store, socket, me, calls } = shell;
 const app = $('#app');
 
 const state = {
@@ -25,7 +25,7 @@ if (!store) {
   for (const s of await storeStaff(store.id)) state.staff.set(s.id, s);
   for (const p of await api('GET', '/v1/presence')) state.presence.set(p.user_id, p.status);
 
-  const conversation = new ConversationView({ store, socket, me, state, onChanged: () => refresh(), onClose: () => showPane('list') });
+  const conversation = new ConversationView({ store, socket, me, state, calls, onChanged: () => refresh(), onClose: () => showPane('list') });
   renderQueueViews();
   bindViews();
   await refresh();

@@ -1,6 +1,7 @@
 // Shared helpers of the console's pages: strings, the REST client, formatting, toasts. DOM building is the module the
 // widget uses too (/assets/shared/dom.js), re-exported here.
 import { el, $ } from '/assets/shared/dom.js';
+import { callSummary } from '/assets/shared/calls/text.js';
 
 export { el, $, $$, size } from '/assets/shared/dom.js';
 
@@ -95,6 +96,7 @@ export function preview(message) {
     case 'text': case 'system': return b.text ?? '';
     case 'card': return `[${t('msg.card')}] ${b.title ?? ''}`;
     case 'location': return `[${t('msg.location')}] ${b.label ?? ''}`;
+    case 'call': return callSummary(b, (key, values) => t('call.' + key, values));
     default: return `[${t('msg.' + message.kind)}] ${b.name ?? ''}`;
   }
 }

@@ -1,6 +1,7 @@
-// The top bar of every signed-in page: who I am, which store, presence, connection state, the manager link.
+// The top bar of every signed-in page: who I am, which store, presence, connection state, the manager link; and calls.
 import { api, t, token, $, el, toast, errorText, session } from './lib.js';
 import { LiveSocket } from '/assets/shared/socket.js';
+import { startCalls } from './calls.js';
 
 const MANAGER_ROLES = ['manager', 'org_admin'];
 
@@ -70,7 +71,10 @@ export async function startShell() {
     localStorage.setItem('storelink.store', select.value);
     location.assign(location.pathname);
   });
-  return { me, store, stores: serving, socket, isManager };
+  // Calls ring on every page of the console while it is open.
+  const calls = startCalls({ socket, me, store });
+  window.storelinkConsole = { calls };
+  return { me, store, stores: serving, socket, isManager, calls };
 }
 
 /** The staff who serve customers of a store (agents and managers), with their capacity. */
