@@ -8,7 +8,7 @@ using StoreLink.Server.Realtime;
 
 namespace StoreLink.Server.Calls;
 
-// What happens while a call runs: signals between participants, quality samples, snapshots, recording.
+// What happens while a call runs: signals between participants, quality samples, snapshots (recording: .Recording.cs).
 public sealed partial class CallActions
 {
     public const int MaxSignalBytes = 32 * 1024;
@@ -113,16 +113,5 @@ public sealed partial class CallActions
             await workItems.NoteAsync(user, workItemId, "call_snapshot",
                 new { call_id = call.Id, attachment_id = attachment.Id, message_id = sent.Message.Id }, ct);
         return new CallSnapshotDto(sent.Message, workItemId);
-    }
-
-    /// <summary>Recording goes through Janus; without it there is none (the calls-media work makes it record).</summary>
-    public async Task<CallDto> RecordingAsync(CurrentUser user, string callId, CallRecordingRequest body, CancellationToken ct)
-    {
-        var (call, _) = await JoinedStaffAsync(user, callId, "Staff who joined the call turn its recording on and off.", ct);
-        if (body.On is null)
-            throw Invalid("on", "Required: true to record, false to stop.");
-        if (call.Ended)
-            throw ApiException.Conflict("The call has ended.");
-        throw ApiException.Conflict(Texts.Get(user.Language, "call_recording_unavailable"));
     }
 }

@@ -26,7 +26,8 @@ public sealed partial class CallActions
         var busy = await BusyAsync(targets, ct);
         var people = await PeopleAsync([user.Id, .. targets], ct);
         var ringing = targets.Where(id => !busy.Contains(id)).ToList();
-        var mode = ModeFor(ringing.Count + 1);
+        // A group call with Janus starts in its room (created once the call exists; see below).
+        var mode = rooms.Configured && ringing.Count + 1 > 2 ? CallModes.Sfu : ModeFor(ringing.Count + 1);
         var id = Ids.New("call", clock);
         try
         {
@@ -63,6 +64,8 @@ public sealed partial class CallActions
         {
             throw ApiException.Conflict("This conversation has a call that is not ended: join that one instead.");
         }
+        if (mode == CallModes.Sfu)
+            await rooms.EnsureAsync(id, record: false, ct);
         var call = (await ReadAsync(db, null, id))!;
         await NotifyAsync(call, ct);
         return call.ToDto(user.Id, JanusUrl, Now);
@@ -236,13 +239,17 @@ public sealed partial class CallActions
         if (colleague.DisabledAt is not null || !await access.StaffSeesAsync(colleague, conversation, ct))
             throw ApiException.Conflict($"{colleague.Name} may not see this conversation, so cannot join its call.");
         var person = (await PeopleAsync([colleague.Id], ct)).Single();
+        // A third participant with Janus: the room first (outside the change's transaction), so one push carries it.
+        var present = (await ReadAsync(db, null, call.Id))!.Participants.Count(p => (p.Ringing || p.Joined) && p.UserId != colleague.Id);
+        if (rooms.Configured && present + 1 > 2)
+            await rooms.EnsureAsync(call.Id, record: false, ct);
         var changed = await ChangeAsync(call.Id, async (c, t, before, now) =>
         {
             RequireJoinedStaff(before, user, "Staff who joined the call invite colleagues to it.");
             if (before.Of(colleague.Id) is { State: CallParticipantStates.Ringing or CallParticipantStates.Joined })
                 return false;
             var busy = await InCallAsync(c, t, colleague.Id, except: call.Id) is not null;
-            var mode = busy ? before.Call.Mode : ModeFor(before.Participants.Count(p => p.Ringing || p.Joined) + 1);
+            var mode = busy ? before.Call.Mode : ModeFor(before.Participants.Count(p => p.Ringing || p.Joined) + 1, before.Call);
             await c.ExecuteAsync("""
                 INSERT INTO call_participants (call_id, user_id, user_kind, name, state, rung_at) VALUES (@callId, @userId, 'staff', @name, @state, @now)
                 ON CONFLICT (call_id, user_id) DO UPDATE SET state = excluded.state, rung_at = excluded.rung_at, left_at = NULL, left_reason = NULL

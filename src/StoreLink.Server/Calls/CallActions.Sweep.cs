@@ -50,5 +50,6 @@ public sealed partial class CallActions
         foreach (var callId in unsummed)
             if (await ReadAsync(db, null, callId) is { } call)
                 await PostSummaryAsync(call, ct);
+        await rooms.SweepAsync(ct);
     }
 }

@@ -19,14 +19,14 @@ namespace StoreLink.Server.Calls;
 /// </summary>
 public sealed partial class CallActions(
     Db db, Access access, ConversationDirectory directory, SystemPosts posts, Desk.Router router, Outbox outbox, IEventBus bus,
-    Workflows.WorkItemActions workItems, TimeProvider clock, IOptions<CallsOptions> options, ILogger<CallActions> logger)
+    Workflows.WorkItemActions workItems, CallRooms rooms, TimeProvider clock, IOptions<CallsOptions> options, ILogger<CallActions> logger)
 {
     private readonly CallsOptions _options = options.Value;
 
     private long Now => clock.GetUtcNow().ToUnixTimeMilliseconds();
 
     /// <summary>Janus as browsers reach it, for the <c>sfu</c> member of a call.</summary>
-    private string? JanusUrl => _options.Janus.PublicUrl ?? _options.Janus.Url;
+    private string? JanusUrl => _options.Janus.BrowserUrl;
 
     public async Task<CallDto> GetAsync(CurrentUser user, string callId, CancellationToken ct)
     {
@@ -58,13 +58,17 @@ public sealed partial class CallActions(
 
     /// <summary>
     /// The one place that decides how a call's media flows, for the participants it will have: two talk peer to peer;
-    /// more need a mesh (up to <see cref="CallsOptions.MaxMeshParticipants"/>) or an SFU. The calls-media work plugs
-    /// Janus in here: when <see cref="JanusOptions.Configured"/>, answer <see cref="CallModes.Sfu"/> and create the room.
+    /// more go through the call's Janus room when it has one (<see cref="CallRooms"/>), else a mesh of up to
+    /// <see cref="CallsOptions.MaxMeshParticipants"/>. A call that went to the SFU stays there.
     /// </summary>
-    private string ModeFor(int participants)
+    private string ModeFor(int participants, CallRow? call = null)
     {
+        if (call is { Mode: CallModes.Sfu })
+            return CallModes.Sfu;
         if (participants <= 2)
             return CallModes.P2p;
+        if (call is not null && CallRooms.Of(call) is not null)
+            return CallModes.Sfu;
         if (participants <= _options.MaxMeshParticipants)
             return CallModes.Mesh;
         throw ApiException.Conflict($"Without a media server (Janus) a call has at most {_options.MaxMeshParticipants} participants.");
@@ -158,7 +162,11 @@ public sealed partial class CallActions(
         else
             await bus.PublishAsync(CallEvent(call.ToDto(null, JanusUrl, now), Audience.Users([.. call.UserIds])), ct);
         if (call.Call.Ended)
+        {
             await PostSummaryAsync(call, CancellationToken.None);
+            // After the frame and the summary: the room's recording takes janus-pp-rec a moment per track.
+            await rooms.CloseAsync(call.Call.Id, CancellationToken.None);
+        }
     }
 
     private static RealtimeEvent CallEvent(CallDto call, Audience audience) =>

@@ -5,7 +5,7 @@ namespace StoreLink.Server.Calls;
 public sealed class CallRow
 {
     public const string Columns =
-        "id, org_id, conversation_id, store_id, media, mode, state, end_reason, started_by, created_at, answered_at, connected_at, ended_at, recording, sfu_room, sfu_pin, summary_posted";
+        "id, org_id, conversation_id, store_id, media, mode, state, end_reason, started_by, created_at, answered_at, connected_at, ended_at, recording, sfu_room, sfu_pin, sfu_secret, summary_posted";
 
     public string Id { get; set; } = "";
     public string OrgId { get; set; } = "";
@@ -23,6 +23,7 @@ public sealed class CallRow
     public long Recording { get; set; }
     public string? SfuRoom { get; set; }
     public string? SfuPin { get; set; }
+    public string? SfuSecret { get; set; }
     public long SummaryPosted { get; set; }
 
     public bool Ended => State == CallStates.Ended;

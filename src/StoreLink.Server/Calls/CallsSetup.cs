@@ -12,6 +12,7 @@ public static class CallsSetup
         // Room operations are a few short requests per call; a Janus that does not answer in 10 s is treated as down.
         builder.Services.AddHttpClient<JanusRooms>(http => http.Timeout = TimeSpan.FromSeconds(10));
         builder.Services.AddSingleton<CallRecordings>();
+        builder.Services.AddSingleton<CallRooms>();
         builder.Services.AddSingleton<CallActions>();
         builder.Services.AddHostedService<CallSweeper>();
         return builder;
