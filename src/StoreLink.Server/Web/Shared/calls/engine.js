@@ -7,6 +7,9 @@
 // when two offers cross, the polite side (the larger user/device key) yields. The participant who joined later makes
 // the first offer to those already joined, so a ringing caller never offers to someone who has not answered.
 // A peer whose page lost its state (a reload) sends `restart`: the other side starts that peer's connection afresh.
+// A call in `sfu` mode (three or more through Janus, or recorded) has no connections between peers: each device joins
+// the call's Janus room (./janus.js); when the pushed call switches to `sfu`, the peer connections close.
+import { JanusRoom } from './janus.js';
 import { qualitySample } from './stats.js';
 
 const DEVICE_KEY = 'storelink.call_device';
@@ -42,6 +45,7 @@ export class CallEngine extends EventTarget {
   peers = new Map(); // "user/device" → peer
   #remoteMedia = new Map(); // user id → {audio, video} from their media signals
   #ice = null;
+  #sfu = null; // the JanusRoom while the call is in sfu mode
   #statsTimer = null;
   #firstFrames = false;
   #lastStats = new Map();
@@ -58,6 +62,7 @@ export class CallEngine extends EventTarget {
 
   get me() { return this.call?.participants.find(p => p.user_id === this.userId()) ?? null; }
   get reconnecting() { return [...this.peers.values()].some(p => p.recovering); }
+  get recording() { return !!this.call?.recording && this.busy; }
   get busy() { return this.phase !== 'idle' && this.phase !== 'ended'; }
 
   /** The remote participants who joined, each with its stream and what it last said about its microphone and camera. */
@@ -139,7 +144,8 @@ export class CallEngine extends EventTarget {
     await this.#openMedia(call.media).catch(() => {});
     this.call = call;
     this.#set(call.state === 'active' ? 'connecting' : 'outgoing');
-    for (const p of call.participants) if (p.user_id !== this.userId() && p.state === 'joined' && p.device_id) this.#send(p.user_id, p.device_id, { type: 'restart' });
+    if (call.mode === 'sfu') this.#joinSfu(call);
+    else for (const p of call.participants) if (p.user_id !== this.userId() && p.state === 'joined' && p.device_id) this.#send(p.user_id, p.device_id, { type: 'restart' });
     this.#startStats();
   }
 
@@ -173,12 +179,17 @@ export class CallEngine extends EventTarget {
     const stream = await navigator.mediaDevices.getUserMedia({ video: this.#videoConstraints() });
     const track = stream.getVideoTracks()[0];
     track.enabled = !this.cameraOff;
-    for (const peer of this.peers.values())
-      await peer.pc.getSenders().find(s => s.track === old)?.replaceTrack(track);
+    for (const pc of this.#connections())
+      await pc.getSenders().find(s => s.track === old)?.replaceTrack(track);
     this.local.removeTrack(old);
     old.stop();
     this.local.addTrack(track);
     this.#emit();
+  }
+
+  /** Turns the call's recording on or off (staff; the server tells the customer first, or answers 409). */
+  async setRecording(on) {
+    this.#onCall(await this.request('POST', `/v1/calls/${this.call.id}/recording`, { on }));
   }
 
   /** Rings a colleague into the running call (staff). */
@@ -212,10 +223,13 @@ export class CallEngine extends EventTarget {
     this.#startStats();
     // Connections follow who is joined: a newcomer gets our offer if we joined after them; one who left is closed.
     const joined = call.participants.filter(p => p.user_id !== this.userId() && p.state === 'joined' && p.device_id);
-    for (const p of joined)
-      if (!this.peers.has(key(p.user_id, p.device_id)) && joinedBefore(p, mine)) this.#peer(p.user_id, p.device_id, true);
-    for (const peer of [...this.peers.values()])
-      if (!joined.some(p => key(p.user_id, p.device_id) === peer.key)) this.#closePeer(peer);
+    if (call.mode === 'sfu') this.#joinSfu(call);
+    else {
+      for (const p of joined)
+        if (!this.peers.has(key(p.user_id, p.device_id)) && joinedBefore(p, mine)) this.#peer(p.user_id, p.device_id, true);
+      for (const peer of [...this.peers.values()])
+        if (!joined.some(p => key(p.user_id, p.device_id) === peer.key)) this.#closePeer(peer);
+    }
     this.#set(joined.length === 0 ? (call.state === 'ringing' ? 'outgoing' : 'connecting') : this.activeSince ? 'active' : 'connecting');
   }
 
@@ -234,6 +248,7 @@ export class CallEngine extends EventTarget {
   #finish(reason) {
     if (this.phase === 'ended') return;
     for (const peer of [...this.peers.values()]) this.#closePeer(peer);
+    this.#leaveSfu();
     this.#stopMedia();
     clearInterval(this.#statsTimer);
     this.#statsTimer = null;
@@ -243,6 +258,7 @@ export class CallEngine extends EventTarget {
 
   #reset(keepMedia = false) {
     for (const peer of [...this.peers.values()]) this.#closePeer(peer);
+    this.#leaveSfu();
     if (!keepMedia) this.#stopMedia();
     clearInterval(this.#statsTimer);
     this.#statsTimer = null;
@@ -279,7 +295,10 @@ export class CallEngine extends EventTarget {
   }
 
   #announceMedia() {
-    for (const peer of this.peers.values()) this.#send(peer.userId, peer.deviceId, this.#mediaSignal());
+    // Through Janus there are no peers: the media signal goes to every device joined in the call.
+    const to = this.#sfu ? (this.call?.participants ?? []).filter(p => p.user_id !== this.userId() && p.state === 'joined' && p.device_id)
+      .map(p => ({ userId: p.user_id, deviceId: p.device_id })) : [...this.peers.values()];
+    for (const peer of to) this.#send(peer.userId, peer.deviceId, this.#mediaSignal());
   }
 
   #mediaSignal() {
@@ -298,7 +317,35 @@ export class CallEngine extends EventTarget {
 
   #peerOf(userId) {
     for (const peer of this.peers.values()) if (peer.userId === userId) return peer;
-    return null;
+    const feed = this.#sfu?.remotes.find(r => r.display?.startsWith(userId + '/'));
+    return feed ? { stream: feed.stream, everConnected: feed.connected } : null;
+  }
+
+  #connections() {
+    return [...[...this.peers.values()].map(p => p.pc), ...(this.#sfu?.connections ?? [])];
+  }
+
+  // --- the Janus room (sfu mode) ---------------------------------------------------------------------------------
+
+  /** Joins the call's room once (peer connections close: the media now goes through Janus). */
+  async #joinSfu(call) {
+    if (this.#sfu || !call.sfu) return;
+    for (const peer of [...this.peers.values()]) this.#closePeer(peer);
+    const room = this.#sfu = new JanusRoom({ sfu: call.sfu, display: key(this.userId(), this.deviceId), local: this.local, onChange: () => this.#emit() });
+    try {
+      const ice = await this.#iceConfig();
+      await room.join({ iceServers: ice.ice_servers, iceTransportPolicy: ice.ice_transport_policy ?? 'all' });
+      this.#announceMedia();
+    } catch (e) {
+      console.warn('StoreLink call: the media server did not take us', e?.message ?? e);
+      if (this.#sfu === room) this.hangup('failed');
+    }
+    this.#emit();
+  }
+
+  #leaveSfu() {
+    this.#sfu?.leave().catch(() => {});
+    this.#sfu = null;
   }
 
   // Created synchronously (signals that follow an offer queue behind it); the ICE servers are set before any offer.
@@ -359,6 +406,8 @@ export class CallEngine extends EventTarget {
   #onSignal(frame) {
     if (!this.call || frame.call_id !== this.call.id || frame.to_device !== this.deviceId || this.phase === 'ended') return;
     const signal = frame.signal ?? {};
+    // Through Janus only what a participant says about its microphone and camera still travels between peers.
+    if (this.#sfu && signal.type !== 'media') return;
     let peer = this.peers.get(key(frame.from, frame.from_device));
     if (signal.type === 'media') {
       this.#remoteMedia.set(frame.from, { audio: signal.audio !== false, video: signal.video !== false });
@@ -454,7 +503,7 @@ export class CallEngine extends EventTarget {
     const call = this.call;
     if (!call || this.phase === 'ended') return;
     const previous = this.#lastStats.get(call.id);
-    const { sample, bytes, frames } = await qualitySample([...this.peers.values()].map(p => p.pc), previous, call.media, [...this.#remoteMedia.values()]);
+    const { sample, bytes, frames } = await qualitySample(this.#connections(), previous, call.media, [...this.#remoteMedia.values()]);
     this.#lastStats.set(call.id, { at: performance.now(), bytes });
     sample.device_id = this.deviceId;
     if (frames && !this.#firstFrames) {

@@ -64,6 +64,7 @@ const screen = {
   status: el("div", { class: "sl-call-status", "data-testid": "call-status" }),
   clock: el("div", { class: "sl-call-clock", "data-testid": "call-timer" }),
   network: el("div", { class: "sl-call-network", "data-testid": "call-network", role: "status", hidden: true }, t("call_reconnecting")),
+  recording: el("div", { class: "sl-call-recording", "data-testid": "call-recording", role: "status", hidden: true }, t("call_recording")),
   ended: el("div", { class: "sl-call-ended", "data-testid": "call-ended", role: "status", hidden: true }),
   mute: control("call-mute", Icons.voice, t("call_mute"), () => calls.setMuted(!calls.muted)),
   camera: control("call-camera", Icons.video, t("call_camera_off"), () => calls.setCamera(calls.cameraOff).catch((e) => toast(callError(e)))),
@@ -100,7 +101,7 @@ function remoteNotes(remote) {
 }
 const controls = el("div", { class: "sl-call-controls" }, screen.mute, screen.camera, screen.flip, screen.hangup);
 ui.callScreen.append(screen.remotes, screen.local,
-  el("div", { class: "sl-call-top" }, screen.status, screen.clock), screen.network, screen.ended,
+  el("div", { class: "sl-call-top" }, screen.status, screen.clock, screen.recording), screen.network, screen.ended,
   el("div", { class: "sl-call-bottom" },
     el("label", { class: "sl-call-volume" }, el("span", {}, t("call_volume")), screen.volume), controls, screen.close));
 
@@ -141,6 +142,7 @@ function render() {
   screen.local.hidden = !calls.local?.getVideoTracks().length || calls.cameraOff;
   screen.status.textContent = phase === "outgoing" ? t("call_calling") : phase === "connecting" ? t("call_connecting") : phase === "ended" ? "" : t(video ? "call_video" : "call_voice");
   screen.network.hidden = phase === "ended" || !calls.reconnecting;
+  screen.recording.hidden = !calls.recording;
   screen.ended.hidden = phase !== "ended";
   screen.ended.textContent = phase === "ended" ? t("call_result_" + calls.endReason) : "";
   setControl(screen.mute, calls.muted ? t("call_unmute") : t("call_mute"), calls.muted);

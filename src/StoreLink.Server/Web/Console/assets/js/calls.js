@@ -50,6 +50,7 @@ class CallView {
     this.status = el('strong.call-status', { 'data-testid': 'call-status' });
     this.clock = el('span.call-clock', { 'data-testid': 'call-timer' });
     this.network = el('div.call-network', { 'data-testid': 'call-network', role: 'status', hidden: true }, t('call.reconnecting'));
+    this.recording = el('span.call-recording', { 'data-testid': 'call-recording', role: 'status', hidden: true }, t('call.recording'));
     this.ended = el('div.call-ended', { 'data-testid': 'call-ended', role: 'status', hidden: true });
     this.remotes = el('div.call-remotes');
     this.local = el('video.call-local', { autoplay: true, muted: true, playsInline: true, 'data-testid': 'call-local-video' });
@@ -59,6 +60,7 @@ class CallView {
     this.size = button('call-size', t('call.small'), () => { this.big = !this.big; this.render(); });
     this.snapshotButton = button('call-snapshot', t('call.snapshot'), () => this.snapshot());
     this.inviteButton = button('call-invite', t('call.invite'), () => this.openInvite());
+    this.recordButton = button('call-record', t('call.record_start'), () => this.toggleRecording());
     this.hangup = button('call-hangup', t('call.hangup'), () => calls.hangup(), '.danger');
     this.close = button('call-close', t('common.close'), () => calls.dismiss());
     this.volumeInput = el('input', { type: 'range', min: 0, max: 1, step: 0.05, value: 1, 'aria-label': t('call.volume'), 'data-testid': 'call-volume',
@@ -79,10 +81,10 @@ class CallView {
     this.inviteBox = el('div.call-invite', { hidden: true }, this.invitePicker,
       button('call-invite-send', t('call.invite_send'), () => this.invite(), '.primary'));
     this.root = el('section.call-view', { 'data-testid': 'call-view', hidden: true },
-      el('header.call-head', this.status, this.clock, el('span.spacer'), this.size),
+      el('header.call-head', this.status, this.clock, this.recording, el('span.spacer'), this.size),
       el('div.call-stage', this.remotes, this.local, this.network, this.ended),
       this.inviteBox,
-      el('footer.call-controls', this.mute, this.camera, this.flip, this.snapshotButton, this.inviteButton,
+      el('footer.call-controls', this.mute, this.camera, this.flip, this.snapshotButton, this.inviteButton, this.recordButton,
         el('label.call-volume', t('call.volume'), this.volumeInput), this.hangup, this.close));
     document.body.append(this.ring.root, this.root);
     setInterval(() => this.renderClock(), 1000);
@@ -128,6 +130,8 @@ class CallView {
     this.flip.hidden = !live || !hasCamera;
     this.snapshotButton.hidden = !live || !video;
     this.inviteButton.hidden = !live;
+    this.recording.hidden = !this.calls.recording;
+    this.renderRecordButton(live ? call : null);
     this.hangup.hidden = phase === 'ended';
     this.hangup.textContent = phase === 'outgoing' ? t('common.cancel') : t('call.hangup');
     this.close.hidden = phase !== 'ended';
@@ -219,6 +223,33 @@ class CallView {
   }
 
   // A still of the customer's picture (else the first remote one) as a JPEG attachment, posted into the conversation.
+  // The record button: only where the call's store allows recording (asked once per call); else it says it is unavailable.
+  renderRecordButton(call) {
+    this.recordButton.hidden = !call;
+    if (!call) return;
+    if (this.recordingAllowed?.callId !== call.id) {
+      this.recordingAllowed = { callId: call.id, allowed: null };
+      api('GET', '/v1/stores').then(stores => {
+        this.recordingAllowed = { callId: call.id, allowed: !!stores.find(s => s.id === call.store_id)?.calls_recording };
+        this.render();
+      }).catch(() => {});
+    }
+    const allowed = this.recordingAllowed.allowed;
+    this.recordButton.hidden = allowed === null;
+    this.recordButton.disabled = allowed === false;
+    this.recordButton.title = allowed === false ? t('call.record_unavailable_hint') : '';
+    this.recordButton.textContent = allowed === false ? t('call.record_unavailable') : call.recording ? t('call.record_stop') : t('call.record_start');
+    this.recordButton.classList.toggle('on', !!call.recording);
+  }
+
+  async toggleRecording() {
+    try {
+      await this.calls.setRecording(!this.calls.call?.recording);
+    } catch (error) {
+      toast(errorText(error), { error: true });
+    }
+  }
+
   async snapshot() {
     const video = this.tiles.main()?.video;
     if (!video?.videoWidth) return toast(t('call.snapshot_no_video'), { error: true });

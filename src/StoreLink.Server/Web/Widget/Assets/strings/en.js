@@ -119,6 +119,7 @@ export default {
   call_close: "Close",
   call_tap_sound: "Tap for sound",
   call_reconnecting: "Unstable network, reconnecting…",
+  call_recording: "Recording",
   call_remote_camera_off: "The other side turned the camera off",
   call_remote_muted: "The other side is muted",
   call_no_device: "Camera or microphone unavailable: {reason}",

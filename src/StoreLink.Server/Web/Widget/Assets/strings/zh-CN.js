@@ -119,6 +119,7 @@ export default {
   call_close: "关闭",
   call_tap_sound: "点击开启声音",
   call_reconnecting: "网络不稳定，正在重连…",
+  call_recording: "录制中",
   call_remote_camera_off: "对方已关闭摄像头",
   call_remote_muted: "对方已静音",
   call_no_device: "无法使用摄像头或麦克风：{reason}",
