@@ -63,6 +63,8 @@ export class CallEngine extends EventTarget {
   get me() { return this.call?.participants.find(p => p.user_id === this.userId()) ?? null; }
   get reconnecting() { return [...this.peers.values()].some(p => p.recovering); }
   get recording() { return !!this.call?.recording && this.busy; }
+  /** The call's Janus room while the call is in sfu mode (./janus.js), else null. */
+  get room() { return this.#sfu; }
   get busy() { return this.phase !== 'idle' && this.phase !== 'ended'; }
 
   /** The remote participants who joined, each with its stream and what it last said about its microphone and camera. */

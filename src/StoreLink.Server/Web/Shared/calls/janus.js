@@ -30,9 +30,9 @@ export class JanusRoom {
     this.onChange = onChange ?? (() => {});
   }
 
-  /** "user/device" → MediaStream of every publisher we receive. */
+  /** Every publisher we receive: its display ("user/device"), stream and connection. */
   get remotes() {
-    return [...this.#feeds.values()].map(f => ({ display: f.display, stream: f.stream, connected: f.connected }));
+    return [...this.#feeds.values()].map(f => ({ display: f.display, stream: f.stream, connected: f.connected, pc: f.pc }));
   }
 
   /** Every peer connection (publisher first), for quality samples and camera switches. */
