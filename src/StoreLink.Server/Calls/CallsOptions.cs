@@ -71,6 +71,12 @@ public sealed class JanusOptions
 
     public bool CanRecord => Configured && !string.IsNullOrEmpty(RecordingsDirectory);
 
+    /// <summary>
+    /// What the console's and the widget's Content-Security-Policy add to <c>connect-src</c> so that browsers reach
+    /// Janus: its origin when <see cref="BrowserUrl"/> is on another one, else nothing (a path behind the proxy is 'self').
+    /// </summary>
+    public string ConnectSource => Uri.TryCreate(BrowserUrl, UriKind.Absolute, out var url) ? " " + url.GetLeftPart(UriPartial.Authority) : "";
+
     /// <summary>Where Janus records the call <paramref name="callId"/>: a directory of its own, so its files are found and removed together.</summary>
     public string RecordingDirectoryOf(string callId) =>
         callId.Length is > 0 and <= 64 && callId.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-')

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using StoreLink.Server.Accounts;
 
@@ -26,7 +27,8 @@ public abstract class ConsolePage(ConsoleStrings strings) : PageModel
         headers.CacheControl = "no-store";
         headers["X-Frame-Options"] = "DENY";
         headers["Referrer-Policy"] = "same-origin";
+        var janus = HttpContext.RequestServices.GetRequiredService<IOptions<Calls.CallsOptions>>().Value.Janus.ConnectSource;
         headers.ContentSecurityPolicy = "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; " +
-                                        "connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'";
+                                        $"connect-src 'self' ws: wss:{janus}; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'";
     }
 }

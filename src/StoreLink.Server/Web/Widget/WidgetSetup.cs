@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using System.Net;
 using StoreLink.Protocol;
 using StoreLink.Server.Accounts;
@@ -44,17 +45,17 @@ public static class WidgetSetup
         }).WithTags("Widget");
     }
 
-    private static async Task<IResult> ChatPageAsync(string storeKey, HttpContext http, Access access, CancellationToken ct)
+    private static async Task<IResult> ChatPageAsync(string storeKey, HttpContext http, Access access, IOptions<Calls.CallsOptions> calls, CancellationToken ct)
     {
         var store = await access.StoreByKeyAsync(storeKey, ct);
         var template = System.Text.Encoding.UTF8.GetString(Page.Bytes("chat.html"));
         var html = template.Replace("{{store_key}}", WebUtility.HtmlEncode(store.StoreKey), StringComparison.Ordinal)
             .Replace("{{store_name}}", WebUtility.HtmlEncode(store.Name), StringComparison.Ordinal);
         var host = http.Request.Host.Value;
-        // The page may be framed by any site (that is the widget); it talks only to this server.
+        // The page may be framed by any site (that is the widget); it talks only to this server, and to Janus in a call.
         http.Response.Headers.ContentSecurityPolicy =
             $"default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; " +
-            $"connect-src 'self' ws://{host} wss://{host}; frame-ancestors *; base-uri 'none'; form-action 'none'";
+            $"connect-src 'self' ws://{host} wss://{host}{calls.Value.Janus.ConnectSource}; frame-ancestors *; base-uri 'none'; form-action 'none'";
         http.Response.Headers.CacheControl = "no-cache";
         http.Response.Headers["Referrer-Policy"] = "no-referrer";
         return TypedResults.Content(html, "text/html; charset=utf-8");
