@@ -175,6 +175,44 @@ public sealed class CallBrowserTests
         AssertNoPageErrors(agentBrowser, managerBrowser, customerBrowser);
     }
 
+    [Fact]
+    public async Task A_call_to_a_customer_whose_widget_panel_is_closed_opens_the_panel_on_the_ringing_card()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        await using var shop = await HostPage.StartAsync($"""
+            <!doctype html><html><head><meta charset="utf-8"><title>数码旗舰店官网</title></head>
+            <body><h1>数码旗舰店 · 官方商城</h1>
+            <script src="{app.ServerUri.ToString().TrimEnd('/')}/widget.js" data-store="demo-digital"></script>
+            </body></html>
+            """);
+        await using var browser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = BrowserViewport.Desktop, Origins = [shop.Origin] });
+        var page = browser.Page;
+        await page.GotoAsync(shop.Uri.ToString());
+        var launcher = page.Locator("[data-storelink-widget] .launcher");
+        var panel = page.Locator("[data-storelink-widget] .panel");
+        await launcher.ClickAsync();
+        var chat = page.FrameLocator("[data-storelink-widget] iframe");
+        await chat.GetByTestId("composer").FillAsync("在吗？");
+        await chat.GetByTestId("send").ClickAsync();
+        await Expect(chat.Locator(".sl-mine[data-id]")).ToHaveCountAsync(1);
+        var frame = page.Frames.Single(f => f.Url.Contains("/chat/demo-digital", StringComparison.Ordinal));
+        var conversationId = await frame.EvaluateAsync<string>("() => window.storelinkWidget.state.conversation.id");
+        await launcher.ClickAsync();
+        await Expect(panel).Not.ToHaveClassAsync(new Regex("open"));
+
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        var started = await agent.PostJsonAsync($"/v1/conversations/{conversationId}/calls", new { media = "video", device_id = "agent-desk-1" });
+        Assert.Equal(201, started.Status);
+        await Expect(panel).ToHaveClassAsync(new Regex("open"));
+        await Expect(chat.GetByTestId("call-ringing")).ToBeVisibleAsync();
+        await browser.ScreenshotAsync("call-widget-desktop-host-ringing");
+        await chat.GetByTestId("call-decline").ClickAsync();
+        await Expect(chat.GetByTestId("call-ringing")).ToBeHiddenAsync();
+        var call = (await agent.GetJsonAsync($"/v1/calls/{started.Str("id")}")).Json;
+        Assert.Equal(("ended", "declined"), (call.GetProperty("state").GetString(), call.GetProperty("end_reason").GetString()));
+        AssertNoPageErrors(browser);
+    }
+
     private const string Widget = "window.storelinkWidget.calls";
     private const string ConsolePage = "window.storelinkConsole.calls";
 
