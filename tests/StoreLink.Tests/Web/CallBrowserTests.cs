@@ -122,6 +122,8 @@ public sealed class CallBrowserTests
         await Expect(widget.GetByTestId("call-remote-video")).ToHaveCountAsync(0);
 
         var staff = await app.LoginAsync("agent.digital@demo.local");
+        // Whichever noticed first (the server's sweep, or the customer's browser hanging up with reason lost), it ended lost.
+        await Eventually.TrueAsync(async () => (await staff.GetJsonAsync($"/v1/calls/{callId}")).Json.GetProperty("state").GetString() == "ended");
         var call = (await staff.GetJsonAsync($"/v1/calls/{callId}")).Json;
         Assert.Equal(("ended", "lost"), (call.GetProperty("state").GetString(), call.GetProperty("end_reason").GetString()));
         await Expect(widget.GetByTestId("call-summary")).ToHaveTextAsync("视频通话 · 通话中断");
@@ -208,6 +210,8 @@ public sealed class CallBrowserTests
         await browser.ScreenshotAsync("call-widget-desktop-host-ringing");
         await chat.GetByTestId("call-decline").ClickAsync();
         await Expect(chat.GetByTestId("call-ringing")).ToBeHiddenAsync();
+        // The card goes at once; the decline reaches the server just after.
+        await Eventually.TrueAsync(async () => (await agent.GetJsonAsync($"/v1/calls/{started.Str("id")}")).Json.GetProperty("end_reason").ValueKind != JsonValueKind.Null);
         var call = (await agent.GetJsonAsync($"/v1/calls/{started.Str("id")}")).Json;
         Assert.Equal(("ended", "declined"), (call.GetProperty("state").GetString(), call.GetProperty("end_reason").GetString()));
         AssertNoPageErrors(browser);
