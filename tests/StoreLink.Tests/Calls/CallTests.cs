@@ -39,17 +39,9 @@ public sealed class CallTests
     /// <summary>Waits until the conversation holds the call's summary, then checks it is the only one.</summary>
     internal static async Task<JsonElement> SummaryAsync(HttpClient client, string conversationId, string callId)
     {
-        using var deadline = new CancellationTokenSource(WsClient.Timeout);
-        while (true)
-        {
-            var summaries = await SummariesAsync(client, conversationId, callId);
-            if (summaries.Count > 0)
-            {
-                Assert.Single(summaries);
-                return summaries[0];
-            }
-            await Task.Delay(50, deadline.Token);
-        }
+        List<JsonElement> summaries = [];
+        await Eventually.TrueAsync(async () => (summaries = await SummariesAsync(client, conversationId, callId)).Count > 0, what: $"no summary of {callId}");
+        return Assert.Single(summaries);
     }
 
     [Theory, MemberData(nameof(Databases))]
