@@ -89,9 +89,9 @@ public sealed class CallBrowserTests
     }
 
     [Fact]
-    public async Task The_agent_calls_the_customer_and_when_the_agents_page_closes_mid_call_the_customer_sees_the_call_end_as_lost()
+    public async Task The_agent_calls_the_customer_who_reloads_mid_call_and_when_the_agents_page_closes_the_customer_sees_the_call_end_as_lost()
     {
-        var lostAfter = TimeSpan.FromSeconds(4);
+        var lostAfter = TimeSpan.FromSeconds(10); // long enough for a reload on a busy machine, short for the test
         await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite,
             new Dictionary<string, string?> { ["Calls:LostAfter"] = lostAfter.ToString() });
         await using var agentBrowser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = ConsoleScreen });
@@ -108,6 +108,13 @@ public sealed class CallBrowserTests
         await ExpectMediaFlowingAsync(agent, ConsolePage);
         var callId = await widget.EvaluateAsync<string>("() => window.storelinkWidget.calls.call.id");
 
+        // The customer reloads the page mid-call: it picks the call up again (same device id) and the agent's side
+        // starts the connection afresh when asked with `restart`.
+        await widget.ReloadAsync();
+        await ExpectMediaFlowingAsync(widget, Widget);
+        await ExpectMediaFlowingAsync(agent, ConsolePage);
+        Assert.Equal(callId, await widget.EvaluateAsync<string>("() => window.storelinkWidget.calls.call.id"));
+
         // The page goes away without hanging up (a closed tab, a crashed browser): nobody tells the server.
         await agent.CloseAsync(new PageCloseOptions { RunBeforeUnload = false });
         var ended = widget.GetByTestId("call-ended");
@@ -115,6 +122,8 @@ public sealed class CallBrowserTests
         await Expect(widget.GetByTestId("call-remote-video")).ToHaveCountAsync(0);
 
         var staff = await app.LoginAsync("agent.digital@demo.local");
+        // Whichever noticed first (the server's sweep, or the customer's browser hanging up with reason lost), it ended lost.
+        await Eventually.TrueAsync(async () => (await staff.GetJsonAsync($"/v1/calls/{callId}")).Json.GetProperty("state").GetString() == "ended");
         var call = (await staff.GetJsonAsync($"/v1/calls/{callId}")).Json;
         Assert.Equal(("ended", "lost"), (call.GetProperty("state").GetString(), call.GetProperty("end_reason").GetString()));
         await Expect(widget.GetByTestId("call-summary")).ToHaveTextAsync("视频通话 · 通话中断");
@@ -166,6 +175,46 @@ public sealed class CallBrowserTests
         Assert.Equal(("ended", "completed", 3), (call.GetProperty("state").GetString(), call.GetProperty("end_reason").GetString(),
             call.GetProperty("participants").EnumerateArray().Count(p => p.GetProperty("joined_at").ValueKind != JsonValueKind.Null)));
         AssertNoPageErrors(agentBrowser, managerBrowser, customerBrowser);
+    }
+
+    [Fact]
+    public async Task A_call_to_a_customer_whose_widget_panel_is_closed_opens_the_panel_on_the_ringing_card()
+    {
+        await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite);
+        await using var shop = await HostPage.StartAsync($"""
+            <!doctype html><html><head><meta charset="utf-8"><title>数码旗舰店官网</title></head>
+            <body><h1>数码旗舰店 · 官方商城</h1>
+            <script src="{app.ServerUri.ToString().TrimEnd('/')}/widget.js" data-store="demo-digital"></script>
+            </body></html>
+            """);
+        await using var browser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = BrowserViewport.Desktop, Origins = [shop.Origin] });
+        var page = browser.Page;
+        await page.GotoAsync(shop.Uri.ToString());
+        var launcher = page.Locator("[data-storelink-widget] .launcher");
+        var panel = page.Locator("[data-storelink-widget] .panel");
+        await launcher.ClickAsync();
+        var chat = page.FrameLocator("[data-storelink-widget] iframe");
+        await chat.GetByTestId("composer").FillAsync("在吗？");
+        await chat.GetByTestId("send").ClickAsync();
+        await Expect(chat.Locator(".sl-mine[data-id]")).ToHaveCountAsync(1);
+        var frame = page.Frames.Single(f => f.Url.Contains("/chat/demo-digital", StringComparison.Ordinal));
+        var conversationId = await frame.EvaluateAsync<string>("() => window.storelinkWidget.state.conversation.id");
+        await launcher.ClickAsync();
+        await Expect(panel).Not.ToHaveClassAsync(new Regex("open"));
+
+        var agent = await app.LoginAsync("agent.digital@demo.local");
+        var started = await agent.PostJsonAsync($"/v1/conversations/{conversationId}/calls", new { media = "video", device_id = "agent-desk-1" });
+        Assert.Equal(201, started.Status);
+        await Expect(panel).ToHaveClassAsync(new Regex("open"));
+        await Expect(chat.GetByTestId("call-ringing")).ToBeVisibleAsync();
+        await browser.ScreenshotAsync("call-widget-desktop-host-ringing");
+        await chat.GetByTestId("call-decline").ClickAsync();
+        await Expect(chat.GetByTestId("call-ringing")).ToBeHiddenAsync();
+        // The card goes at once; the decline reaches the server just after.
+        await Eventually.TrueAsync(async () => (await agent.GetJsonAsync($"/v1/calls/{started.Str("id")}")).Json.GetProperty("end_reason").ValueKind != JsonValueKind.Null);
+        var call = (await agent.GetJsonAsync($"/v1/calls/{started.Str("id")}")).Json;
+        Assert.Equal(("ended", "declined"), (call.GetProperty("state").GetString(), call.GetProperty("end_reason").GetString()));
+        AssertNoPageErrors(browser);
     }
 
     private const string Widget = "window.storelinkWidget.calls";

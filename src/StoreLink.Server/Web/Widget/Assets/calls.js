@@ -9,6 +9,7 @@ import { api, realtime, state, t } from "./context.js";
 import { ui, toast, Icons } from "./layout.js";
 import { ensureConversation } from "./session.js";
 import { plainReason } from "./sheets.js";
+import { toHost } from "./host.js";
 
 export const calls = new CallEngine({ socket: realtime, request: (method, path, body) => api.request(method, path, body), userId: () => state.me?.id });
 
@@ -125,6 +126,9 @@ function render() {
     card.title.textContent = t(call.media === "video" ? "call_incoming_video" : "call_incoming_voice", { name: starter?.name || state.profile?.name || "" });
     card.acceptVideo.hidden = call.media !== "video";
     ui.callCard.scrollIntoView({ block: "end" });
+    // In a closed panel of widget.js nobody would see the card: the host page opens the panel (once per call).
+    if (!state.visible && render.rang !== call.id) toHost({ type: "storelink:ringing" });
+    render.rang = call.id;
   }
   const onScreen = ["outgoing", "connecting", "active", "ended"].includes(phase);
   ui.callScreen.hidden = !onScreen;

@@ -107,6 +107,9 @@
       badge.textContent = count > 99 ? "99+" : String(count);
     } else if (data.type === "storelink:close") {
       close();
+    } else if (data.type === "storelink:ringing") {
+      // A call rings for the customer: the panel opens on its ringing card.
+      open();
     } else if (data.type === "storelink:storage" && typeof data.key === "string" && data.key.indexOf(prefix) === 0) {
       // The panel's own storage is blocked (third-party iframe): it keeps its session and outbox here.
       try {
