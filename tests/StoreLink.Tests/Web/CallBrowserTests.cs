@@ -229,7 +229,7 @@ public sealed class CallBrowserTests
     }
 
     // The customer writes first, so the conversation is served by the only online agent (who then rings for it).
-    private static async Task<(IPage Widget, string ConversationId)> CustomerWritesAndAgentOpensAsync(BrowserSession customer, IPage agent)
+    internal static async Task<(IPage Widget, string ConversationId)> CustomerWritesAndAgentOpensAsync(BrowserSession customer, IPage agent)
     {
         var widget = customer.Page;
         await widget.GotoAsync("/chat/demo-digital");
@@ -244,7 +244,7 @@ public sealed class CallBrowserTests
 
     // Every remote <video> shows frames (a size, a clock that advances) and every connection's inbound RTP of audio and
     // of video grows.
-    private static async Task ExpectMediaFlowingAsync(IPage page, string engine, int remotes = 1)
+    internal static async Task ExpectMediaFlowingAsync(IPage page, string engine, int remotes = 1)
     {
         var videos = page.GetByTestId("call-remote-video");
         await Expect(videos).ToHaveCountAsync(remotes);
@@ -265,9 +265,9 @@ public sealed class CallBrowserTests
           let first = null;
           const received = async () => {
             const all = {};
-            for (const [key, peer] of {{engine}}.peers) {
+            for (const { key, pc } of {{engine}}.remoteConnections) {
               all[key] = { audio: 0, video: 0 };
-              for (const s of (await peer.pc.getStats()).values())
+              for (const s of (await pc.getStats()).values())
                 if (s.type === 'inbound-rtp') all[key][s.kind] += s.bytesReceived ?? 0;
             }
             return all;

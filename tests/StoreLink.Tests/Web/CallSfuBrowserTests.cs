@@ -30,16 +30,11 @@ public sealed class CallSfuBrowserTests
         await using var managerBrowser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = ConsoleScreen });
         await using var customerBrowser = await Browser.NewSessionAsync(app.ServerUri);
         var agent = await agentBrowser.SignInToConsoleAsync("agent.digital@demo.local");
-        var widget = customerBrowser.Page;
-        await widget.GotoAsync("/chat/demo-digital");
-        await widget.GetByTestId("composer").FillAsync("鞋子洗好了吗？视频看一下");
-        await widget.GetByTestId("send").ClickAsync();
-        await widget.WaitForFunctionAsync("() => window.storelinkWidget?.state.conversation?.id");
-        var conversationId = await widget.EvaluateAsync<string>("() => window.storelinkWidget.state.conversation.id");
+        var (widget, conversationId) = await CallBrowserTests.CustomerWritesAndAgentOpensAsync(customerBrowser, agent);
+        // The conversation has an open care job: the snapshot goes onto its timeline.
         var customerId = (await agentApi.GetJsonAsync($"/v1/conversations/{conversationId}")).Json.GetProperty("customer_id").GetString();
         var job = await agentApi.PostJsonAsync("/v1/work-items", new { store_id = storeId, kind = "care_job", customer_id = customerId, title = "手机壳清洁", conversation_id = conversationId });
         Assert.True(job.Status == 201, job.ToString());
-        await agent.Locator($".inbox-item[data-id='{conversationId}'] button").ClickAsync();
         var manager = await managerBrowser.SignInToConsoleAsync("manager.digital@demo.local");
 
         await agent.ClickAsync("#call-video-button");
@@ -55,7 +50,7 @@ public sealed class CallSfuBrowserTests
         foreach (var (page, engine) in new[] { (manager, ConsolePage), (agent, ConsolePage), (widget, Widget) })
         {
             await page.WaitForFunctionAsync($"() => {engine}.call?.mode === 'sfu' && {engine}.room && {engine}.peers.size === 0");
-            await ExpectMediaThroughJanusAsync(page, engine);
+            await CallBrowserTests.ExpectMediaFlowingAsync(page, engine, remotes: 2);
         }
         await managerBrowser.ScreenshotAsync("call-console-three-sfu", manager);
 
@@ -103,40 +98,5 @@ public sealed class CallSfuBrowserTests
             Assert.Equal(expected, bytes[..4]);
         }
         Assert.DoesNotContain(new[] { agentBrowser, managerBrowser, customerBrowser }.SelectMany(s => s.Errors), e => e.StartsWith("page error", StringComparison.Ordinal));
-    }
-
-    // Two remote <video>s show moving frames, and the subscriptions to both others receive growing audio and video.
-    private static async Task ExpectMediaThroughJanusAsync(IPage page, string engine)
-    {
-        var videos = page.GetByTestId("call-remote-video");
-        await Expect(videos).ToHaveCountAsync(2);
-        for (var i = 0; i < 2; i++)
-        {
-            var video = await videos.Nth(i).ElementHandleAsync();
-            await page.WaitForFunctionAsync("v => v.videoWidth > 0 && v.currentTime > 0", video);
-        }
-        await page.UntilAsync($$"""
-            (() => {
-              let first = null;
-              const received = async () => {
-                const all = {};
-                for (const feed of {{engine}}.room?.remotes ?? []) {
-                  all[feed.display] = { audio: 0, video: 0 };
-                  for (const s of (await feed.pc.getStats()).values())
-                    if (s.type === 'inbound-rtp') all[feed.display][s.kind] += s.bytesReceived ?? 0;
-                }
-                return all;
-              };
-              return async () => {
-                const now = await received();
-                if (Object.keys(now).length !== 2) return false;
-                if (!first || Object.keys(now).some(key => !first[key])) {
-                  first = now;
-                  return false;
-                }
-                return Object.entries(now).every(([key, bytes]) => bytes.audio > first[key].audio && bytes.video > first[key].video);
-              };
-            })()
-            """, "audio and video from both others through Janus");
     }
 }

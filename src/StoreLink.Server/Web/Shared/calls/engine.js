@@ -65,6 +65,11 @@ export class CallEngine extends EventTarget {
   get recording() { return !!this.call?.recording && this.busy; }
   /** The call's Janus room while the call is in sfu mode (./janus.js), else null. */
   get room() { return this.#sfu; }
+
+  /** One connection per remote device we receive from, `{key, pc}` ("user/device"): peers, or Janus subscriptions. */
+  get remoteConnections() {
+    return this.#sfu ? this.#sfu.remotes.map(r => ({ key: r.display, pc: r.pc })) : [...this.peers.values()].map(p => ({ key: p.key, pc: p.pc }));
+  }
   get busy() { return this.phase !== 'idle' && this.phase !== 'ended'; }
 
   /** The remote participants who joined, each with its stream and what it last said about its microphone and camera. */
