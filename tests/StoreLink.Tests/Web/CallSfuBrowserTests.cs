@@ -17,7 +17,7 @@ public sealed class CallSfuBrowserTests
     private const string ConsolePage = "window.storelinkConsole.calls";
 
     [Fact]
-    public async Task The_agent_adds_a_colleague_the_call_moves_to_janus_all_three_see_each_other_and_the_snapshot_and_recording_land_in_the_chat()
+    public async Task The_agent_adds_a_technician_the_call_moves_to_janus_all_three_see_each_other_and_the_snapshot_and_recording_land_in_the_chat()
     {
         var janus = await MediaEngines.JanusAsync();
         await using var app = await StoreLinkApp.CreateOnKestrelAsync(TestDatabases.Sqlite, janus.Settings());
@@ -27,7 +27,7 @@ public sealed class CallSfuBrowserTests
         Assert.Equal(200, (await managerApi.PatchJsonAsync($"/v1/stores/{storeId}", new { calls_recording = true })).Status);
 
         await using var agentBrowser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = ConsoleScreen });
-        await using var managerBrowser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = ConsoleScreen });
+        await using var technicianBrowser = await Browser.NewSessionAsync(app.ServerUri, new BrowserSessionOptions { Viewport = ConsoleScreen });
         await using var customerBrowser = await Browser.NewSessionAsync(app.ServerUri);
         var agent = await agentBrowser.SignInToConsoleAsync("agent.digital@demo.local");
         var (widget, conversationId) = await CallBrowserTests.CustomerWritesAndAgentOpensAsync(customerBrowser, agent);
@@ -35,24 +35,24 @@ public sealed class CallSfuBrowserTests
         var customerId = (await agentApi.GetJsonAsync($"/v1/conversations/{conversationId}")).Json.GetProperty("customer_id").GetString();
         var job = await agentApi.PostJsonAsync("/v1/work-items", new { store_id = storeId, kind = "care_job", customer_id = customerId, title = "手机壳清洁", conversation_id = conversationId });
         Assert.True(job.Status == 201, job.ToString());
-        var manager = await managerBrowser.SignInToConsoleAsync("manager.digital@demo.local");
+        var technician = await technicianBrowser.SignInToConsoleAsync("tech.digital@demo.local");
 
         await agent.ClickAsync("#call-video-button");
         await widget.GetByTestId("call-accept-video").ClickAsync();
         await widget.WaitForFunctionAsync($"() => {Widget}.phase === 'active'");
 
-        // A third participant with Janus configured: the call moves into its room, and everyone receives both others.
+        // The agent asks the technician in. A third participant with Janus configured: the call moves into its room, and everyone receives both others.
         await agent.GetByTestId("call-invite").ClickAsync();
-        await agent.GetByTestId("call-invite-select").SelectOptionAsync(new SelectOptionValue { Label = "数码店长" });
+        await agent.GetByTestId("call-invite-select").SelectOptionAsync(new SelectOptionValue { Label = "数码维修师傅" });
         await agent.GetByTestId("call-invite-send").ClickAsync();
-        await Expect(manager.GetByTestId("call-ringing")).ToBeVisibleAsync();
-        await manager.GetByTestId("call-accept-video").ClickAsync();
-        foreach (var (page, engine) in new[] { (manager, ConsolePage), (agent, ConsolePage), (widget, Widget) })
+        await Expect(technician.GetByTestId("call-ringing")).ToBeVisibleAsync();
+        await technician.GetByTestId("call-accept-video").ClickAsync();
+        foreach (var (page, engine) in new[] { (technician, ConsolePage), (agent, ConsolePage), (widget, Widget) })
         {
             await page.WaitForFunctionAsync($"() => {engine}.call?.mode === 'sfu' && {engine}.room && {engine}.peers.size === 0");
             await CallBrowserTests.ExpectMediaFlowingAsync(page, engine, remotes: 2);
         }
-        await managerBrowser.ScreenshotAsync("call-console-three-sfu", manager);
+        await technicianBrowser.ScreenshotAsync("call-console-three-sfu", technician);
 
         // The snapshot of the customer's picture lands in the chat and on the care job's timeline.
         await agent.GetByTestId("call-snapshot").ClickAsync();
@@ -79,7 +79,7 @@ public sealed class CallSfuBrowserTests
             """, "three seconds of audio recorded");
 
         await agent.GetByTestId("call-hangup").ClickAsync();
-        await manager.GetByTestId("call-hangup").ClickAsync();
+        await technician.GetByTestId("call-hangup").ClickAsync();
         await Expect(widget.GetByTestId("call-ended")).ToBeVisibleAsync();
         await Expect(widget.GetByTestId("call-recording")).ToBeHiddenAsync();
 
@@ -97,6 +97,6 @@ public sealed class CallSfuBrowserTests
             var expected = message.GetProperty("kind").GetString() == "video" ? new byte[] { 0x1A, 0x45, 0xDF, 0xA3 } : "OggS"u8.ToArray();
             Assert.Equal(expected, bytes[..4]);
         }
-        Assert.DoesNotContain(new[] { agentBrowser, managerBrowser, customerBrowser }.SelectMany(s => s.Errors), e => e.StartsWith("page error", StringComparison.Ordinal));
+        Assert.DoesNotContain(new[] { agentBrowser, technicianBrowser, customerBrowser }.SelectMany(s => s.Errors), e => e.StartsWith("page error", StringComparison.Ordinal));
     }
 }
