@@ -31,12 +31,12 @@ public sealed partial class CallActions
 
         if (on)
         {
-            // The notice goes before a single frame is recorded (docs/calls.md: recording consent).
+            // The room first (a Janus that is down tells the customer nothing), then the notice, before a single frame
+            // is recorded (docs/calls.md: recording consent), then the room records.
+            var room = await rooms.EnsureAsync(call.Id, record: false, ct) ?? throw ApiException.Conflict(Texts.Get(user.Language, "call_recording_failed"));
             if (conversation.Facts.CustomerId is not null)
                 await posts.PostSystemAsync(conversation.Facts, language => Texts.Get(language, "call_recording_notice"), ct);
-            var room = await rooms.EnsureAsync(call.Id, record: true, ct);
-            // A room that existed before (a group call) records from now on; a fresh one records from its creation.
-            if (room is null || !room.Recording && !await rooms.SetRecordingAsync(room, true, ct))
+            if (!await rooms.SetRecordingAsync(room, true, ct))
                 throw ApiException.Conflict(Texts.Get(user.Language, "call_recording_failed"));
         }
         else if (CallRooms.Of(call) is { } room)
