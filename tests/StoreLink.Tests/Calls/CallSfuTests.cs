@@ -102,6 +102,31 @@ public sealed class CallSfuTests
         Assert.DoesNotContain(await customer.MessagesAsync(), IsNotice);
     }
 
+    [Theory, MemberData(nameof(Databases))]
+    public async Task A_janus_out_of_reach_leaves_a_group_call_in_a_mesh_and_refuses_recording_without_telling_the_customer(string db)
+    {
+        await using var scene = await DeskScene.CreateAsync(db, new Dictionary<string, string?>
+        {
+            // The discard port: refused at once on loopback, as a Janus that is down.
+            ["Calls:Janus:Url"] = "http://127.0.0.1:9/janus",
+            ["Calls:Janus:RecordingsDirectory"] = Path.Combine(Path.GetTempPath(), "storelink-no-janus"),
+        });
+        var (agent, customer) = await scene.ServedAsync("阿明", "在吗");
+        var senior = await scene.AgentAsync("老师傅");
+        Assert.Equal(200, (await scene.Manager.PatchJsonAsync($"/v1/stores/{scene.StoreId}", new { calls_recording = true })).Status);
+        var callId = (await StartAsync(agent.Http, customer.ConversationId, device: "dev-agent")).GetProperty("id").GetString()!;
+        await PostAsync(customer.Http, $"/v1/calls/{callId}/accept", new { device_id = "dev-customer" });
+
+        var recording = await agent.Http.PostJsonAsync($"/v1/calls/{callId}/recording", new { on = true });
+        Assert.Equal((409, "conflict"), (recording.Status, recording.Code));
+        Assert.DoesNotContain(await customer.MessagesAsync(), IsNotice);
+        var invited = await PostAsync(agent.Http, $"/v1/calls/{callId}/invite", new { user_id = senior.Id });
+        Assert.Equal(("mesh", false), (invited.GetProperty("mode").GetString(), invited.GetProperty("recording").GetBoolean()));
+        await PostAsync(customer.Http, $"/v1/calls/{callId}/hangup");
+        var ended = await PostAsync(agent.Http, $"/v1/calls/{callId}/hangup");
+        Assert.Equal(("ended", "completed"), (ended.GetProperty("state").GetString(), ended.GetProperty("end_reason").GetString()));
+    }
+
     private static bool IsNotice(JsonElement message) =>
         message.GetProperty("kind").GetString() == "system" && message.GetProperty("body").TryGetProperty("text", out var text)
         && text.GetString()!.Contains("录音录像", StringComparison.Ordinal);
