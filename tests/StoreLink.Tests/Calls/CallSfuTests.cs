@@ -88,11 +88,7 @@ public sealed class CallSfuTests
     public async Task Without_janus_recording_is_unavailable_and_a_third_participant_makes_a_mesh(string db)
     {
         await using var scene = await DeskScene.CreateAsync(db);
-        var (agent, customer) = await scene.ServedAsync("阿明", "在吗");
-        var senior = await scene.AgentAsync("老师傅");
-        Assert.Equal(200, (await scene.Manager.PatchJsonAsync($"/v1/stores/{scene.StoreId}", new { calls_recording = true })).Status);
-        var callId = (await StartAsync(agent.Http, customer.ConversationId, device: "dev-agent")).GetProperty("id").GetString()!;
-        await PostAsync(customer.Http, $"/v1/calls/{callId}/accept", new { device_id = "dev-customer" });
+        var (agent, customer, senior, callId) = await TalkingWithRecordingAllowedAsync(scene);
 
         var recording = await agent.Http.PostJsonAsync($"/v1/calls/{callId}/recording", new { on = true });
         Assert.Equal((409, "conflict"), (recording.Status, recording.Code));
@@ -111,11 +107,7 @@ public sealed class CallSfuTests
             ["Calls:Janus:Url"] = "http://127.0.0.1:9/janus",
             ["Calls:Janus:RecordingsDirectory"] = Path.Combine(Path.GetTempPath(), "storelink-no-janus"),
         });
-        var (agent, customer) = await scene.ServedAsync("阿明", "在吗");
-        var senior = await scene.AgentAsync("老师傅");
-        Assert.Equal(200, (await scene.Manager.PatchJsonAsync($"/v1/stores/{scene.StoreId}", new { calls_recording = true })).Status);
-        var callId = (await StartAsync(agent.Http, customer.ConversationId, device: "dev-agent")).GetProperty("id").GetString()!;
-        await PostAsync(customer.Http, $"/v1/calls/{callId}/accept", new { device_id = "dev-customer" });
+        var (agent, customer, senior, callId) = await TalkingWithRecordingAllowedAsync(scene);
 
         var recording = await agent.Http.PostJsonAsync($"/v1/calls/{callId}/recording", new { on = true });
         Assert.Equal((409, "conflict"), (recording.Status, recording.Code));
@@ -125,6 +117,17 @@ public sealed class CallSfuTests
         await PostAsync(customer.Http, $"/v1/calls/{callId}/hangup");
         var ended = await PostAsync(agent.Http, $"/v1/calls/{callId}/hangup");
         Assert.Equal(("ended", "completed"), (ended.GetProperty("state").GetString(), ended.GetProperty("end_reason").GetString()));
+    }
+
+    // An agent and a customer in a call of a store that allows recording, and a colleague who could be invited.
+    private static async Task<(DeskScene.Agent Agent, DeskScene.Customer Customer, DeskScene.Agent Senior, string CallId)> TalkingWithRecordingAllowedAsync(DeskScene scene)
+    {
+        var (agent, customer) = await scene.ServedAsync("阿明", "在吗");
+        var senior = await scene.AgentAsync("老师傅");
+        Assert.Equal(200, (await scene.Manager.PatchJsonAsync($"/v1/stores/{scene.StoreId}", new { calls_recording = true })).Status);
+        var callId = (await StartAsync(agent.Http, customer.ConversationId, device: "dev-agent")).GetProperty("id").GetString()!;
+        await PostAsync(customer.Http, $"/v1/calls/{callId}/accept", new { device_id = "dev-customer" });
+        return (agent, customer, senior, callId);
     }
 
     private static bool IsNotice(JsonElement message) =>
