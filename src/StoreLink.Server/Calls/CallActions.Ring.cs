@@ -64,8 +64,9 @@ public sealed partial class CallActions
         {
             throw ApiException.Conflict("This conversation has a call that is not ended: join that one instead.");
         }
-        if (mode == CallModes.Sfu)
-            await rooms.EnsureAsync(id, record: false, ct);
+        // Janus down: the group call rings as a mesh rather than waiting for a room that will not come.
+        if (mode == CallModes.Sfu && await rooms.EnsureAsync(id, record: false, ct) is null)
+            await db.ExecuteAsync("UPDATE calls SET mode = 'mesh' WHERE id = @id AND state <> 'ended'", new { id }, ct);
         var call = (await ReadAsync(db, null, id))!;
         await NotifyAsync(call, ct);
         return call.ToDto(user.Id, JanusUrl, Now);

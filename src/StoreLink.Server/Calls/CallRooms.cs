@@ -85,6 +85,8 @@ public sealed class CallRooms(
     /// </summary>
     public async Task CloseAsync(string callId, CancellationToken ct)
     {
+        if (!Configured)
+            return;
         try
         {
             var call = await db.QuerySingleOrDefaultAsync<CallRow>($"SELECT {CallRow.Columns} FROM calls WHERE id = @callId", new { callId }, ct);
