@@ -26,7 +26,30 @@ public static class Runs
             .RunAsync(setup.Token);
     }
 
-    public static async Task<RunResult> StoreLinkAsync(BenchOptions options, string runId)
+    public static Task<RunResult> StoreLinkAsync(BenchOptions options, string runId) =>
+        WithServerAsync(options, runId, async (target, prepared, child, ct) =>
+        {
+            var result = await new LoadRun(options, target, prepared, runId).RunAsync(ct);
+            if (child is { HasExited: true })
+                result.Problems.Add($"the server exited during the run:{Environment.NewLine}{child.Tail}");
+            return result;
+        });
+
+    /// <summary><c>--calls</c>: the signalling of one call per pair (<see cref="CallSignalling"/>); the exit code.</summary>
+    public static Task<int> CallsAsync(BenchOptions options, string runId) =>
+        WithServerAsync(options, runId, async (target, prepared, child, _) =>
+        {
+            var code = await new CallSignalling(options, target, prepared).RunAsync(CancellationToken.None);
+            if (child is { HasExited: true })
+            {
+                Console.WriteLine($"the server exited during the run:{Environment.NewLine}{child.Tail}");
+                return 1;
+            }
+            return code;
+        });
+
+    /// <summary>Starts (or finds) the server, prepares the pairs through its API, and runs <paramref name="run"/> against it.</summary>
+    private static async Task<T> WithServerAsync<T>(BenchOptions options, string runId, Func<Target, Prepared, ChildProcess?, CancellationToken, Task<T>> run)
     {
         await WaitIdleAsync(options);
         using var setup = new CancellationTokenSource(TimeSpan.FromSeconds(options.SetupSeconds));
@@ -50,10 +73,7 @@ public static class Runs
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var prepared = await StoreLinkSetup.PrepareAsync(target.Url, options, runId, setup.Token);
             Log($"prepared in {clock.Elapsed.TotalSeconds:0.0} s");
-            var result = await new LoadRun(options, target, prepared, runId).RunAsync(setup.Token);
-            if (child is { HasExited: true })
-                result.Problems.Add($"the server exited during the run:{Environment.NewLine}{child.Tail}");
-            return result;
+            return await run(target, prepared, child, setup.Token);
         }
         catch (OperationCanceledException) when (setup.IsCancellationRequested)
         {
