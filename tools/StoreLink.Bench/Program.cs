@@ -39,11 +39,11 @@ if (fdLimit < fdNeeded)
 }
 
 var runId = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray().AsSpan(0, 4));
-if (options.Calls)
+if (options.Calls || options.CallSetups > 0)
 {
     try
     {
-        return await Runs.CallsAsync(options, runId);
+        return options.Calls ? await Runs.CallsAsync(options, runId) : await Runs.CallSetupAsync(options, runId);
     }
     catch (Exception e) when (e is SetupException or System.Net.WebSockets.WebSocketException or HttpRequestException or OperationCanceledException)
     {

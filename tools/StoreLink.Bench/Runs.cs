@@ -48,6 +48,28 @@ public static class Runs
             return code;
         });
 
+    /// <summary><c>--call-setup</c>: calls in Chromium between one visitor and one agent (<see cref="CallSetup"/>); the exit code.</summary>
+    public static async Task<int> CallSetupAsync(BenchOptions options, string runId)
+    {
+        ChildProcess? turn = null;
+        try
+        {
+            if (options.Turn)
+            {
+                (turn, var url, var secret) = ChildProcess.StartTurn(Repository());
+                Log($"coturn started (pid {turn.Pid}) at {url}");
+                options.ServerEnvironment.Add(new("Calls__Turn__Urls__0", url));
+                options.ServerEnvironment.Add(new("Calls__Turn__Secret", secret));
+                options.ServerEnvironment.Add(new("Calls__Turn__ForceRelay", "true"));
+            }
+            return await WithServerAsync(options, runId, (target, prepared, _, ct) => new CallSetup(options, target, prepared.Pairs[0]).RunAsync(ct));
+        }
+        finally
+        {
+            turn?.Dispose();
+        }
+    }
+
     /// <summary>Starts (or finds) the server, prepares the pairs through its API, and runs <paramref name="run"/> against it.</summary>
     private static async Task<T> WithServerAsync<T>(BenchOptions options, string runId, Func<Target, Prepared, ChildProcess?, CancellationToken, Task<T>> run)
     {
@@ -86,14 +108,15 @@ public static class Runs
     }
 
     /// <summary>The server's Release build in the repository this bench was built from.</summary>
-    private static string DefaultServerDll()
+    private static string DefaultServerDll() =>
+        Path.Combine(Repository(), "src", "StoreLink.Server", "bin", "Release", "net10.0", "StoreLink.Server.dll");
+
+    /// <summary>The repository (the folder with StoreLink.slnx) this bench was built in.</summary>
+    private static string Repository()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (!File.Exists(Path.Combine(dir.FullName, "StoreLink.slnx")))
-                continue;
-            return Path.Combine(dir.FullName, "src", "StoreLink.Server", "bin", "Release", "net10.0", "StoreLink.Server.dll");
-        }
+            if (File.Exists(Path.Combine(dir.FullName, "StoreLink.slnx")))
+                return dir.FullName;
         throw new SetupException("Cannot find the repository (StoreLink.slnx) above the bench; pass --server-dll.");
     }
 
