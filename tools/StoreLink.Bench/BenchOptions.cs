@@ -23,6 +23,15 @@ public sealed class BenchOptions
     public double WaitIdleSeconds { get; private set; }
     public bool Ramp { get; private set; }
 
+    /// <summary>Instead of messages: hold one call per pair and measure its signalling (<see cref="CallSignalling"/>).</summary>
+    public bool Calls { get; private set; }
+
+    /// <summary>Measure this many calls' set-up in Chromium (<see cref="CallSetup"/>); 0: not.</summary>
+    public int CallSetups { get; private set; }
+
+    /// <summary>With <see cref="CallSetups"/>: relay-only ICE through a coturn the bench starts.</summary>
+    public bool Turn { get; private set; }
+
     /// <summary>Run the load against the bare relay, then against the server, and report the ratio.</summary>
     public bool Baseline { get; private set; }
     /// <summary>Run the load against the bare relay only.</summary>
@@ -69,6 +78,17 @@ public sealed class BenchOptions
           --wait-idle S        before each run, wait up to S seconds for the machine to be idle (under 5 % busy for 3 s);
                                on a machine shared with other work the figures are otherwise theirs too (default 0)
 
+        Calls
+          --calls              instead of messages, one video call per pair: start, ring, accept, offer, answer and 8 ICE
+                               candidates each way, a quality sample per side every 3 s for --duration seconds, hang-up;
+                               reports ring, accept and signal-relay latency and the server's CPU per call (no media:
+                               media never passes through StoreLink)
+          --call-setup N       N video calls one after the other in Debian's Chromium with fake camera and microphone,
+                               through the product's browser call engine: time from accept to the first remote video
+                               frame on each side, p50 and p95
+          --turn               with --call-setup: start coturn from .ci/coturn on loopback and make the server hand out
+                               relay-only ICE, so every call goes through TURN
+
         Target
           (default)            start the server from its Release build on a free 127.0.0.1 port, fresh data directory, demo seed
           --server-dll PATH    the StoreLink.Server.dll to start (default: src/StoreLink.Server/bin/Release/net10.0)
@@ -111,6 +131,9 @@ public sealed class BenchOptions
                 case "--connect-concurrency": o.ConnectConcurrency = Int(name, Value(), 1, 1024); break;
                 case "--wait-idle": o.WaitIdleSeconds = Number(name, Value(), 0, 3600); break;
                 case "--ramp": o.Ramp = true; break;
+                case "--calls": o.Calls = true; break;
+                case "--call-setup": o.CallSetups = Int(name, Value(), 1, 1000); o.Pairs = 1; break;
+                case "--turn": o.Turn = true; break;
                 case "--baseline": o.Baseline = true; break;
                 case "--baseline-only": o.BaselineOnly = true; break;
                 case "--relay-in-process": o.RelayInProcess = true; break;
@@ -138,6 +161,10 @@ public sealed class BenchOptions
             throw new ArgumentException("--provider postgres needs --pg \"Host=127.0.0.1;…\".");
         if (o.ServerPid is not null && o.Server is null)
             throw new ArgumentException("--server-pid goes with --server.");
+        if (o.Turn && o.CallSetups == 0)
+            throw new ArgumentException("--turn goes with --call-setup.");
+        if (o.Calls && (o.Pairs == 0 || o.Baseline || o.BaselineOnly))
+            throw new ArgumentException("--calls needs --pairs and has no relay baseline.");
         if (o.Pairs == 0 && o.Idle == 0)
             throw new ArgumentException("Nothing to do: --pairs 0 and --idle 0.");
         if (o.Pairs > 0 && o.Rate / o.Pairs > 10_000)

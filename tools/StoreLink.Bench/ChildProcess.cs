@@ -90,6 +90,31 @@ public sealed class ChildProcess : IDisposable
         return new ChildProcess(Process.Start(start)!, new Uri($"http://127.0.0.1:{port}"), null);
     }
 
+    /// <summary>coturn (Debian's <c>turnserver</c>) on a free loopback port with the repository's configuration and a secret made for this run.</summary>
+    public static (ChildProcess Process, string Url, string Secret) StartTurn(string repository)
+    {
+        var port = FreePort();
+        var secret = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray());
+        var directory = Directory.CreateTempSubdirectory("storelink-bench-turn-").FullName;
+        var start = new ProcessStartInfo("turnserver")
+        {
+            UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true,
+        };
+        foreach (var a in (string[])["-c", Path.Combine(repository, ".ci", "coturn", "turnserver.conf"), "--listening-port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--static-auth-secret", secret, "--pidfile", Path.Combine(directory, "turnserver.pid"), "--log-file", Path.Combine(directory, "turnserver.log")])
+            start.ArgumentList.Add(a);
+        Process process;
+        try
+        {
+            process = Process.Start(start)!;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            throw new SetupException("--turn needs coturn's turnserver (apt-get install coturn).");
+        }
+        return (new ChildProcess(process, new Uri($"http://127.0.0.1:{port}"), directory), $"turn:127.0.0.1:{port}?transport=udp", secret);
+    }
+
     private static ProcessStartInfo DotnetStart(string dll, string[] args, string? workingDirectory)
     {
         // Under `dotnet x.dll` the process path is the dotnet host itself; under the apphost it is not.

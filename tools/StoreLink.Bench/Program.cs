@@ -39,6 +39,22 @@ if (fdLimit < fdNeeded)
 }
 
 var runId = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray().AsSpan(0, 4));
+if (options.Calls || options.CallSetups > 0)
+{
+    try
+    {
+        return options.Calls ? await Runs.CallsAsync(options, runId) : await Runs.CallSetupAsync(options, runId);
+    }
+    catch (Exception e) when (e is SetupException or System.Net.WebSockets.WebSocketException or HttpRequestException or OperationCanceledException)
+    {
+        Console.Error.WriteLine($"Set-up failed: {e.Message}");
+        return 2;
+    }
+    finally
+    {
+        ChildProcess.KillAll();
+    }
+}
 var runs = new List<RunResult>();
 try
 {

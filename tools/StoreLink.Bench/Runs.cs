@@ -26,7 +26,52 @@ public static class Runs
             .RunAsync(setup.Token);
     }
 
-    public static async Task<RunResult> StoreLinkAsync(BenchOptions options, string runId)
+    public static Task<RunResult> StoreLinkAsync(BenchOptions options, string runId) =>
+        WithServerAsync(options, runId, async (target, prepared, child, ct) =>
+        {
+            var result = await new LoadRun(options, target, prepared, runId).RunAsync(ct);
+            if (child is { HasExited: true })
+                result.Problems.Add($"the server exited during the run:{Environment.NewLine}{child.Tail}");
+            return result;
+        });
+
+    /// <summary><c>--calls</c>: the signalling of one call per pair (<see cref="CallSignalling"/>); the exit code.</summary>
+    public static Task<int> CallsAsync(BenchOptions options, string runId) =>
+        WithServerAsync(options, runId, async (target, prepared, child, _) =>
+        {
+            var code = await new CallSignalling(options, target, prepared).RunAsync(CancellationToken.None);
+            if (child is { HasExited: true })
+            {
+                Console.WriteLine($"the server exited during the run:{Environment.NewLine}{child.Tail}");
+                return 1;
+            }
+            return code;
+        });
+
+    /// <summary><c>--call-setup</c>: calls in Chromium between one visitor and one agent (<see cref="CallSetup"/>); the exit code.</summary>
+    public static async Task<int> CallSetupAsync(BenchOptions options, string runId)
+    {
+        ChildProcess? turn = null;
+        try
+        {
+            if (options.Turn)
+            {
+                (turn, var url, var secret) = ChildProcess.StartTurn(Repository());
+                Log($"coturn started (pid {turn.Pid}) at {url}");
+                options.ServerEnvironment.Add(new("Calls__Turn__Urls__0", url));
+                options.ServerEnvironment.Add(new("Calls__Turn__Secret", secret));
+                options.ServerEnvironment.Add(new("Calls__Turn__ForceRelay", "true"));
+            }
+            return await WithServerAsync(options, runId, (target, prepared, _, ct) => new CallSetup(options, target, prepared.Pairs[0]).RunAsync(ct));
+        }
+        finally
+        {
+            turn?.Dispose();
+        }
+    }
+
+    /// <summary>Starts (or finds) the server, prepares the pairs through its API, and runs <paramref name="run"/> against it.</summary>
+    private static async Task<T> WithServerAsync<T>(BenchOptions options, string runId, Func<Target, Prepared, ChildProcess?, CancellationToken, Task<T>> run)
     {
         await WaitIdleAsync(options);
         using var setup = new CancellationTokenSource(TimeSpan.FromSeconds(options.SetupSeconds));
@@ -50,10 +95,7 @@ public static class Runs
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var prepared = await StoreLinkSetup.PrepareAsync(target.Url, options, runId, setup.Token);
             Log($"prepared in {clock.Elapsed.TotalSeconds:0.0} s");
-            var result = await new LoadRun(options, target, prepared, runId).RunAsync(setup.Token);
-            if (child is { HasExited: true })
-                result.Problems.Add($"the server exited during the run:{Environment.NewLine}{child.Tail}");
-            return result;
+            return await run(target, prepared, child, setup.Token);
         }
         catch (OperationCanceledException) when (setup.IsCancellationRequested)
         {
@@ -66,14 +108,15 @@ public static class Runs
     }
 
     /// <summary>The server's Release build in the repository this bench was built from.</summary>
-    private static string DefaultServerDll()
+    private static string DefaultServerDll() =>
+        Path.Combine(Repository(), "src", "StoreLink.Server", "bin", "Release", "net10.0", "StoreLink.Server.dll");
+
+    /// <summary>The repository (the folder with StoreLink.slnx) this bench was built in.</summary>
+    private static string Repository()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (!File.Exists(Path.Combine(dir.FullName, "StoreLink.slnx")))
-                continue;
-            return Path.Combine(dir.FullName, "src", "StoreLink.Server", "bin", "Release", "net10.0", "StoreLink.Server.dll");
-        }
+            if (File.Exists(Path.Combine(dir.FullName, "StoreLink.slnx")))
+                return dir.FullName;
         throw new SetupException("Cannot find the repository (StoreLink.slnx) above the bench; pass --server-dll.");
     }
 

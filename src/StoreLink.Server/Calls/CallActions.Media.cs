@@ -35,9 +35,11 @@ public sealed partial class CallActions
         if (record.Of(to) is null)
             throw ApiException.NotFound("The participant");
         var now = Now;
-        // At most one write a second per sender, however many candidates it trickles.
-        await db.ExecuteAsync("UPDATE call_participants SET seen_at = @now WHERE call_id = @callId AND user_id = @me AND state = 'joined' AND seen_at < @since",
-            new { now, callId = call.Id, me = user.Id, since = now - 1000 }, ct);
+        // At most one write a second per sender, however many candidates it trickles: a burst of candidates reads
+        // only (an UPDATE that matches nothing still waits for SQLite's write lock).
+        if (me.SeenAt is not { } seen || seen < now - 1000)
+            await db.ExecuteAsync("UPDATE call_participants SET seen_at = @now WHERE call_id = @callId AND user_id = @me AND state = 'joined' AND seen_at < @since",
+                new { now, callId = call.Id, me = user.Id, since = now - 1000 }, ct);
         var frame = Frames.Serialize(new { type = "call_signal", call_id = call.Id, from = user.Id, from_device = me.DeviceId, to_device = toDevice, signal });
         await bus.PublishAsync(new RealtimeEvent(RealtimeEventKind.Push, Audience.Users(to), frame), ct);
     }
