@@ -160,8 +160,8 @@ public sealed class CallBrowserTests
         // The snapshot is of the customer's picture and arrives in the chat as an image.
         await agent.GetByTestId("call-snapshot").ClickAsync();
         await Expect(widget.Locator(".sl-theirs img.sl-image")).ToHaveCountAsync(1);
-        await Expect(widget.Locator(".sl-theirs img.sl-image")).ToHaveJSPropertyAsync("complete", true);
-        Assert.True(await widget.Locator(".sl-theirs img.sl-image").EvaluateAsync<bool>("img => img.naturalWidth > 0"));
+        // An <img> whose picture is still being fetched (no src yet) is already "complete": wait for real pixels.
+        await widget.WaitForFunctionAsync("() => { const img = document.querySelector('.sl-theirs img.sl-image'); return !!img && img.complete && img.naturalWidth > 0; }");
 
         // The agent leaves; the customer and the manager go on; the manager hangs up and it ends for everyone.
         await agent.GetByTestId("call-hangup").ClickAsync();
