@@ -26,7 +26,7 @@ public sealed partial class CallActions
         if (toDevice is { Length: > 64 })
             throw ApiException.Invalid("to_device is at most 64 characters.");
         var (call, _) = await access.CallAsync(user, callId, ct);
-        var record = (await ReadAsync(db, null, call.Id))!;
+        var record = (await ReadAsync(db, null, call.Id, samples: false))!;
         var me = record.Of(user.Id) ?? throw ApiException.NotFound("The call");
         if (call.Ended)
             throw ApiException.Conflict("The call has ended.");
@@ -67,7 +67,7 @@ public sealed partial class CallActions
         if (errors.Count > 0)
             throw new ApiException(ErrorCodes.InvalidRequest, "The sample is not valid.", errors);
         var deviceId = DeviceId(body.DeviceId);
-        var me = Participant((await ReadAsync(db, null, call.Id))!, user);
+        var me = Participant((await ReadAsync(db, null, call.Id, samples: false))!, user);
         if (call.Ended)
             throw ApiException.Conflict("The call has ended.");
         if (!me.Joined || me.DeviceId != deviceId)

@@ -133,7 +133,7 @@ public sealed partial class CallActions
     private async Task<(CallRow Call, ConversationAccess Conversation)> JoinedStaffAsync(CurrentUser user, string callId, string message, CancellationToken ct)
     {
         var (call, conversation) = await access.CallAsync(user, callId, ct);
-        RequireJoinedStaff((await ReadAsync(db, null, call.Id))!, user, message);
+        RequireJoinedStaff((await ReadAsync(db, null, call.Id, samples: false))!, user, message);
         return (call, conversation);
     }
 
@@ -200,7 +200,7 @@ public sealed partial class CallActions
         if (call.Ended)
         {
             // Hanging up an ended call is what a client retries after a lost answer: it answers the call as it ended.
-            Participant((await ReadAsync(db, null, call.Id))!, user);
+            Participant((await ReadAsync(db, null, call.Id, samples: false))!, user);
             return await GetAsync(user, call.Id, ct);
         }
         var changed = await ChangeAsync(call.Id, async (c, t, before, now) =>
@@ -241,7 +241,7 @@ public sealed partial class CallActions
             throw ApiException.Conflict($"{colleague.Name} may not see this conversation, so cannot join its call.");
         var person = (await PeopleAsync([colleague.Id], ct)).Single();
         // A third participant with Janus: the room first (outside the change's transaction), so one push carries it.
-        var present = (await ReadAsync(db, null, call.Id))!.Participants.Count(p => (p.Ringing || p.Joined) && p.UserId != colleague.Id);
+        var present = (await ReadAsync(db, null, call.Id, samples: false))!.Participants.Count(p => (p.Ringing || p.Joined) && p.UserId != colleague.Id);
         if (rooms.Configured && present + 1 > 2)
             await rooms.EnsureAsync(call.Id, record: false, ct);
         var changed = await ChangeAsync(call.Id, async (c, t, before, now) =>

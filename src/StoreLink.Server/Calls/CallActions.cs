@@ -74,8 +74,12 @@ public sealed partial class CallActions(
         throw ApiException.Conflict($"Without a media server (Janus) a call has at most {_options.MaxMeshParticipants} participants.");
     }
 
-    /// <summary>A call, its participants and samples, read on <paramref name="c"/> (inside a change's transaction) or a fresh connection.</summary>
-    private static async Task<CallRecord?> ReadAsync(Db db, (DbConnection C, DbTransaction T)? tx, string callId)
+    /// <summary>
+    /// A call, its participants and samples, read on <paramref name="tx"/> (inside a change's transaction) or a fresh
+    /// connection. The samples (one a second per participant) are only for the quality of an answered call: checks on
+    /// the hot paths (every signal, every sample) leave them out (<paramref name="samples"/> false).
+    /// </summary>
+    private static async Task<CallRecord?> ReadAsync(Db db, (DbConnection C, DbTransaction T)? tx, string callId, bool samples = true)
     {
         DbConnection? own = null;
         var c = tx?.C ?? (own = await db.OpenAsync());
@@ -87,8 +91,10 @@ public sealed partial class CallActions(
                 return null;
             var participants = (await c.QueryAsync<ParticipantRow>(
                 $"SELECT {ParticipantRow.Columns} FROM call_participants WHERE call_id = @callId ORDER BY rung_at, user_id", new { callId }, t)).ToList();
-            var samples = (await c.QueryAsync<CallSample>($"SELECT {CallSample.Columns} FROM call_samples WHERE call_id = @callId", new { callId }, t)).ToList();
-            return new CallRecord(call, participants, samples);
+            var quality = samples
+                ? (await c.QueryAsync<CallSample>($"SELECT {CallSample.Columns} FROM call_samples WHERE call_id = @callId", new { callId }, t)).ToList()
+                : [];
+            return new CallRecord(call, participants, quality);
         }
         finally
         {
@@ -114,7 +120,7 @@ public sealed partial class CallActions(
             var locked = await c.ExecuteAsync("UPDATE calls SET version = version + 1 WHERE id = @callId AND state <> 'ended'", new { callId }, t);
             if (locked == 0)
                 return (null, null);
-            var before = (await ReadAsync(db, (c, t), callId))!;
+            var before = (await ReadAsync(db, (c, t), callId, samples: false))!;
             if (!await apply(c, t, before, now))
                 return (before, null);
             var after = (await ReadAsync(db, (c, t), callId))!;
@@ -124,7 +130,7 @@ public sealed partial class CallActions(
         if (result.Before is null)
             return quiet ? null : throw ApiException.Conflict("The call has ended.");
         if (result.After is null)
-            return result.Before;
+            return await ReadAsync(db, null, callId); // unchanged: read whole (the check above left the samples out)
         await NotifyAsync(result.After, ct);
         return result.After;
     }
